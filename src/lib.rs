@@ -1,0 +1,7 @@
+//! rimg: a daemonless, Docker-compatible container image tool.
+//!
+//! The binary (`src/main.rs`) only parses arguments and prints; everything
+//! else lives in these modules. `docs/architecture.md` shows how they fit.
+
+pub mod format;
+pub mod reference;
