@@ -3,5 +3,9 @@
 //! The binary (`src/main.rs`) only parses arguments and prints; everything
 //! else lives in these modules. `docs/architecture.md` shows how they fit.
 
+pub mod digest;
 pub mod format;
+pub mod layer;
+pub mod oci;
 pub mod reference;
+pub mod store;

@@ -1,0 +1,389 @@
+//! The local image store: an OCI image layout on disk.
+//!
+//! ```text
+//! <root>/oci-layout            {"imageLayoutVersion":"1.0.0"}
+//! <root>/index.json            one entry per tag (ref.name annotation) or untagged image
+//! <root>/blobs/sha256/<hex>    manifests, configs, layers, byte-for-byte as received
+//! <root>/.rimg/lock            flock taken around every mutation
+//! <root>/.rimg/tmp/            blobs and index.json being written, before their rename
+//! <root>/.rimg/layers/<hex>    cache: a layer blob's diff ID and uncompressed size
+//! ```
+//!
+//! Writes follow containerd's content store: write to a temporary file,
+//! verify the digest, fsync, then rename into place, so a reader (or a crash)
+//! never sees a partial blob or index. Everything under `.rimg/` other than
+//! the lock can be rebuilt from the layout itself.
+
+mod ingest;
+
+pub use ingest::Ingest;
+
+use crate::digest::{Digest, Hasher};
+use crate::layer::{self, LayerInfo};
+use crate::oci::{self, Descriptor, Index};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Manifests, indexes and configs bigger than this are refused: no real one
+/// comes close, and reading a hostile one whole into memory is how a store
+/// gets knocked over.
+pub const MAX_JSON_BLOB: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("blob {0} is missing from the store")]
+    BlobMissing(Digest),
+    #[error("blob {expected} failed verification: got {actual} ({actual_size} bytes, expected {expected_size})")]
+    Mismatch {
+        expected: Digest,
+        expected_size: u64,
+        actual: Digest,
+        actual_size: u64,
+    },
+    #[error("{what}: invalid JSON: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("blob {digest} is {size} bytes, more than the {limit}-byte limit for JSON documents")]
+    TooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
+    #[error("layer {digest}: {source}")]
+    Layer {
+        digest: Digest,
+        #[source]
+        source: layer::LayerError,
+    },
+    #[error("{0} is not an OCI image layout (missing or invalid oci-layout file)")]
+    NotALayout(PathBuf),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Wraps an I/O error with what was being done, for messages that name the
+/// file involved.
+pub(crate) fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating an empty layout if nothing is
+    /// there yet.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        let store = Store { root: root.into() };
+        for dir in [store.blob_dir(), store.tmp_dir(), store.layer_info_dir()] {
+            fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+        }
+        let layout = store.root.join("oci-layout");
+        match fs::read(&layout) {
+            Ok(bytes) => {
+                let parsed: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|_| StoreError::NotALayout(store.root.clone()))?;
+                if parsed.get("imageLayoutVersion").is_none() {
+                    return Err(StoreError::NotALayout(store.root.clone()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let body = format!(
+                    r#"{{"imageLayoutVersion":"{}"}}"#,
+                    oci::media_type::OCI_LAYOUT_VERSION
+                );
+                store.write_atomically(&layout, body.as_bytes())?;
+            }
+            Err(e) => return Err(io_context(format!("reading {}", layout.display()))(e)),
+        }
+        if !store.index_path().exists() {
+            let _lock = store.lock()?;
+            if !store.index_path().exists() {
+                store.write_index(&_lock, &Index::default())?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn meta_dir(&self) -> PathBuf {
+        self.root.join(".rimg")
+    }
+
+    /// Where blobs and documents are written before their rename. It lives
+    /// inside the root so the rename never crosses a filesystem.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.meta_dir().join("tmp")
+    }
+
+    fn layer_info_dir(&self) -> PathBuf {
+        self.meta_dir().join("layers")
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blob_dir().join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        File::open(self.blob_path(digest)).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                StoreError::BlobMissing(digest.clone())
+            } else {
+                io_context(format!("opening blob {digest}"))(e)
+            }
+        })
+    }
+
+    /// Reads a small blob whole, refusing anything over `MAX_JSON_BLOB`.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let file = self.open_blob(digest)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_JSON_BLOB + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_context(format!("reading blob {digest}")))?;
+        if bytes.len() as u64 > MAX_JSON_BLOB {
+            return Err(StoreError::TooLarge {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                limit: MAX_JSON_BLOB,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses a JSON blob (manifest, index or config).
+    pub fn read_json<T: DeserializeOwned>(&self, digest: &Digest) -> Result<T> {
+        let bytes = self.read_blob(digest)?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            what: format!("blob {digest}"),
+            source,
+        })
+    }
+
+    /// Starts writing a blob; see [`Ingest`].
+    pub fn ingest(&self) -> Result<Ingest> {
+        Ingest::new(self)
+    }
+
+    /// Stores a small in-memory blob (a manifest or config) and returns its
+    /// digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let mut ingest = self.ingest()?;
+        ingest
+            .write_all(bytes)
+            .map_err(io_context("writing blob"))?;
+        ingest.commit(None)
+    }
+
+    /// Takes the store's exclusive lock; every change to `index.json` and
+    /// every blob removal happens while holding it.
+    pub fn lock(&self) -> Result<StoreLock> {
+        let path = self.meta_dir().join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_context(format!("opening {}", path.display())))?;
+        file.lock()
+            .map_err(io_context(format!("locking {}", path.display())))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Reads `index.json`. Needs no lock: writers replace it by rename.
+    pub fn read_index(&self) -> Result<Index> {
+        let path = self.index_path();
+        let bytes = fs::read(&path).map_err(io_context(format!("reading {}", path.display())))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            what: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Replaces `index.json`; the lock proves the caller holds it.
+    pub fn write_index(&self, _lock: &StoreLock, index: &Index) -> Result<()> {
+        let bytes = serde_json::to_vec(index).map_err(|source| StoreError::Json {
+            what: "index.json".into(),
+            source,
+        })?;
+        self.write_atomically(&self.index_path(), &bytes)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file, fsync and rename.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let context = || format!("writing {}", path.display());
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_context(context()))?;
+        tmp.write_all(bytes).map_err(io_context(context()))?;
+        tmp.as_file().sync_all().map_err(io_context(context()))?;
+        tmp.persist(path)
+            .map_err(|e| io_context(context())(e.error))?;
+        sync_dir(path.parent().unwrap_or(&self.root))
+    }
+
+    /// The diff ID and uncompressed size of a layer blob, from the cache or
+    /// computed by decompressing the blob once.
+    pub fn layer_info(&self, layer: &Descriptor) -> Result<LayerInfo> {
+        let path = self.layer_info_dir().join(layer.digest.hex());
+        if let Ok(bytes) = fs::read(&path) {
+            if let Ok(info) = serde_json::from_slice::<LayerInfo>(&bytes) {
+                return Ok(info);
+            }
+        }
+        let blob = self.open_blob(&layer.digest)?;
+        let info =
+            layer::measure(&layer.media_type, io::BufReader::new(blob)).map_err(|source| {
+                StoreError::Layer {
+                    digest: layer.digest.clone(),
+                    source,
+                }
+            })?;
+        self.record_layer_info(&layer.digest, &info)?;
+        Ok(info)
+    }
+
+    /// Caches what a pull or load measured while streaming a layer.
+    pub fn record_layer_info(&self, digest: &Digest, info: &LayerInfo) -> Result<()> {
+        let bytes = serde_json::to_vec(info).map_err(|source| StoreError::Json {
+            what: "layer info".into(),
+            source,
+        })?;
+        let context = || format!("caching layer info for {digest}");
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_context(context()))?;
+        tmp.write_all(&bytes).map_err(io_context(context()))?;
+        tmp.persist(self.layer_info_dir().join(digest.hex()))
+            .map_err(|e| io_context(context())(e.error))?;
+        Ok(())
+    }
+
+    /// Every blob reachable from the index's entries: manifests (and, for
+    /// nested indexes, their children), configs and layers. Blobs missing
+    /// from the store are included too; they are still referenced.
+    pub fn referenced_blobs(&self, index: &Index) -> Result<BTreeSet<Digest>> {
+        let mut seen = BTreeSet::new();
+        let mut pending: Vec<Descriptor> = index.manifests.clone();
+        while let Some(desc) = pending.pop() {
+            if !seen.insert(desc.digest.clone()) {
+                continue;
+            }
+            if oci::media_type::is_index(&desc.media_type) {
+                if let Ok(child) = self.read_json::<Index>(&desc.digest) {
+                    pending.extend(child.manifests);
+                }
+            } else if oci::media_type::is_manifest(&desc.media_type) {
+                if let Ok(manifest) = self.read_json::<oci::Manifest>(&desc.digest) {
+                    seen.insert(manifest.config.digest.clone());
+                    seen.extend(manifest.layers.into_iter().map(|l| l.digest));
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Removes the given blobs (and their cached layer info) unless `keep`
+    /// holds them. Callers hold the lock and pass
+    /// the blobs of the images they just dropped, so a concurrent pull's
+    /// fresh, not yet indexed blobs are never swept. Returns each removed
+    /// blob with the bytes it took on disk.
+    pub fn remove_blobs(
+        &self,
+        _lock: &StoreLock,
+        candidates: &BTreeSet<Digest>,
+        keep: &BTreeSet<Digest>,
+    ) -> Result<Vec<(Digest, u64)>> {
+        let mut removed = Vec::new();
+        for digest in candidates.difference(keep) {
+            let path = self.blob_path(digest);
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push((digest.clone(), size)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_context(format!("removing blob {digest}"))(e)),
+            }
+            let _ = fs::remove_file(self.layer_info_dir().join(digest.hex()));
+        }
+        if !removed.is_empty() {
+            sync_dir(&self.blob_dir())?;
+        }
+        Ok(removed)
+    }
+
+    /// Verifies a stored blob against its digest by reading it whole.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<u64> {
+        let mut file = self.open_blob(digest)?;
+        let mut hasher = Hasher::new();
+        io::copy(&mut file, &mut hasher).map_err(io_context(format!("reading blob {digest}")))?;
+        let size = hasher.len();
+        let actual = hasher.finish();
+        if &actual != digest {
+            return Err(StoreError::Mismatch {
+                expected: digest.clone(),
+                expected_size: size,
+                actual,
+                actual_size: size,
+            });
+        }
+        Ok(size)
+    }
+}
+
+/// Held while the store is being changed; released on drop.
+pub struct StoreLock {
+    _file: File,
+}
+
+/// fsyncs a directory so a rename into it survives a crash.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_context(format!("syncing {}", dir.display())))
+}
+
+/// The store root when neither `--root` nor `$RIMG_ROOT` names one:
+/// `/var/lib/rimg` for root, else `$XDG_DATA_HOME/rimg` or
+/// `~/.local/share/rimg`.
+pub fn default_root() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/rimg");
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+            PathBuf::from(home).join(".local").join("share")
+        });
+    data_home.join("rimg")
+}
