@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod format;
+pub mod image;
 pub mod layer;
 pub mod oci;
 pub mod reference;
