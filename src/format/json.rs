@@ -197,6 +197,28 @@ pub fn to_go_json_indent<T: Serialize + ?Sized>(
     to_string_with(value, GoFormatter::indented(escape_html, indent))
 }
 
+/// `value` with every object's keys in sorted order, as Go's encoder
+/// writes maps (serde_json here keeps insertion order, for `inspect`'s
+/// struct-like output).
+pub fn sort_keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sort_keys).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +226,9 @@ mod tests {
 
     #[test]
     fn compact_sorted_and_html_escaping() {
-        let v = json!({"Tag": "<none>", "Repository": "a&b", "Size": 5, "Ok": true, "N": null});
+        let v = sort_keys(
+            &json!({"Tag": "<none>", "Repository": "a&b", "Size": 5, "Ok": true, "N": null}),
+        );
         assert_eq!(
             to_go_json(&v, true).unwrap(),
             r#"{"N":null,"Ok":true,"Repository":"a\u0026b","Size":5,"Tag":"\u003cnone\u003e"}"#
@@ -238,7 +262,7 @@ mod tests {
         let v = json!({"Id": "sha256:abc", "RepoTags": ["a:1", "b:2"], "Empty": [], "Obj": {}, "Cfg": {"Env": null}});
         assert_eq!(
             to_go_json_indent(&v, true, "    ").unwrap(),
-            "{\n    \"Cfg\": {\n        \"Env\": null\n    },\n    \"Empty\": [],\n    \"Id\": \"sha256:abc\",\n    \"Obj\": {},\n    \"RepoTags\": [\n        \"a:1\",\n        \"b:2\"\n    ]\n}"
+            "{\n    \"Id\": \"sha256:abc\",\n    \"RepoTags\": [\n        \"a:1\",\n        \"b:2\"\n    ],\n    \"Empty\": [],\n    \"Obj\": {},\n    \"Cfg\": {\n        \"Env\": null\n    }\n}"
         );
     }
 

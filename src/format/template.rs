@@ -15,7 +15,7 @@ use gtmpl::{Context, Func, Value};
 use serde::Serialize;
 
 use super::funcs;
-use super::json::{to_go_json, to_go_json_indent};
+use super::json::{sort_keys, to_go_json, to_go_json_indent};
 use super::rewrite::rewrite;
 use super::table::write_aligned;
 use super::value::from_json;
@@ -218,7 +218,7 @@ impl ListFormatter {
                 for item in items {
                     // Docker's list rows marshal themselves with
                     // json.Marshal, which escapes <, > and &.
-                    text.push_str(&to_go_json(item, true)?);
+                    text.push_str(&to_go_json(&sort_keys(item), true)?);
                     text.push('\n');
                 }
                 out.write_all(text.as_bytes())?;

@@ -65,7 +65,7 @@ fn float_value(f: f64) -> Value {
 }
 
 /// Converts a template value back to JSON for the `json` function. Maps
-/// are ordered by key (serde_json's map is sorted), as Go orders map keys.
+/// are ordered by key, as Go orders map keys.
 pub fn to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::NoValue | Value::Nil | Value::Function(_) => serde_json::Value::Null,
@@ -83,9 +83,12 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             }
         }
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Value::Map(m) | Value::Object(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
+        Value::Map(m) | Value::Object(m) => serde_json::Value::Object(
+            sorted_entries(m)
+                .into_iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
     }
 }
 
