@@ -3,12 +3,14 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use rimg::container::{self, CommitOptions, ContainerError, Containers};
 use rimg::format::{self, human_size4};
+use rimg::image::import::ImportOptions;
 use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEvent};
 use rimg::store::{self, Store};
 use rimg::view;
 use serde_json::Value;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +46,45 @@ enum Command {
     /// Manage rimg
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create a working container: the image's layers unpacked into a directory
+    Create(CreateArgs),
+    /// List containers (rimg's containers never run, so all are listed)
+    Ps(PsArgs),
+    /// Print the path of a container's root filesystem
+    Mount(MountArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+}
+
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// Create a working container
+    Create(CreateArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Print the path of a container's root filesystem
+    Mount(MountArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -62,6 +103,8 @@ enum ImageCommand {
     History(HistoryArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -161,6 +204,94 @@ struct DfArgs {
     format: Option<String>,
 }
 
+#[derive(Args)]
+struct CreateArgs {
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    image: String,
+}
+
+#[derive(Args)]
+struct PsArgs {
+    /// Show all containers (all are shown: rimg's containers never run)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+struct MountArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+struct RmArgs {
+    /// Force the removal (containers never run; missing ones are not an error)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes (rimg's containers have none)
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(value_name = "CONTAINER", required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    container: String,
+}
+
+#[derive(Args)]
+struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Commit message
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    change: Vec<String>,
+    /// Pause container during commit (nothing runs, so nothing to pause)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pause: bool,
+    container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    reference: Option<String>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    container: String,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    message: Option<String>,
+    #[arg(value_name = "file|URL|-")]
+    source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    reference: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -210,7 +341,133 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Image(ImageCommand::Prune(args)) => prune(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
+        Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
+            let created = container::create(&store, &args.image, args.name.as_deref())?;
+            println!("{}", created.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ps(args) | Command::Container(ContainerCommand::Ls(args)) => ps(&store, args),
+        Command::Mount(args) | Command::Container(ContainerCommand::Mount(args)) => {
+            mount(&store, args)
+        }
+        Command::Rm(args) | Command::Container(ContainerCommand::Rm(args)) => rm(&store, args),
+        Command::Diff(args) | Command::Container(ContainerCommand::Diff(args)) => {
+            let mut out = io::stdout().lock();
+            for change in container::diff(&store, &args.container)? {
+                writeln!(out, "{}", change.line())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
+            let options = CommitOptions {
+                author: args.author,
+                message: args.message,
+                changes: args.change,
+                reference: args.reference,
+            };
+            let id = container::commit(&store, &args.container, &options)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) | Command::Container(ContainerCommand::Export(args)) => {
+            export(&store, args)
+        }
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            let options = ImportOptions {
+                changes: args.change,
+                message: args.message,
+                reference: args.reference,
+            };
+            let id = image::import::import(&store, &args.source, &options)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn ps(store: &Store, args: PsArgs) -> Result<ExitCode> {
+    let catalog = Catalog::load(store)?;
+    let now = Utc::now();
+    let items: Vec<Value> = Containers::new(store)
+        .list()?
+        .iter()
+        .map(|c| view::container_row(c, &catalog, !args.no_trunc, now))
+        .collect();
+    let default = if args.quiet {
+        "{{.ID}}"
+    } else {
+        view::PS_TABLE
+    };
+    let _ = args.all;
+    print_list(
+        args.format.as_deref().unwrap_or(""),
+        default,
+        &view::ps_header(),
+        &items,
+    )
+}
+
+fn mount(store: &Store, args: MountArgs) -> Result<ExitCode> {
+    let containers = Containers::new(store);
+    for arg in &args.containers {
+        let found = containers.find(arg)?;
+        let rootfs = containers.rootfs(&found);
+        let path = std::fs::canonicalize(&rootfs).unwrap_or(rootfs);
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rm(store: &Store, args: RmArgs) -> Result<ExitCode> {
+    let _ = args.volumes;
+    let mut failed = false;
+    for arg in &args.containers {
+        match container::remove(store, arg) {
+            Ok(()) => println!("{arg}"),
+            Err(ContainerError::NotFound(_)) if args.force => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("Error: {:#}", anyhow::Error::from(e));
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Like `docker export`, refuses to write a tar stream to a terminal.
+fn export(store: &Store, args: ExportArgs) -> Result<ExitCode> {
+    match &args.output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("creating a file in {}", dir.display()))?;
+            let out = container::export(store, &args.container, io::BufWriter::new(tmp))?;
+            let tmp = out.into_inner().map_err(|e| e.into_error())?;
+            tmp.persist(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
+            }
+            let out = container::export(
+                store,
+                &args.container,
+                io::BufWriter::new(io::stdout().lock()),
+            )?;
+            out.into_inner().map_err(|e| e.into_error())?.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn images(store: &Store, args: ImagesArgs) -> Result<ExitCode> {
@@ -252,7 +509,9 @@ fn print_list(format: &str, default: &str, header: &Value, items: &[Value]) -> R
 }
 
 fn rmi(store: &Store, args: RmiArgs) -> Result<ExitCode> {
-    let results = image::remove_images(store, &args.images, args.force)?;
+    let results = image::remove_images(store, &args.images, args.force, || {
+        Ok(container::image_users(store)?)
+    })?;
     let mut out = io::stdout().lock();
     let mut errors = Vec::new();
     let mut fatal = false;
@@ -349,7 +608,13 @@ fn prune(store: &Store, args: PruneArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let report = image::prune(store, args.all, |i| !filters.matches(i))?;
+    // Images containers use are never pruned; asked under prune's lock.
+    let users = std::cell::OnceCell::new();
+    let report = image::prune(store, args.all, |i| {
+        // If the containers cannot be listed, nothing is pruned.
+        let users = users.get_or_init(|| container::image_users(store).ok());
+        !filters.matches(i) || users.as_ref().is_none_or(|u| u.contains_key(&i.id))
+    })?;
     let mut out = io::stdout().lock();
     if !report.events.is_empty() {
         writeln!(out, "Deleted Images:")?;
@@ -382,7 +647,13 @@ fn confirm(warning: &str) -> Result<bool> {
 
 fn system_df(store: &Store, args: DfArgs) -> Result<ExitCode> {
     let catalog = Catalog::load(store)?;
-    let usage = image::disk_usage(store, &catalog)?;
+    let users = container::image_users(store)?;
+    let mut usage = image::disk_usage(store, &catalog, &users)?;
+    let containers = Containers::new(store).list()?;
+    usage.containers = containers.len();
+    for c in &containers {
+        usage.containers_size += container::size_rw(store, c)?;
+    }
     print_list(
         args.format.as_deref().unwrap_or(""),
         view::DF_TABLE,

@@ -2,20 +2,23 @@
 //! image ID (the config digest), each with its tag and digest references,
 //! and the lookups and changes `images`, `tag`, `rmi` and friends make.
 
+pub mod build;
 mod catalog;
 mod edit;
 mod filter;
+pub mod import;
+pub mod instruction;
 mod remove;
 mod usage;
 
-pub use catalog::{Catalog, Image, ImageRef};
+pub use catalog::{host_platform, Catalog, Image, ImageRef};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
-pub use remove::{prune, remove_images, PruneReport, RemoveEvent};
+pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
 
 use crate::oci::{Descriptor, Manifest};
 use crate::reference::{Reference, ReferenceError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -25,6 +28,14 @@ pub enum ImageError {
     Ambiguous { prefix: String, count: usize },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleRepositories(String),
+    #[error("conflict: unable to remove repository reference {reference:?} (must force) - container {container} is using its referenced image {image}")]
+    ReferenceInUse {
+        reference: String,
+        container: String,
+        image: String,
+    },
+    #[error("conflict: unable to delete {image} (must be forced) - image is being used by stopped container {container}")]
+    UsedByContainer { image: String, container: String },
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error("Error parsing reference: {input:?} is not a valid repository/tag")]
@@ -78,6 +89,16 @@ pub fn register(
     names: &[Reference],
 ) -> Result<(), StoreError> {
     let lock = store.lock()?;
+    register_locked(store, &lock, manifest, names)
+}
+
+/// [`register`] for a caller that already holds the store lock.
+pub fn register_locked(
+    store: &Store,
+    lock: &StoreLock,
+    manifest: &Descriptor,
+    names: &[Reference],
+) -> Result<(), StoreError> {
     let parsed: Manifest = store.read_json(&manifest.digest)?;
     let needed =
         std::iter::once(&parsed.config.digest).chain(parsed.layers.iter().map(|l| &l.digest));
@@ -91,5 +112,5 @@ pub fn register(
     for name in names {
         edit::set_name(&mut index, name, manifest);
     }
-    store.write_index(&lock, &index)
+    store.write_index(lock, &index)
 }
