@@ -6,7 +6,7 @@
 //! inode or device number changed. A directory changed if its mode or
 //! owner did (Docker ignores a directory's size and mtime, which move
 //! whenever an entry is added), and was *replaced* — removed and made
-//! again — if its inode changed: the layer then marks it opaque and holds
+//! again — if its inode or birth time changed: the layer then marks it opaque and holds
 //! everything under it. As in `docker diff`, a change's parent directories
 //! are reported as changed too (the root excepted), a deleted directory is
 //! reported once, not file by file, and output is in walk order.
@@ -73,6 +73,7 @@ fn differs(old: &Meta, new: &Meta) -> bool {
         || (old.mtime, old.mtime_nsec) != (new.mtime, new.mtime_nsec)
         || (old.ctime, old.ctime_nsec) != (new.ctime, new.ctime_nsec)
         || old.ino != new.ino
+        || (old.btime, old.btime_nsec) != (new.btime, new.btime_nsec)
         || old.rdev != new.rdev
 }
 
@@ -128,7 +129,10 @@ pub fn changes(old: &[Entry], new: &[Entry]) -> Vec<Change> {
                     gone = Some(&n.path);
                     continue;
                 }
-                let replaced = o.meta.is_dir() && n.meta.is_dir() && o.meta.ino != n.meta.ino;
+                let replaced = o.meta.is_dir()
+                    && n.meta.is_dir()
+                    && (o.meta.ino != n.meta.ino
+                        || (o.meta.btime, o.meta.btime_nsec) != (n.meta.btime, n.meta.btime_nsec));
                 if o.meta.is_dir() && !n.meta.is_dir() {
                     gone = Some(&n.path);
                 }
@@ -396,6 +400,25 @@ mod tests {
                 "usr/lib/c.so"
             ]
         );
+    }
+
+    #[test]
+    fn a_directory_made_again_on_a_reused_inode_is_still_replaced() {
+        let old = base();
+        let mut new: Vec<Entry> = base()
+            .into_iter()
+            .filter(|e| !e.path.starts_with(b"usr/lib"))
+            .collect();
+        let mut again = dir("usr/lib", 5);
+        again.meta.btime = 7;
+        new.push(again);
+        let got = changes(&old, &sorted(new));
+        assert_eq!(
+            lines(&got),
+            vec!["C /usr", "C /usr/lib", "D /usr/lib/a.so", "D /usr/lib/b.so"]
+        );
+        assert!(got[1].opaque);
+        assert_eq!(layer_entries(&got).len(), 3);
     }
 
     #[test]

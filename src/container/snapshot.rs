@@ -9,7 +9,7 @@
 //!
 //! On disk a snapshot is a small binary file: a magic line, then one record
 //! per entry in walk order (little-endian: path length and bytes, mode,
-//! uid, gid, size, mtime, ctime, inode, rdev, link count).
+//! uid, gid, size, mtime, ctime, inode, birth time, rdev, link count).
 
 use std::cmp::Ordering;
 use std::ffi::OsStr;
@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8] = b"rimg snapshot 1\n";
+const MAGIC: &[u8] = b"rimg snapshot 2\n";
 
 /// The `lstat` fields change detection compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -37,12 +37,22 @@ pub struct Meta {
     pub ctime: i64,
     pub ctime_nsec: u32,
     pub ino: u64,
+    /// Birth time, where the filesystem records one (else 0): tells a
+    /// directory made again from the one it replaced when the filesystem
+    /// reuses the inode number.
+    pub btime: i64,
+    pub btime_nsec: u32,
     pub rdev: u64,
     pub nlink: u64,
 }
 
 impl Meta {
     pub fn from_metadata(m: &fs::Metadata) -> Meta {
+        let born = m
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
         Meta {
             mode: m.mode(),
             uid: m.uid(),
@@ -53,6 +63,8 @@ impl Meta {
             ctime: m.ctime(),
             ctime_nsec: m.ctime_nsec() as u32,
             ino: m.ino(),
+            btime: born.as_secs() as i64,
+            btime_nsec: born.subsec_nanos(),
             rdev: m.rdev(),
             nlink: m.nlink(),
         }
@@ -164,6 +176,8 @@ pub fn write<W: Write>(entries: &[Entry], out: W) -> io::Result<()> {
         out.write_all(&m.ctime.to_le_bytes())?;
         out.write_all(&m.ctime_nsec.to_le_bytes())?;
         out.write_all(&m.ino.to_le_bytes())?;
+        out.write_all(&m.btime.to_le_bytes())?;
+        out.write_all(&m.btime_nsec.to_le_bytes())?;
         out.write_all(&m.rdev.to_le_bytes())?;
         out.write_all(&m.nlink.to_le_bytes())?;
         out.write_all(&[e.mount as u8])?;
@@ -203,6 +217,8 @@ pub fn read<R: Read>(input: R) -> io::Result<Vec<Entry>> {
             ctime: r.u64()? as i64,
             ctime_nsec: r.u32()?,
             ino: r.u64()?,
+            btime: r.u64()? as i64,
+            btime_nsec: r.u32()?,
             rdev: r.u64()?,
             nlink: r.u64()?,
         };

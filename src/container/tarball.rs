@@ -141,6 +141,8 @@ impl<W: Write> TarWriter<W> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(0);
+        header.set_uid(0);
+        header.set_gid(0);
         header.set_size(0);
         header.set_mtime(mtime);
         self.builder
