@@ -111,6 +111,8 @@ enum ImageCommand {
 enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Verify every blob and image in the store; report orphans and leftovers
+    Check(CheckArgs),
 }
 
 #[derive(Args)]
@@ -195,6 +197,13 @@ struct PruneArgs {
     /// Provide filter values (e.g. 'label=<key>=<value>')
     #[arg(long, value_name = "FILTER")]
     filter: Vec<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Remove corrupt and orphaned blobs and leftover temporary files
+    #[arg(long)]
+    repair: bool,
 }
 
 #[derive(Args)]
@@ -341,6 +350,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Image(ImageCommand::Prune(args)) => prune(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
+        Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
             let created = container::create(&store, &args.image, args.name.as_deref())?;
             println!("{}", created.id);
@@ -660,4 +670,30 @@ fn system_df(store: &Store, args: DfArgs) -> Result<ExitCode> {
         &view::df_header(),
         &view::df_rows(&usage),
     )
+}
+
+fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
+    let report = store.check(args.repair)?;
+    let mut out = io::stdout().lock();
+    for problem in &report.repaired {
+        writeln!(out, "repaired: {problem}")?;
+    }
+    for problem in &report.problems {
+        writeln!(out, "{problem}")?;
+    }
+    writeln!(
+        out,
+        "checked {} blobs and {} index entries: {}",
+        report.blobs,
+        report.entries,
+        match report.problems.len() {
+            0 => "the store is consistent".to_string(),
+            n => format!("{n} problem(s) found"),
+        }
+    )?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
