@@ -28,7 +28,7 @@ fn base_image(fx: &Fixture) -> String {
         .dir("tmp", 0o1777)
         .owned_file("usr/bin/tool", b"#!/bin/sh\n", 0o4755, 1000, 1000)
         .symlink("bin", "usr/bin")
-        .hardlink("usr/bin/tool-again", "usr/bin/tool")
+        .owned_hardlink("usr/bin/tool-again", "usr/bin/tool", 0o4755, 1000, 1000)
         .file("replaced", b"a file\n", 0o644)
         .finish();
     let upper = Layer::new()

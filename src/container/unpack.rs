@@ -157,12 +157,15 @@ impl Layer<'_> {
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                let source = self.hardlink_source(&name, &target)?;
+                let (source, to_symlink) = self.hardlink_source(&name, &target)?;
                 remove_existing(&path, false)?;
                 fs::hard_link(&source, &path).map_err(io_context(format!(
                     "linking {name} to {}",
                     String::from_utf8_lossy(&target)
                 )))?;
+                // Docker applies the link header's owner, mode and times to
+                // the linked inode too (mode only when it is no symlink).
+                self.finish_node(&path, &meta, !to_symlink)?;
             }
             T::Char | T::Block | T::Fifo => {
                 if kind != T::Fifo && !self.options.privileged {
@@ -286,8 +289,9 @@ impl Layer<'_> {
     }
 
     /// The existing file a hardlink entry points at, resolved inside the
-    /// rootfs without following its last component.
-    fn hardlink_source(&self, name: &str, target: &[u8]) -> Result<PathBuf, UnpackError> {
+    /// rootfs without following its last component, and whether it is a
+    /// symlink.
+    fn hardlink_source(&self, name: &str, target: &[u8]) -> Result<(PathBuf, bool), UnpackError> {
         let invalid = |reason| UnpackError::InvalidHardlink {
             name: name.to_string(),
             target: String::from_utf8_lossy(target).into_owned(),
@@ -302,7 +306,7 @@ impl Layer<'_> {
             .ok_or_else(|| invalid("the target does not exist"))?;
         match fs::symlink_metadata(&source) {
             Ok(meta) if meta.is_dir() => Err(invalid("the target is a directory")),
-            Ok(_) => Ok(source),
+            Ok(meta) => Ok((source, meta.file_type().is_symlink())),
             Err(_) => Err(invalid("the target does not exist")),
         }
     }

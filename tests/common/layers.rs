@@ -72,8 +72,25 @@ impl Layer {
         self
     }
 
-    pub fn hardlink(mut self, path: &str, target: &str) -> Layer {
-        let mut h = header(tar::EntryType::Link, 0o644);
+    /// A hardlink whose header says mode 0644, owner root (Docker applies
+    /// a link header's metadata to the linked file).
+    pub fn hardlink(self, path: &str, target: &str) -> Layer {
+        self.owned_hardlink(path, target, 0o644, 0, 0)
+    }
+
+    /// A hardlink with the metadata a tar writer records for it: the
+    /// target's.
+    pub fn owned_hardlink(
+        mut self,
+        path: &str,
+        target: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Layer {
+        let mut h = header(tar::EntryType::Link, mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
         self.builder.append_link(&mut h, path, target).unwrap();
         self
     }
