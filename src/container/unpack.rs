@@ -19,7 +19,7 @@
 //! are only made when running as root.
 
 use super::resolve::{normalize, resolve_dir, ResolveError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Read};
@@ -87,6 +87,7 @@ pub fn unpack_layer<R: Read>(root: &Path, layer: R, options: Options) -> Result<
         options,
         unpacked: HashSet::new(),
         dirs: Vec::new(),
+        parents: HashMap::new(),
     };
     let entries = archive.entries().map_err(io_context("reading the layer"))?;
     for entry in entries {
@@ -103,6 +104,8 @@ struct Layer<'a> {
     unpacked: HashSet<PathBuf>,
     /// Directories whose mode and times are set when the layer is done.
     dirs: Vec<(PathBuf, u32, SystemTime)>,
+    /// Resolved parent directories, by their path in the layer.
+    parents: HashMap<Vec<u8>, PathBuf>,
 }
 
 /// What a tar header says about an entry, besides its data.
@@ -132,14 +135,13 @@ impl Layer<'_> {
         if base.starts_with(WHITEOUT_PREFIX) {
             return self.whiteout(parent, base, &name);
         }
-        let dir = resolve_dir(self.root, parent, true)?.expect("created");
-        let path = dir.join(OsStr::from_bytes(base));
+        let path = self.parent_dir(parent)?.join(OsStr::from_bytes(base));
         let meta = self.meta(entry)?;
         use tar::EntryType as T;
         match kind {
             T::Directory => self.make_dir(&path, meta)?,
             T::Regular | T::Continuous | T::GNUSparse => {
-                remove_existing(&path, false)?;
+                self.clear(&path)?;
                 self.make_file(&path, entry, meta)?;
             }
             T::Symlink => {
@@ -147,7 +149,7 @@ impl Layer<'_> {
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                remove_existing(&path, false)?;
+                self.clear(&path)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
                     .map_err(io_context(format!("creating symlink {name}")))?;
                 self.finish_node(&path, &meta, false)?;
@@ -158,7 +160,7 @@ impl Layer<'_> {
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
                 let (source, to_symlink) = self.hardlink_source(&name, &target)?;
-                remove_existing(&path, false)?;
+                self.clear(&path)?;
                 fs::hard_link(&source, &path).map_err(io_context(format!(
                     "linking {name} to {}",
                     String::from_utf8_lossy(&target)
@@ -173,7 +175,7 @@ impl Layer<'_> {
                     // the same way in a user namespace.
                     return Ok(());
                 }
-                remove_existing(&path, false)?;
+                self.clear(&path)?;
                 let file_type = match kind {
                     T::Char => libc::S_IFCHR,
                     T::Block => libc::S_IFBLK,
@@ -237,7 +239,11 @@ impl Layer<'_> {
     }
 
     fn make_dir(&mut self, path: &PathBuf, meta: Meta) -> Result<(), UnpackError> {
-        if !remove_existing(path, true)? {
+        let existing = remove_existing(path, true)?;
+        if existing == Cleared::RemovedPathway {
+            self.parents.clear();
+        }
+        if existing != Cleared::KeptDir {
             fs::create_dir(path).map_err(io_context(format!("creating {}", path.display())))?;
         }
         if self.options.privileged {
@@ -312,6 +318,8 @@ impl Layer<'_> {
     }
 
     fn whiteout(&mut self, parent: &[&[u8]], base: &[u8], name: &str) -> Result<(), UnpackError> {
+        // Whiteouts remove directories the cache may hold.
+        self.parents.clear();
         if base == OPAQUE_MARKER {
             let dir = resolve_dir(self.root, parent, true)?.expect("created");
             return self.make_opaque(&dir);
@@ -329,6 +337,27 @@ impl Layer<'_> {
         let path = dir.join(OsStr::from_bytes(hidden));
         if !self.unpacked.contains(&path) {
             remove_existing(&path, false)?;
+        }
+        Ok(())
+    }
+
+    /// The host directory for a parent path, created if missing. Entries
+    /// come grouped by directory, so the last resolutions are cached until
+    /// something removes a directory.
+    fn parent_dir(&mut self, parent: &[&[u8]]) -> Result<PathBuf, UnpackError> {
+        let key = parent.join(&b'/');
+        if let Some(dir) = self.parents.get(&key) {
+            return Ok(dir.clone());
+        }
+        let dir = resolve_dir(self.root, parent, true)?.expect("created");
+        self.parents.insert(key, dir.clone());
+        Ok(dir)
+    }
+
+    /// Removes whatever is at `path` for a new non-directory entry.
+    fn clear(&mut self, path: &Path) -> Result<(), UnpackError> {
+        if remove_existing(path, false)? == Cleared::RemovedPathway {
+            self.parents.clear();
         }
         Ok(())
     }
@@ -372,20 +401,34 @@ impl Layer<'_> {
     }
 }
 
+/// What clearing a path for a new entry found there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cleared {
+    Nothing,
+    KeptDir,
+    /// A directory or symlink went: cached parent resolutions may be stale.
+    RemovedPathway,
+}
+
 /// Clears `path` for a new entry: removes whatever is there, except an
-/// existing directory when `keep_dir` is set. Returns whether a directory
-/// was kept. Never follows a symlink.
-fn remove_existing(path: &Path, keep_dir: bool) -> Result<bool, UnpackError> {
+/// existing directory when `keep_dir` is set. Never follows a symlink.
+fn remove_existing(path: &Path, keep_dir: bool) -> Result<Cleared, UnpackError> {
     let context = || format!("removing {}", path.display());
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() && keep_dir => Ok(true),
+        Ok(meta) if meta.is_dir() && keep_dir => Ok(Cleared::KeptDir),
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path)
-            .map(|_| false)
+            .map(|_| Cleared::RemovedPathway)
             .map_err(io_context(context())),
-        Ok(_) => fs::remove_file(path)
-            .map(|_| false)
+        Ok(meta) => fs::remove_file(path)
+            .map(|_| {
+                if meta.file_type().is_symlink() {
+                    Cleared::RemovedPathway
+                } else {
+                    Cleared::Nothing
+                }
+            })
             .map_err(io_context(context())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Cleared::Nothing),
         Err(e) => Err(io_context(context())(e)),
     }
 }
@@ -441,4 +484,38 @@ pub fn set_times_nofollow(path: &Path, mtime: SystemTime) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, link: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        h.set_size(0);
+        if link.is_empty() {
+            b.append_data(&mut h, path, io::empty()).unwrap();
+        } else {
+            b.append_link(&mut h, path, link).unwrap();
+        }
+    }
+
+    #[test]
+    fn replacing_a_symlinked_parent_is_not_hidden_by_the_parent_cache() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, Directory, "x/", "");
+        entry(&mut b, Symlink, "a", "x");
+        entry(&mut b, Regular, "a/b/f1", "");
+        entry(&mut b, Directory, "a/", "");
+        entry(&mut b, Regular, "a/b/f2", "");
+        let layer = b.into_inner().unwrap();
+        unpack_layer(dir.path(), &layer[..], Options { privileged: false }).unwrap();
+        assert!(dir.path().join("x/b/f1").is_file());
+        assert!(dir.path().join("a/b/f2").is_file());
+        assert!(!dir.path().join("x/b/f2").exists());
+    }
 }
