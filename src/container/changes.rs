@@ -276,6 +276,13 @@ mod tests {
         }
     }
 
+    fn tar_paths(changes: &[Change]) -> Vec<String> {
+        layer_entries(changes)
+            .iter()
+            .map(|e| String::from_utf8(e.tar_path()).unwrap())
+            .collect()
+    }
+
     fn lines(changes: &[Change]) -> Vec<String> {
         changes.iter().map(Change::line).collect()
     }
@@ -327,11 +334,7 @@ mod tests {
                 "A /var/cache/x"
             ]
         );
-        let entries = layer_entries(&got);
-        let names: Vec<String> = entries
-            .iter()
-            .map(|e| String::from_utf8(e.tar_path()).unwrap())
-            .collect();
+        let names = tar_paths(&got);
         assert_eq!(
             names,
             vec![
@@ -385,10 +388,7 @@ mod tests {
             ]
         );
         assert!(got[1].opaque);
-        let names: Vec<String> = layer_entries(&got)
-            .iter()
-            .map(|e| String::from_utf8(e.tar_path()).unwrap())
-            .collect();
+        let names = tar_paths(&got);
         // No whiteout for a.so: the opaque marker hides it already.
         assert_eq!(
             names,

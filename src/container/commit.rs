@@ -13,10 +13,8 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::image::build::{self, LayerWriter};
-use crate::image::instruction;
-use crate::image::ImageError;
+use crate::image::{self, instruction};
 use crate::oci::{Descriptor, History, ImageConfig};
-use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -36,7 +34,7 @@ pub struct CommitOptions {
 /// Commits the container `arg`; returns the new image's ID.
 pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Digest> {
     let names = match &options.reference {
-        Some(target) => vec![parse_target(target)?],
+        Some(target) => vec![image::parse_target(target)?],
         None => Vec::new(),
     };
     let containers = Containers::new(store);
@@ -105,18 +103,6 @@ pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Diges
     }
     let _ = fs::remove_file(dir.join(old_snapshot));
     Ok(image.id)
-}
-
-fn parse_target(target: &str) -> Result<Reference> {
-    let name =
-        Reference::parse_with_default_tag(target).map_err(|source| ImageError::BadTarget {
-            input: target.to_string(),
-            source,
-        })?;
-    if name.digest().is_some() {
-        return Err(ImageError::TagWithDigest.into());
-    }
-    Ok(name)
 }
 
 fn base_name(path: &[u8]) -> &[u8] {

@@ -221,16 +221,9 @@ impl Containers {
 
     /// Takes the container's own lock, held while committing or removing.
     fn lock(&self, container: &Container) -> Result<File> {
-        let path = self.dir(&container.id).join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_context(format!("opening {}", path.display())))?;
-        file.lock()
-            .map_err(io_context(format!("locking {}", path.display())))?;
-        Ok(file)
+        Ok(crate::store::lock_file(
+            &self.dir(&container.id).join("lock"),
+        )?)
     }
 
     /// Reads the container's snapshot.

@@ -10,7 +10,6 @@ use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
-use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
@@ -52,18 +51,7 @@ pub struct ImportOptions {
 /// Imports `source` (`-`, a path, or an http(s) URL); returns the image ID.
 pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Digest, ImportError> {
     let names = match &options.reference {
-        Some(target) => {
-            let name = Reference::parse_with_default_tag(target).map_err(|source| {
-                ImageError::BadTarget {
-                    input: target.to_string(),
-                    source,
-                }
-            })?;
-            if name.digest().is_some() {
-                return Err(ImageError::TagWithDigest.into());
-            }
-            vec![name]
-        }
+        Some(target) => vec![super::parse_target(target)?],
         None => Vec::new(),
     };
     let mut runtime = Map::new();

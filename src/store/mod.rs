@@ -210,16 +210,9 @@ impl Store {
     /// Takes the store's exclusive lock; every change to `index.json` and
     /// every blob removal happens while holding it.
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.meta_dir().join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_context(format!("opening {}", path.display())))?;
-        file.lock()
-            .map_err(io_context(format!("locking {}", path.display())))?;
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock {
+            _file: lock_file(&self.meta_dir().join("lock"))?,
+        })
     }
 
     /// Reads `index.json`. Needs no lock: writers replace it by rename.
@@ -387,6 +380,20 @@ enum Durability {
 /// Held while the store is being changed; released on drop.
 pub struct StoreLock {
     _file: File,
+}
+
+/// Opens (creating it if need be) and exclusively flocks `path`; the lock
+/// lasts as long as the returned file.
+pub(crate) fn lock_file(path: &Path) -> Result<File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_context(format!("opening {}", path.display())))?;
+    file.lock()
+        .map_err(io_context(format!("locking {}", path.display())))?;
+    Ok(file)
 }
 
 /// fsyncs a directory so a rename into it survives a crash.
