@@ -729,3 +729,41 @@ fn system_df_counts_container_changes() {
         "Containers 3kB 3kB (100%)"
     );
 }
+
+#[test]
+fn xattrs_survive_create_commit_and_export() {
+    let fx = Fixture::new();
+    let layer = Layer::new()
+        .file_with_xattr("etc/tagged", b"x", "user.rimg.test", b"kept")
+        .finish();
+    add_image(&fx, &["xattr:1"], &[layer], json!({}));
+    fx.ok(&["create", "--name", "xa", "xattr:1"]);
+    let root = mount(&fx, "xa");
+    let value = xattr::get(root.join("etc/tagged"), "user.rimg.test").unwrap();
+    assert_eq!(value.as_deref(), Some(&b"kept"[..]));
+    xattr::set(root.join("etc/tagged"), "user.rimg.more", b"added").unwrap();
+    fx.ok(&["commit", "xa", "xattr:2"]);
+    let pax = |tar: &[u8]| -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(rimg::layer::decompress(tar).unwrap());
+        let mut out = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if let Some(exts) = entry.pax_extensions().unwrap() {
+                for ext in exts {
+                    let ext = ext.unwrap();
+                    out.push((ext.key().unwrap().to_string(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+        out
+    };
+    let expected = vec![
+        ("SCHILY.xattr.user.rimg.more".to_string(), b"added".to_vec()),
+        ("SCHILY.xattr.user.rimg.test".to_string(), b"kept".to_vec()),
+    ];
+    // The xattr change alone (ctime moved) puts the file in the layer.
+    assert_eq!(pax(&layer_blobs(&fx, "xattr:2")[1]), expected);
+    let out = fx.dir.path().join("x.tar");
+    fx.ok(&["export", "-o", out.to_str().unwrap(), "xa"]);
+    assert_eq!(pax(&fs::read(out).unwrap()), expected);
+}

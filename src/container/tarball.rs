@@ -66,32 +66,31 @@ impl<W: Write> TarWriter<W> {
             }
             self.links.insert(meta.ino, rel.to_vec());
         }
-        self.append_xattrs(&host)?;
+        let gone = Appended {
+            raced: true,
+            skipped: true,
+        };
+        let xattrs = xattr_records(&host);
         match meta.file_type() {
             libc::S_IFDIR => {
                 header.set_entry_type(tar::EntryType::Directory);
                 let name = [rel, b"/"].concat();
+                self.append_pax(&xattrs)?;
                 self.builder
                     .append_data(&mut header, path(&name), io::empty())?;
             }
             libc::S_IFREG => {
-                let file = match OpenOptions::new()
+                let opened = OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .open(&host)
-                {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Ok(Appended {
-                            raced: true,
-                            skipped: true,
-                        })
-                    }
-                    Err(e) => return Err(e),
+                    .open(&host);
+                let Some(file) = unless_missing(opened)? else {
+                    return Ok(gone);
                 };
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(meta.size);
                 let mut data = Exact::new(file, meta.size);
+                self.append_pax(&xattrs)?;
                 self.builder
                     .append_data(&mut header, path(rel), &mut data)?;
                 return Ok(Appended {
@@ -100,17 +99,11 @@ impl<W: Write> TarWriter<W> {
                 });
             }
             libc::S_IFLNK => {
-                let target = match fs::read_link(&host) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Ok(Appended {
-                            raced: true,
-                            skipped: true,
-                        })
-                    }
-                    Err(e) => return Err(e),
+                let Some(target) = unless_missing(fs::read_link(&host))? else {
+                    return Ok(gone);
                 };
                 header.set_entry_type(tar::EntryType::Symlink);
+                self.append_pax(&xattrs)?;
                 self.builder.append_link(&mut header, path(rel), &target)?;
             }
             kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
@@ -122,6 +115,7 @@ impl<W: Write> TarWriter<W> {
                 let dev = meta.rdev as libc::dev_t;
                 header.set_device_major(libc::major(dev))?;
                 header.set_device_minor(libc::minor(dev))?;
+                self.append_pax(&xattrs)?;
                 self.builder
                     .append_data(&mut header, path(rel), io::empty())?;
             }
@@ -149,27 +143,11 @@ impl<W: Write> TarWriter<W> {
             .append_data(&mut header, path(name), io::empty())
     }
 
-    fn append_xattrs(&mut self, host: &Path) -> io::Result<()> {
-        let Ok(names) = xattr::list(host) else {
-            return Ok(());
-        };
-        let mut records: Vec<(String, Vec<u8>)> = Vec::new();
-        for name in names {
-            if HOST_XATTRS.contains(&name.as_bytes()) {
-                continue;
-            }
-            let Ok(Some(value)) = xattr::get(host, &name) else {
-                continue;
-            };
-            let Some(name) = name.to_str() else {
-                continue;
-            };
-            records.push((format!("SCHILY.xattr.{name}"), value));
-        }
+    /// A PAX header carrying the next entry's extended attributes.
+    fn append_pax(&mut self, records: &[(String, Vec<u8>)]) -> io::Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        records.sort();
         self.builder
             .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), &v[..])))
     }
@@ -177,6 +155,32 @@ impl<W: Write> TarWriter<W> {
     /// Writes the end-of-archive blocks and returns the output.
     pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()
+    }
+}
+
+/// The path's extended attributes as PAX records, sorted; none if they
+/// cannot be read.
+fn xattr_records(host: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(names) = xattr::list(host) else {
+        return Vec::new();
+    };
+    let mut records: Vec<(String, Vec<u8>)> = names
+        .filter(|name| !HOST_XATTRS.contains(&name.as_bytes()))
+        .filter_map(|name| {
+            let value = xattr::get(host, &name).ok()??;
+            Some((format!("SCHILY.xattr.{}", name.to_str()?), value))
+        })
+        .collect();
+    records.sort();
+    records
+}
+
+/// `None` for a path that vanished since it was walked.
+fn unless_missing<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
