@@ -237,6 +237,7 @@ impl Containers {
 /// Writes `entries` as a new snapshot file in `dir`; returns its name.
 fn write_snapshot(dir: &Path, entries: &[snapshot::Entry]) -> Result<String> {
     let context = || format!("writing a snapshot in {}", dir.display());
+    snapshot::settle(dir, entries).map_err(io_context(context()))?;
     let tmp = tempfile::Builder::new()
         .prefix("snapshot-")
         .tempfile_in(dir)

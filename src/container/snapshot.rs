@@ -159,6 +159,32 @@ fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) -> io::Re
     Ok(())
 }
 
+/// Waits until the filesystem's clock has moved past every ctime in
+/// `entries`, so that any later change to a walked file gets a ctime the
+/// snapshot does not hold. With coarse timestamps (kernels before 6.13's
+/// multigrain timestamps) a write within the same clock tick as the walk
+/// would otherwise keep the recorded ctime. Probes with a file in `dir`,
+/// which must be on the rootfs's filesystem; gives up after a second.
+pub fn settle(dir: &Path, entries: &[Entry]) -> io::Result<()> {
+    let newest = entries
+        .iter()
+        .map(|e| (e.meta.ctime, e.meta.ctime_nsec))
+        .max()
+        .unwrap_or_default();
+    let probe = dir.join(".clock-probe");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let result = loop {
+        fs::write(&probe, b"")?;
+        let m = fs::symlink_metadata(&probe)?;
+        if (m.ctime(), m.ctime_nsec() as u32) > newest || std::time::Instant::now() > deadline {
+            break Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let _ = fs::remove_file(&probe);
+    result
+}
+
 /// Writes `entries` to `out` in the snapshot format.
 pub fn write<W: Write>(entries: &[Entry], out: W) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, out);

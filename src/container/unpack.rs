@@ -141,7 +141,6 @@ impl Layer<'_> {
         match kind {
             T::Directory => self.make_dir(&path, meta)?,
             T::Regular | T::Continuous | T::GNUSparse => {
-                self.clear(&path)?;
                 self.make_file(&path, entry, meta)?;
             }
             T::Symlink => {
@@ -149,9 +148,10 @@ impl Layer<'_> {
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                self.clear(&path)?;
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
-                    .map_err(io_context(format!("creating symlink {name}")))?;
+                self.create(&path, || {
+                    std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
+                })
+                .map_err(io_context(format!("creating symlink {name}")))?;
                 self.finish_node(&path, &meta, false)?;
             }
             T::Link => {
@@ -160,11 +160,11 @@ impl Layer<'_> {
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
                 let (source, to_symlink) = self.hardlink_source(&name, &target)?;
-                self.clear(&path)?;
-                fs::hard_link(&source, &path).map_err(io_context(format!(
-                    "linking {name} to {}",
-                    String::from_utf8_lossy(&target)
-                )))?;
+                self.create(&path, || fs::hard_link(&source, &path))
+                    .map_err(io_context(format!(
+                        "linking {name} to {}",
+                        String::from_utf8_lossy(&target)
+                    )))?;
                 // Docker applies the link header's owner, mode and times to
                 // the linked inode too (mode only when it is no symlink).
                 self.finish_node(&path, &meta, !to_symlink)?;
@@ -175,7 +175,6 @@ impl Layer<'_> {
                     // the same way in a user namespace.
                     return Ok(());
                 }
-                self.clear(&path)?;
                 let file_type = match kind {
                     T::Char => libc::S_IFCHR,
                     T::Block => libc::S_IFBLK,
@@ -183,8 +182,10 @@ impl Layer<'_> {
                 };
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
-                mknod(&path, file_type | (meta.mode & 0o7777), major, minor)
-                    .map_err(io_context(format!("creating {name}")))?;
+                self.create(&path, || {
+                    mknod(&path, file_type | (meta.mode & 0o7777), major, minor)
+                })
+                .map_err(io_context(format!("creating {name}")))?;
                 self.finish_node(&path, &meta, true)?;
             }
             other => {
@@ -239,12 +240,18 @@ impl Layer<'_> {
     }
 
     fn make_dir(&mut self, path: &PathBuf, meta: Meta) -> Result<(), UnpackError> {
-        let existing = remove_existing(path, true)?;
-        if existing == Cleared::RemovedPathway {
-            self.parents.clear();
-        }
-        if existing != Cleared::KeptDir {
-            fs::create_dir(path).map_err(io_context(format!("creating {}", path.display())))?;
+        match fs::create_dir(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let existing = remove_existing(path, true)?;
+                if existing == Cleared::RemovedPathway {
+                    self.parents.clear();
+                }
+                if existing != Cleared::KeptDir {
+                    fs::create_dir(path)
+                        .map_err(io_context(format!("creating {}", path.display())))?;
+                }
+            }
+            other => other.map_err(io_context(format!("creating {}", path.display())))?,
         }
         if self.options.privileged {
             std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid))
@@ -255,14 +262,22 @@ impl Layer<'_> {
         Ok(())
     }
 
-    fn make_file<R: Read>(&self, path: &Path, data: &mut R, meta: Meta) -> Result<(), UnpackError> {
+    fn make_file<R: Read>(
+        &mut self,
+        path: &Path,
+        data: &mut R,
+        meta: Meta,
+    ) -> Result<(), UnpackError> {
         let context = || format!("writing {}", path.display());
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
+        let mut file = self
+            .create(path, || {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(path)
+            })
             .map_err(io_context(context()))?;
         io::copy(data, &mut file).map_err(io_context(context()))?;
         if self.options.privileged {
@@ -354,12 +369,23 @@ impl Layer<'_> {
         Ok(dir)
     }
 
-    /// Removes whatever is at `path` for a new non-directory entry.
-    fn clear(&mut self, path: &Path) -> Result<(), UnpackError> {
-        if remove_existing(path, false)? == Cleared::RemovedPathway {
-            self.parents.clear();
+    /// Makes a non-directory at `path` with `make`, which fails if
+    /// anything is there (`O_EXCL`, `symlink`, `link`, `mknod` all do):
+    /// then whatever is there is removed, never followed, and `make` runs
+    /// again. Most paths are new, so most entries cost no `lstat`.
+    fn create<T>(&mut self, path: &Path, make: impl Fn() -> io::Result<T>) -> io::Result<T> {
+        match make() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                match remove_existing(path, false) {
+                    Ok(Cleared::RemovedPathway) => self.parents.clear(),
+                    Ok(_) => {}
+                    Err(UnpackError::Io { source, .. }) => return Err(source),
+                    Err(other) => return Err(io::Error::other(other.to_string())),
+                }
+                make()
+            }
+            other => other,
         }
-        Ok(())
     }
 
     /// Removes everything under `dir` that this layer did not create.
