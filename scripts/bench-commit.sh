@@ -60,6 +60,7 @@ docker_import=$((t1 - t0))
 echo "change" >"$work/change.txt"
 
 : >"$work/rimg-create"; : >"$work/rimg-commit"; : >"$work/docker-create"; : >"$work/docker-commit"
+: >"$work/tar-x"
 for i in $(seq 1 "$RUNS"); do
   sync; echo "run $i/$RUNS ..." >&2
   t0=$(now_ms); rimg create --name "c$i" bench:1 >/dev/null; t1=$(now_ms)
@@ -73,10 +74,17 @@ for i in $(seq 1 "$RUNS"); do
   t2=$(now_ms); docker commit "$cid" "bench:d$i" >/dev/null; t3=$(now_ms)
   echo $((t1 - t0)) >>"$work/docker-create"; echo $((t3 - t2)) >>"$work/docker-commit"
   docker rm "$cid" >/dev/null
+
+  # Reference: GNU tar extracting the same (uncompressed) tarball.
+  mkdir "$work/extract"
+  t0=$(now_ms); tar -C "$work/extract" -xf "$work/rootfs.tar"; t1=$(now_ms)
+  echo $((t1 - t0)) >>"$work/tar-x"
+  rm -rf "$work/extract"
 done
 
 rc=$(median <"$work/rimg-create"); rm_=$(median <"$work/rimg-commit")
 dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
+tx=$(median <"$work/tar-x")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo
@@ -88,3 +96,5 @@ echo "| import the tarball (setup) | ${rimg_import} ms | ${docker_import} ms | $
 echo "| create a container | ${rc} ms | ${dc} ms | $(ratio "$rc" "$dc") |"
 echo "| commit a one-file change | ${rm_} ms | ${dm} ms | $(ratio "$rm_" "$dm") |"
 echo "| create + commit | $((rc + rm_)) ms | $((dc + dm)) ms | $(ratio $((rc + rm_)) $((dc + dm))) |"
+echo
+echo "Reference: \`tar -xf\` of the same uncompressed tarball: ${tx} ms (rimg create / tar -x: $(ratio "$rc" "$tx"))."

@@ -124,19 +124,22 @@ pub fn walk(root: &Path) -> io::Result<Vec<Entry>> {
 }
 
 fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) -> io::Result<()> {
-    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut children: Vec<(Vec<u8>, fs::DirEntry)> = Vec::new();
     for child in fs::read_dir(dir)? {
-        names.push(child?.file_name().as_bytes().to_vec());
+        let child = child?;
+        children.push((child.file_name().as_bytes().to_vec(), child));
     }
-    names.sort();
-    for name in names {
-        let host = dir.join(OsStr::from_bytes(&name));
-        let metadata = match fs::symlink_metadata(&host) {
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, child) in children {
+        // `fstatat` on the open directory: no path lookup from the root,
+        // and a symlink is not followed.
+        let metadata = match child.metadata() {
             Ok(m) => m,
             // Removed while we walked: it is not there.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
+        let host = child.path();
         let mut path = prefix.to_vec();
         if !path.is_empty() {
             path.push(b'/');
