@@ -38,4 +38,7 @@ status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# Bounded fuzzing of the parsers (FUZZ_SECONDS per target).
+./scripts/fuzz.sh
