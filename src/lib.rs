@@ -7,5 +7,6 @@ pub mod digest;
 pub mod format;
 pub mod layer;
 pub mod oci;
+pub mod registry;
 pub mod reference;
 pub mod store;
