@@ -7,6 +7,8 @@ pub mod digest;
 pub mod format;
 pub mod layer;
 pub mod oci;
+pub mod progress;
+pub mod pull;
 pub mod registry;
 pub mod reference;
 pub mod store;

@@ -1,0 +1,6 @@
+// Each integration test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod layout;
+pub mod registry;
