@@ -70,13 +70,15 @@ pub enum RegistryError {
         code: String,
         message: String,
     },
-    #[error("{method} \"{url}\": {cause}")]
+    /// Go's wording for a failed request, as Docker prints it:
+    /// `Get "https://...": <cause>`.
+    #[error("{} \"{url}\": {cause}", go_op(method))]
     Transport {
         method: Method,
         url: String,
         cause: String,
     },
-    #[error("{method} \"{url}\": unexpected status {status}")]
+    #[error("{} \"{url}\": unexpected status {status}", go_op(method))]
     Status {
         method: Method,
         url: String,
@@ -90,6 +92,14 @@ pub enum RegistryError {
     TooLarge { url: String, limit: usize },
     #[error("invalid registry URL {0:?}")]
     Url(String),
+}
+
+/// `GET` as Go's `url.Error` spells it: `Get`.
+fn go_op(method: &Method) -> String {
+    let name = method.as_str();
+    let mut op = name[..1].to_string();
+    op.push_str(&name[1..].to_ascii_lowercase());
+    op
 }
 
 pub mod code {

@@ -165,18 +165,7 @@ impl Layout {
         }
         let config_bytes = serde_json::to_vec(&config).unwrap();
         let config_digest = self.blob(&config_bytes);
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": media_type::OCI_MANIFEST,
-            "config": Descriptor::new(media_type::OCI_CONFIG, config_digest.clone(), config_bytes.len() as u64),
-            "layers": layers,
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-        let mut descriptor = Descriptor::new(
-            media_type::OCI_MANIFEST,
-            self.blob(&manifest_bytes),
-            manifest_bytes.len() as u64,
-        );
+        let mut descriptor = self.manifest_with(&config_digest, &layers);
         descriptor.platform = Some(Platform {
             architecture: spec.architecture.into(),
             os: "linux".into(),
@@ -189,6 +178,21 @@ impl Layout {
             layers,
             diff_ids,
         }
+    }
+
+    /// Writes a manifest for a config already in the layout and `layers`.
+    pub fn manifest_with(&self, config: &Digest, layers: &[Descriptor]) -> Descriptor {
+        let config_size = std::fs::metadata(self.dir.join("blobs/sha256").join(config.hex()))
+            .unwrap()
+            .len();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": Descriptor::new(media_type::OCI_CONFIG, config.clone(), config_size),
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        Descriptor::new(media_type::OCI_MANIFEST, self.blob(&bytes), bytes.len() as u64)
     }
 
     /// Tags one image, or an index of several, as `tag` in index.json.
