@@ -18,7 +18,7 @@ fn rimg(root: &Path, args: &[&str]) -> Output {
     rimg_env(root, args, &[])
 }
 
-fn rimg_env(root: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+fn rimg_env(root: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rimg"));
     command
         .arg("--root")
