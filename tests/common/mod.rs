@@ -3,4 +3,5 @@
 
 pub mod http;
 pub mod layout;
+pub mod proxy;
 pub mod registry;
