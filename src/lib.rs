@@ -5,10 +5,12 @@
 
 pub mod digest;
 pub mod format;
+pub mod image;
 pub mod layer;
 pub mod oci;
 pub mod progress;
 pub mod pull;
-pub mod registry;
 pub mod reference;
+pub mod registry;
 pub mod store;
+pub mod view;

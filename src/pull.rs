@@ -9,6 +9,7 @@
 //! matches the config.
 
 use crate::digest::{Digest, Hasher};
+use crate::image;
 use crate::layer::{self, LayerInfo};
 use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::progress::{Board, LayerProgress, Progress};
@@ -36,20 +37,24 @@ const CHUNK_QUEUE: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("manifest for {reference} not found: {source}")]
+    // The registry's error is part of the message, as in Docker's, and
+    // deliberately not a `source`: it would be printed twice.
+    #[error("manifest for {reference} not found: {cause}")]
     ManifestUnknown {
         reference: String,
-        source: RegistryError,
+        cause: RegistryError,
     },
-    #[error("pull access denied for {name}, repository does not exist or may require 'rimg login': {source}")]
-    AccessDenied { name: String, source: RegistryError },
-    #[error("repository {name} not found: {source}")]
-    RepositoryUnknown { name: String, source: RegistryError },
+    #[error("pull access denied for {name}, repository does not exist or may require 'rimg login': {cause}")]
+    AccessDenied { name: String, cause: RegistryError },
+    #[error("repository {name} not found: {cause}")]
+    RepositoryUnknown { name: String, cause: RegistryError },
     #[error(transparent)]
     Registry(RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no matching manifest for {wanted} in the manifest list entries (available: {available})")]
+    #[error(
+        "no matching manifest for {wanted} in the manifest list entries (available: {available})"
+    )]
     NoMatchingPlatform { wanted: String, available: String },
     #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
     PlatformMismatch {
@@ -156,15 +161,15 @@ fn translate(e: RegistryError, reference: &Reference) -> PullError {
     match e.code() {
         Some(code::DENIED) => PullError::AccessDenied {
             name: reference.familiar_name(),
-            source: e,
+            cause: e,
         },
         Some(code::MANIFEST_UNKNOWN) => PullError::ManifestUnknown {
             reference: reference.familiar_string(),
-            source: e,
+            cause: e,
         },
         Some(code::NAME_UNKNOWN) => PullError::RepositoryUnknown {
             name: reference.familiar_name(),
-            source: e,
+            cause: e,
         },
         _ => PullError::Registry(e),
     }
@@ -267,15 +272,17 @@ impl Puller<'_> {
             .or(reference.tag())
             .unwrap_or("latest")
             .to_string();
-        let (repo, fetched) = first_success(repos, |repo| self.client.manifest(repo, &tag_or_digest))
-            .await
-            .map_err(|e| translate(e, reference))?;
+        let (repo, fetched) =
+            first_success(repos, |repo| self.client.manifest(repo, &tag_or_digest))
+                .await
+                .map_err(|e| translate(e, reference))?;
         let served = Digest::of(&fetched.bytes);
         if let Some(wanted) = reference.digest() {
             if served.as_str() != wanted {
                 return Err(PullError::Verification {
                     what: "manifest",
-                    expected: Digest::parse(wanted).map_err(|e| PullError::Internal(e.to_string()))?,
+                    expected: Digest::parse(wanted)
+                        .map_err(|e| PullError::Internal(e.to_string()))?,
                     expected_size: 0,
                     actual: served,
                     actual_size: fetched.bytes.len() as u64,
@@ -309,11 +316,12 @@ impl Puller<'_> {
                 media_type: kind,
             });
         }
-        let index: Index = serde_json::from_slice(&fetched.bytes).map_err(|e| PullError::Invalid {
-            what: "manifest list",
-            digest: served.clone(),
-            reason: e.to_string(),
-        })?;
+        let index: Index =
+            serde_json::from_slice(&fetched.bytes).map_err(|e| PullError::Invalid {
+                what: "manifest list",
+                digest: served.clone(),
+                reason: e.to_string(),
+            })?;
         let chosen = choose_platform(&index, &self.platform)?.clone();
         if !media_type::is_manifest(&chosen.media_type) {
             return Err(PullError::UnsupportedMediaType {
@@ -496,9 +504,9 @@ impl Puller<'_> {
         Ok(info)
     }
 
-    /// Names the image under the store lock, after checking that every
-    /// blob is still there (a concurrent `rmi` may have removed a shared
-    /// one after we found it) and fetching any that is not.
+    /// Names the image. `image::register` checks under the store lock
+    /// that every blob is still there (a concurrent `rmi` may have removed
+    /// a shared one after we found it); any that is not is fetched again.
     async fn commit(
         &self,
         resolved: &Resolved<'_>,
@@ -506,34 +514,26 @@ impl Puller<'_> {
         reference: &Reference,
     ) -> Result<bool> {
         let names = image_names(reference, &resolved.served)?;
-        let manifest = &resolved.manifest;
+        let mut missing = None;
         for _ in 0..COMMIT_ATTEMPTS {
             if !self.store.has_blob(&resolved.descriptor.digest) {
                 verify_document("manifest", &resolved.descriptor, &resolved.manifest_bytes)?;
                 self.store.put_blob(&resolved.manifest_bytes)?;
             }
-            let lock = self.store.lock()?;
-            let all_present = self.store.has_blob(&resolved.descriptor.digest)
-                && self.store.has_blob(&manifest.config.digest)
-                && manifest.layers.iter().all(|l| self.store.has_blob(&l.digest));
-            if all_present {
-                let mut index = self.store.read_index()?;
-                let updated =
-                    self.points_elsewhere(&index, &names[0], &manifest.config.digest);
-                for name in &names {
-                    set_name(&mut index, name, &resolved.descriptor);
-                }
-                self.store.write_index(&lock, &index)?;
-                return Ok(updated);
+            let index = self.store.read_index()?;
+            let updated =
+                self.points_elsewhere(&index, &names[0], &resolved.manifest.config.digest);
+            match image::register(self.store, &resolved.descriptor, &names) {
+                Ok(()) => return Ok(updated),
+                Err(StoreError::BlobMissing(digest)) => missing = Some(digest),
+                Err(e) => return Err(e.into()),
             }
-            drop(lock);
             self.config(resolved).await?;
             self.fetch_layers(resolved, config, &self.progress.board(), false)
                 .await?;
         }
-        Err(PullError::Store(StoreError::BlobMissing(
-            resolved.descriptor.digest.clone(),
-        )))
+        let digest = missing.unwrap_or_else(|| resolved.descriptor.digest.clone());
+        Err(PullError::Store(StoreError::BlobMissing(digest)))
     }
 
     /// Whether `name` is unset or names an image other than `config` (the
@@ -565,39 +565,12 @@ fn image_names(reference: &Reference, served: &Digest) -> Result<Vec<Reference>>
     Ok(names)
 }
 
-/// Points `name` at `target` in the store's index. An image the name
-/// leaves behind, if nothing else names it, stays as an unnamed entry
-/// (Docker's `<none>`).
-// TODO(merge): replace with the image module's `set_name` once it is on main.
-fn set_name(index: &mut Index, name: &Reference, target: &Descriptor) {
-    let key = name.to_string();
-    let named = |d: &Descriptor| d.annotation(annotation::REF_NAME) == Some(key.as_str());
-    if let Some(pos) = index.manifests.iter().position(named) {
-        let mut displaced = index.manifests.remove(pos);
-        let still_held = displaced.digest == target.digest
-            || index.manifests.iter().any(|d| d.digest == displaced.digest);
-        if !still_held {
-            displaced.annotations.remove(annotation::REF_NAME);
-            index.manifests.push(displaced);
-        }
-    }
-    index.manifests.retain(|d| {
-        !(d.digest == target.digest && d.annotation(annotation::REF_NAME).is_none())
-    });
-    let mut entry = target.clone();
-    entry
-        .annotations
-        .insert(annotation::REF_NAME.to_string(), key);
-    index.manifests.push(entry);
-}
-
 /// The document's media type: the `Content-Type` when it names one we
 /// know, else the body's `mediaType`, else its shape (OCI allows leaving
 /// `mediaType` out).
 fn document_type(content_type: &str, body: &[u8]) -> String {
-    let known = |t: &str| {
-        media_type::is_manifest(t) || media_type::is_index(t) || registry::is_schema1(t)
-    };
+    let known =
+        |t: &str| media_type::is_manifest(t) || media_type::is_index(t) || registry::is_schema1(t);
     if known(content_type) {
         return content_type.to_string();
     }
@@ -625,8 +598,7 @@ fn document_type(content_type: &str, body: &[u8]) -> String {
             schema_version: 1, ..
         } => media_type::DOCKER_MANIFEST_V1_SIGNED.to_string(),
         Shape {
-            manifests: Some(_),
-            ..
+            manifests: Some(_), ..
         } => media_type::OCI_INDEX.to_string(),
         Shape {
             config: Some(_), ..
@@ -875,9 +847,18 @@ mod tests {
     #[test]
     fn platform_matching() {
         let arm64 = platform("linux", "arm64", None);
-        assert!(platform_matches(&platform("linux", "arm64", Some("v8")), &arm64));
-        assert!(platform_matches(&arm64, &platform("linux", "arm64", Some("v8"))));
-        assert!(!platform_matches(&platform("linux", "arm", Some("v7")), &platform("linux", "arm", Some("v6"))));
+        assert!(platform_matches(
+            &platform("linux", "arm64", Some("v8")),
+            &arm64
+        ));
+        assert!(platform_matches(
+            &arm64,
+            &platform("linux", "arm64", Some("v8"))
+        ));
+        assert!(!platform_matches(
+            &platform("linux", "arm", Some("v7")),
+            &platform("linux", "arm", Some("v6"))
+        ));
         assert!(!platform_matches(&platform("linux", "amd64", None), &arm64));
     }
 
@@ -901,25 +882,6 @@ mod tests {
             err.to_string(),
             "no matching manifest for linux/s390x in the manifest list entries (available: linux/arm64, linux/arm/v7)"
         );
-    }
-
-    #[test]
-    fn set_name_keeps_the_displaced_image_unnamed() {
-        let name = Reference::parse("ubuntu:18.04").unwrap();
-        let old = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"old"), 3);
-        let new = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"new"), 3);
-        let mut index = Index::default();
-        set_name(&mut index, &name, &old);
-        set_name(&mut index, &name, &new);
-        assert_eq!(index.manifests.len(), 2);
-        assert!(index.manifests[0].annotations.is_empty());
-        assert_eq!(index.manifests[0].digest, old.digest);
-        assert_eq!(
-            index.manifests[1].annotation(annotation::REF_NAME),
-            Some("docker.io/library/ubuntu:18.04")
-        );
-        set_name(&mut index, &name, &old);
-        assert_eq!(index.manifests.len(), 2, "{:?}", index.manifests);
     }
 
     #[test]

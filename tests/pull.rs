@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::layout::{BuiltImage, Compression, ImageSpec, Layout};
+use common::layout::{BuiltImage, ImageSpec, Layout};
 use common::registry::{skopeo, Registry};
+use common::Compression;
 use rimg::digest::Digest;
 use rimg::oci::{annotation, media_type, Descriptor, Manifest};
 use rimg::store::Store;
@@ -80,15 +81,29 @@ fn pulls_an_oci_image_and_prints_docker_output() {
     assert_eq!(lines[0], "v1: Pulling from app/oci");
     for layer in &image.layers {
         let short = layer.digest.short();
-        for status in ["Pulling fs layer", "Verifying Checksum", "Download complete", "Pull complete"] {
-            assert!(lines.contains(&format!("{short}: {status}").as_str()), "{status} for {short} in\n{out}");
+        for status in [
+            "Pulling fs layer",
+            "Verifying Checksum",
+            "Download complete",
+            "Pull complete",
+        ] {
+            assert!(
+                lines.contains(&format!("{short}: {status}").as_str()),
+                "{status} for {short} in\n{out}"
+            );
         }
     }
     let n = lines.len();
     assert_eq!(lines[n - 3], format!("Digest: {served}"));
-    assert_eq!(lines[n - 2], format!("Status: Downloaded newer image for {name}"));
+    assert_eq!(
+        lines[n - 2],
+        format!("Status: Downloaded newer image for {name}")
+    );
     assert_eq!(lines[n - 1], name);
-    assert!(!out.contains('\x1b') && !out.contains('\r'), "control characters in {out:?}");
+    assert!(
+        !out.contains('\x1b') && !out.contains('\r'),
+        "control characters in {out:?}"
+    );
 
     let inspected = inspect_store(root.path(), &name);
     assert_eq!(inspected["Digest"], served);
@@ -97,7 +112,10 @@ fn pulls_an_oci_image_and_prints_docker_output() {
 
     // Re-pulling is a no-op that says so.
     let again = assert_ok(&rimg(root.path(), &["pull", &name]));
-    assert!(again.contains(&format!("Status: Image is up to date for {name}")), "{again}");
+    assert!(
+        again.contains(&format!("Status: Image is up to date for {name}")),
+        "{again}"
+    );
     assert!(!again.contains("Pulling fs layer"), "{again}");
     let _ = image.config;
 }
@@ -117,7 +135,11 @@ fn entry(root: &Path, name: &str) -> Option<Descriptor> {
 fn image_id(root: &Path, name: &str) -> Digest {
     let entry = entry(root, name).unwrap_or_else(|| panic!("{name} is not in the store"));
     let store = Store::open(root).unwrap();
-    store.read_json::<Manifest>(&entry.digest).unwrap().config.digest
+    store
+        .read_json::<Manifest>(&entry.digest)
+        .unwrap()
+        .config
+        .digest
 }
 
 #[test]
@@ -131,9 +153,24 @@ fn pulls_docker_schema2_zstd_and_uncompressed_images() {
     layout.tag("gzip", &[&gzip]);
     layout.tag("zstd", &[&zstd]);
     layout.tag("plain", &[&plain]);
-    registry.push(&layout.dir, "gzip", "flavours/docker:v2s2", &["--format", "v2s2"]);
-    registry.push(&layout.dir, "zstd", "flavours/oci:zstd", &["--preserve-digests"]);
-    registry.push(&layout.dir, "plain", "flavours/oci:plain", &["--preserve-digests"]);
+    registry.push(
+        &layout.dir,
+        "gzip",
+        "flavours/docker:v2s2",
+        &["--format", "v2s2"],
+    );
+    registry.push(
+        &layout.dir,
+        "zstd",
+        "flavours/oci:zstd",
+        &["--preserve-digests"],
+    );
+    registry.push(
+        &layout.dir,
+        "plain",
+        "flavours/oci:plain",
+        &["--preserve-digests"],
+    );
 
     let root = TempDir::new().unwrap();
     for (repo, image) in [
@@ -148,12 +185,19 @@ fn pulls_docker_schema2_zstd_and_uncompressed_images() {
         // skopeo 1.9's OCI layout reader skips entries with Docker media
         // types, so only the OCI flavours can be inspected with it.
         if stored.media_type == media_type::OCI_MANIFEST {
-            assert_eq!(inspect_store(root.path(), &name)["Digest"], registry.digest(repo));
+            assert_eq!(
+                inspect_store(root.path(), &name)["Digest"],
+                registry.digest(repo)
+            );
         }
         assert_eq!(image_id(root.path(), &name), image.config, "{repo}");
         // Layers are stored as served: compressed ones stay compressed.
         for layer in &image.layers {
-            assert!(root.path().join("blobs/sha256").join(layer.digest.hex()).is_file());
+            assert!(root
+                .path()
+                .join("blobs/sha256")
+                .join(layer.digest.hex())
+                .is_file());
         }
     }
     let docker = entry(root.path(), &registry.image("flavours/docker:v2s2")).unwrap();
@@ -169,8 +213,18 @@ fn multi_platform_indexes_pick_the_platform() {
     let arm64 = layout.image(&ImageSpec::new(6, 2, 50_000).platform("arm64", Some("v8")));
     let arm = layout.image(&ImageSpec::new(7, 2, 50_000).platform("arm", Some("v7")));
     layout.tag("multi", &[&amd64, &arm64, &arm]);
-    registry.push(&layout.dir, "multi", "multi/oci:1", &["--all", "--preserve-digests"]);
-    registry.push(&layout.dir, "multi", "multi/list:1", &["--all", "--format", "v2s2"]);
+    registry.push(
+        &layout.dir,
+        "multi",
+        "multi/oci:1",
+        &["--all", "--preserve-digests"],
+    );
+    registry.push(
+        &layout.dir,
+        "multi",
+        "multi/list:1",
+        &["--all", "--format", "v2s2"],
+    );
 
     let root = TempDir::new().unwrap();
     for repo in ["multi/oci:1", "multi/list:1"] {
@@ -189,12 +243,21 @@ fn multi_platform_indexes_pick_the_platform() {
 
     let arm_root = TempDir::new().unwrap();
     let name = registry.image("multi/oci:1");
-    assert_ok(&rimg(arm_root.path(), &["pull", "--platform", "linux/arm/v7", &name]));
+    assert_ok(&rimg(
+        arm_root.path(),
+        &["pull", "--platform", "linux/arm/v7", &name],
+    ));
     assert_eq!(image_id(arm_root.path(), &name), arm.config);
-    assert_ok(&rimg(arm_root.path(), &["pull", "--platform", "linux/arm64", &name]));
+    assert_ok(&rimg(
+        arm_root.path(),
+        &["pull", "--platform", "linux/arm64", &name],
+    ));
     assert_eq!(image_id(arm_root.path(), &name), arm64.config);
 
-    let out = rimg(arm_root.path(), &["pull", "--platform", "linux/s390x", &name]);
+    let out = rimg(
+        arm_root.path(),
+        &["pull", "--platform", "linux/s390x", &name],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
@@ -203,10 +266,20 @@ fn multi_platform_indexes_pick_the_platform() {
 
     // A single-platform image must match an explicit --platform.
     let single = registry.image("multi/single:1");
-    registry.push(&layout.dir, "multi", "multi/single:1", &["--preserve-digests"]);
-    let out = rimg(arm_root.path(), &["pull", "--platform", "linux/arm64", &single]);
+    registry.push(
+        &layout.dir,
+        "multi",
+        "multi/single:1",
+        &["--preserve-digests"],
+    );
+    let out = rimg(
+        arm_root.path(),
+        &["pull", "--platform", "linux/arm64", &single],
+    );
     assert!(
-        stderr(&out).contains("does not match the specified platform: wanted linux/arm64, actual: linux/amd64"),
+        stderr(&out).contains(
+            "does not match the specified platform: wanted linux/arm64, actual: linux/amd64"
+        ),
         "{}",
         stderr(&out)
     );
@@ -219,26 +292,56 @@ fn shared_layers_already_exist_and_digest_pulls_work() {
     let mut layout = Layout::new(src.path());
     let base = ImageSpec::new(8, 3, 60_000);
     let mut derived = ImageSpec::new(8, 3, 60_000);
-    derived.layers.push(common::layout::tar(&[("extra", common::layout::content(99, 30_000))]));
+    derived.layers.push(common::layout::tar(
+        "extra",
+        common::layout::content(99, 30_000),
+    ));
     let base = layout.image(&base);
     let derived = layout.image(&derived);
     layout.tag("base", &[&base]);
     layout.tag("derived", &[&derived]);
-    registry.push(&layout.dir, "base", "shared/base:1", &["--preserve-digests"]);
-    registry.push(&layout.dir, "derived", "shared/derived:1", &["--preserve-digests"]);
+    registry.push(
+        &layout.dir,
+        "base",
+        "shared/base:1",
+        &["--preserve-digests"],
+    );
+    registry.push(
+        &layout.dir,
+        "derived",
+        "shared/derived:1",
+        &["--preserve-digests"],
+    );
 
     let root = TempDir::new().unwrap();
-    assert_ok(&rimg(root.path(), &["pull", &registry.image("shared/base:1")]));
+    assert_ok(&rimg(
+        root.path(),
+        &["pull", &registry.image("shared/base:1")],
+    ));
     let digest = registry.digest("shared/derived:1");
     let by_digest = format!("{}@{digest}", registry.image("shared/derived"));
     let out = assert_ok(&rimg(root.path(), &["pull", &by_digest]));
     for layer in &base.layers {
-        assert!(out.contains(&format!("{}: Already exists", layer.digest.short())), "{out}");
+        assert!(
+            out.contains(&format!("{}: Already exists", layer.digest.short())),
+            "{out}"
+        );
     }
     let new_layer = derived.layers[3].digest.short();
-    assert!(out.contains(&format!("{new_layer}: Pull complete")), "{out}");
-    assert!(out.starts_with(&format!("{digest}: Pulling from shared/derived\n")), "{out}");
-    assert!(out.ends_with(&format!("Status: Downloaded newer image for {by_digest}\n{by_digest}\n")), "{out}");
+    assert!(
+        out.contains(&format!("{new_layer}: Pull complete")),
+        "{out}"
+    );
+    assert!(
+        out.starts_with(&format!("{digest}: Pulling from shared/derived\n")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {by_digest}\n{by_digest}\n"
+        )),
+        "{out}"
+    );
     assert_eq!(image_id(root.path(), &by_digest), derived.config);
     // A digest pull names no tag.
     assert!(entry(root.path(), &registry.image("shared/derived:1")).is_none());
@@ -261,12 +364,20 @@ fn all_tags_and_quiet() {
     let out = assert_ok(&rimg(root.path(), &["pull", "-a", &repo]));
     assert!(out.contains("one: Pulling from tags/app\n"), "{out}");
     assert!(out.contains("two: Pulling from tags/app\n"), "{out}");
-    assert!(out.ends_with(&format!("Status: Downloaded newer image for {repo}\n{repo}\n")), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {repo}\n{repo}\n"
+        )),
+        "{out}"
+    );
     assert_eq!(image_id(root.path(), &format!("{repo}:one")), one.config);
     assert_eq!(image_id(root.path(), &format!("{repo}:two")), two.config);
 
     let out = rimg(root.path(), &["pull", "-a", &format!("{repo}:one")]);
-    assert_eq!(stderr(&out).trim(), "Error: tag can't be used with --all-tags/-a");
+    assert_eq!(
+        stderr(&out).trim(),
+        "Error: tag can't be used with --all-tags/-a"
+    );
 
     let quiet = TempDir::new().unwrap();
     let out = assert_ok(&rimg(quiet.path(), &["pull", "-q", &format!("{repo}:two")]));
@@ -292,17 +403,34 @@ fn errors_are_dockers() {
 
     let out = rimg(root.path(), &["pull", &registry.image("errs/old:v1")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("schema 1 are not supported"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("schema 1 are not supported"),
+        "{}",
+        stderr(&out)
+    );
 
     let port = common::registry::free_port();
-    let out = rimg(root.path(), &["pull", &format!("127.0.0.1:{port}/errs/app:v1")]);
+    let out = rimg(
+        root.path(),
+        &["pull", &format!("127.0.0.1:{port}/errs/app:v1")],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.starts_with(&format!("Error: Get \"http://127.0.0.1:{port}/v2/errs/app/manifests/v1\": ")), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "Error: Get \"http://127.0.0.1:{port}/v2/errs/app/manifests/v1\": "
+        )),
+        "{err}"
+    );
     assert!(err.contains("Connection refused"), "{err}");
 
     // Nothing was stored for any of them.
-    assert!(Store::open(root.path()).unwrap().read_index().unwrap().manifests.is_empty());
+    assert!(Store::open(root.path())
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests
+        .is_empty());
 }
 
 #[test]
@@ -313,17 +441,31 @@ fn diff_id_mismatch_fails_and_tags_nothing() {
     let mut spec = ImageSpec::new(13, 2, 20_000);
     let good = layout.image(&spec);
     // Same config (diff IDs of the original tars), different layer content.
-    spec.layers[1] = common::layout::tar(&[("other", common::layout::content(77, 100))]);
+    spec.layers[1] = common::layout::tar("other", common::layout::content(77, 100));
     let mut bad = layout.image(&spec);
     let config = layout.image(&ImageSpec::new(13, 2, 20_000)).config;
     assert_eq!(config, good.config);
     bad.manifest = layout.manifest_with(&good.config, &bad.layers);
     layout.tag("bad", &[&bad]);
-    registry.push(&layout.dir, "bad", "diffid/app:bad", &["--preserve-digests"]);
+    registry.push(
+        &layout.dir,
+        "bad",
+        "diffid/app:bad",
+        &["--preserve-digests"],
+    );
 
     let root = TempDir::new().unwrap();
     let out = rimg(root.path(), &["pull", &registry.image("diffid/app:bad")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("layer {}: diff ID", bad.layers[1].digest)), "{}", stderr(&out));
-    assert!(Store::open(root.path()).unwrap().read_index().unwrap().manifests.is_empty());
+    assert!(
+        stderr(&out).contains(&format!("layer {}: diff ID", bad.layers[1].digest)),
+        "{}",
+        stderr(&out)
+    );
+    assert!(Store::open(root.path())
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests
+        .is_empty());
 }

@@ -83,9 +83,15 @@ fn basic_auth_uses_docker_config_credentials() {
     )
     .unwrap();
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let helpers = docker_config(&serde_json::json!({"credHelpers": {registry.addr.clone(): "rimgtest"}}));
+    let helpers =
+        docker_config(&serde_json::json!({"credHelpers": {registry.addr.clone(): "rimgtest"}}));
     let fresh = TempDir::new().unwrap();
-    let out = rimg(fresh.path(), helpers.path(), Some(bin.path()), &["pull", &name]);
+    let out = rimg(
+        fresh.path(),
+        helpers.path(),
+        Some(bin.path()),
+        &["pull", &name],
+    );
     assert!(out.status.success(), "{}", err(&out));
 }
 
@@ -101,7 +107,12 @@ fn token_auth_anonymous_and_with_credentials() {
     // serves the manifest, the config and every layer.
     let root = TempDir::new().unwrap();
     let before = issued.load(Ordering::SeqCst);
-    let out = rimg(root.path(), none.path(), None, &["pull", &registry.image("public/app:v1")]);
+    let out = rimg(
+        root.path(),
+        none.path(),
+        None,
+        &["pull", &registry.image("public/app:v1")],
+    );
     assert!(out.status.success(), "{}", err(&out));
     assert_eq!(issued.load(Ordering::SeqCst) - before, 1);
 
@@ -118,7 +129,11 @@ fn token_auth_anonymous_and_with_credentials() {
 
     let wrong = auths_for(&registry, USER, "wrong");
     let out = rimg(root.path(), wrong.path(), None, &["pull", &private]);
-    assert!(err(&out).contains("unauthorized: incorrect username or password"), "{}", err(&out));
+    assert!(
+        err(&out).contains("unauthorized: incorrect username or password"),
+        "{}",
+        err(&out)
+    );
 
     let good = auths_for(&registry, USER, PASSWORD);
     let out = rimg(root.path(), good.path(), None, &["pull", &private]);

@@ -32,7 +32,10 @@ fn pull(root: &Path, docker_config: Option<&Path>, name: &str) -> Output {
         .arg("--root")
         .arg(root)
         .args(["pull", name])
-        .env("DOCKER_CONFIG", docker_config.unwrap_or(&root.join("no-docker-config")))
+        .env(
+            "DOCKER_CONFIG",
+            docker_config.unwrap_or(&root.join("no-docker-config")),
+        )
         .env("XDG_CONFIG_HOME", root.join("no-rimg-config"))
         .output()
         .unwrap()
@@ -40,7 +43,11 @@ fn pull(root: &Path, docker_config: Option<&Path>, name: &str) -> Output {
 
 #[track_caller]
 fn assert_pulled(root: &Path, out: &Output, name: &str, image: &BuiltImage) {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = Store::open(root).unwrap();
     let entry = store
         .read_index()
@@ -64,27 +71,70 @@ fn blob_path(image: &BuiltImage, layer: usize) -> String {
 fn corrupted_blobs_fail_and_leave_nothing() {
     let (registry, image) = registry_with_image(AuthKind::None);
     let proxy = Proxy::start(&registry.addr);
-    proxy.add(&blob_path(&image, 1), usize::MAX, Fault::Corrupt { offset: 1000 });
+    proxy.add(
+        &blob_path(&image, 1),
+        usize::MAX,
+        Fault::Corrupt { offset: 1000 },
+    );
     let root = TempDir::new().unwrap();
-    let out = pull(root.path(), None, &format!("{}/faults/app:v1", proxy.addr()));
+    let out = pull(
+        root.path(),
+        None,
+        &format!("{}/faults/app:v1", proxy.addr()),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with(&format!("Error: filesystem layer verification failed for digest {}", image.layers[1].digest)),
+        err.starts_with(&format!(
+            "Error: filesystem layer verification failed for digest {}",
+            image.layers[1].digest
+        )),
         "{err}"
     );
-    assert!(!root.path().join("blobs/sha256").join(image.layers[1].digest.hex()).exists());
-    assert_eq!(std::fs::read_dir(root.path().join(".rimg/tmp")).unwrap().count(), 0);
-    assert!(Store::open(root.path()).unwrap().read_index().unwrap().manifests.is_empty());
+    assert!(!root
+        .path()
+        .join("blobs/sha256")
+        .join(image.layers[1].digest.hex())
+        .exists());
+    assert_eq!(
+        std::fs::read_dir(root.path().join(".rimg/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(Store::open(root.path())
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests
+        .is_empty());
 
     // A corrupted config is refused the same way.
     let root = TempDir::new().unwrap();
     let proxy = Proxy::start(&registry.addr);
-    proxy.add(&format!("/blobs/{}", image.config), usize::MAX, Fault::Corrupt { offset: 5 });
-    let out = pull(root.path(), None, &format!("{}/faults/app:v1", proxy.addr()));
+    proxy.add(
+        &format!("/blobs/{}", image.config),
+        usize::MAX,
+        Fault::Corrupt { offset: 5 },
+    );
+    let out = pull(
+        root.path(),
+        None,
+        &format!("{}/faults/app:v1", proxy.addr()),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("image config verification failed: expected {}", image.config)), "{err}");
-    assert!(!root.path().join("blobs/sha256").join(image.config.hex()).exists());
+    assert!(
+        err.contains(&format!(
+            "image config verification failed: expected {}",
+            image.config
+        )),
+        "{err}"
+    );
+    assert!(!root
+        .path()
+        .join("blobs/sha256")
+        .join(image.config.hex())
+        .exists());
 }
 
 #[test]
@@ -112,16 +162,44 @@ fn interrupted_blobs_resume_with_range() {
 fn server_errors_and_rate_limits_are_retried() {
     let (registry, image) = registry_with_image(AuthKind::None);
     let proxy = Proxy::start(&registry.addr);
-    proxy.add("/manifests/v1", 2, Fault::Status { code: 500, retry_after: None });
-    proxy.add(&blob_path(&image, 1), 1, Fault::Status { code: 429, retry_after: Some(1) });
-    proxy.add(&blob_path(&image, 2), 1, Fault::Status { code: 503, retry_after: None });
+    proxy.add(
+        "/manifests/v1",
+        2,
+        Fault::Status {
+            code: 500,
+            retry_after: None,
+        },
+    );
+    proxy.add(
+        &blob_path(&image, 1),
+        1,
+        Fault::Status {
+            code: 429,
+            retry_after: Some(1),
+        },
+    );
+    proxy.add(
+        &blob_path(&image, 2),
+        1,
+        Fault::Status {
+            code: 503,
+            retry_after: None,
+        },
+    );
     let root = TempDir::new().unwrap();
     let name = format!("{}/faults/app:v1", proxy.addr());
     let started = Instant::now();
     let out = pull(root.path(), None, &name);
     assert_pulled(root.path(), &out, &name, &image);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
-    let manifest_requests = proxy.log().iter().filter(|l| l.target.ends_with("/manifests/v1")).count();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    let manifest_requests = proxy
+        .log()
+        .iter()
+        .filter(|l| l.target.ends_with("/manifests/v1"))
+        .count();
     assert_eq!(manifest_requests, 3);
 }
 
@@ -164,9 +242,16 @@ fn redirects_to_another_host_carry_no_authorization() {
         .into_iter()
         .filter(|l| matches!(l.fault, Some(Fault::Redirect { .. })))
         .collect();
-    assert_eq!(redirected.len(), 4, "config and 3 layers go through the CDN");
+    assert_eq!(
+        redirected.len(),
+        4,
+        "config and 3 layers go through the CDN"
+    );
     assert!(redirected.iter().all(|l| l.authorization.is_some()));
     let at_cdn = cdn.log();
     assert_eq!(at_cdn.len(), 4);
-    assert!(at_cdn.iter().all(|l| l.authorization.is_none()), "{at_cdn:?}");
+    assert!(
+        at_cdn.iter().all(|l| l.authorization.is_none()),
+        "{at_cdn:?}"
+    );
 }

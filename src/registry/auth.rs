@@ -129,16 +129,15 @@ mod tests {
         assert_eq!(c[0].scheme, "bearer");
         assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c[0].param("service"), Some("registry.docker.io"));
-        assert_eq!(
-            c[0].param("scope"),
-            Some("repository:library/ubuntu:pull")
-        );
+        assert_eq!(c[0].param("scope"), Some("repository:library/ubuntu:pull"));
         assert_eq!(c[0].param("error"), Some("insufficient_scope"));
     }
 
     #[test]
     fn parses_several_challenges_and_escapes() {
-        let c = parse_challenges(r#"Basic realm="a \"quoted\" realm", Bearer realm=https://x/t, service=s"#);
+        let c = parse_challenges(
+            r#"Basic realm="a \"quoted\" realm", Bearer realm=https://x/t, service=s"#,
+        );
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].scheme, "basic");
         assert_eq!(c[0].param("realm"), Some(r#"a "quoted" realm"#));

@@ -13,17 +13,15 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {error}")]
     Json {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: invalid registry mirror {mirror:?}: {reason}")]
     Mirror {
@@ -65,17 +63,17 @@ impl RegistryConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(RegistryConfig::default())
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(ConfigError::Io {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 })
             }
         };
         let file: ConfigFile =
-            serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json {
+            serde_json::from_slice(&bytes).map_err(|error| ConfigError::Json {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
         let mut registry_mirrors = Vec::new();
         for mirror in file.registry_mirrors {
@@ -172,7 +170,12 @@ mod tests {
             insecure_registries: vec!["reg.local:5000".into(), "10.1.0.0/16".into()],
             registry_mirrors: vec![],
         };
-        for host in ["localhost:5000", "127.0.0.1:8080", "127.9.9.9", "[::1]:5000"] {
+        for host in [
+            "localhost:5000",
+            "127.0.0.1:8080",
+            "127.9.9.9",
+            "[::1]:5000",
+        ] {
             assert!(config.is_insecure(host), "{host}");
         }
         assert!(config.is_insecure("reg.local:5000"));

@@ -15,10 +15,16 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken`), exchanged at the token
     /// endpoint instead of a password.
-    IdentityToken { username: String, token: String },
+    IdentityToken {
+        username: String,
+        token: String,
+    },
 }
 
 // Hand-written so a debug print can never leak a secret.
@@ -33,17 +39,15 @@ impl std::fmt::Debug for Credential {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {error}")]
     Json {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: invalid auth entry for {registry}")]
     BadAuth { path: PathBuf, registry: String },
@@ -101,11 +105,11 @@ impl DockerConfig {
                     file: ConfigFile::default(),
                 })
             }
-            Err(source) => return Err(CredentialError::Io { path, source }),
+            Err(error) => return Err(CredentialError::Io { path, error }),
         };
         match serde_json::from_slice(&bytes) {
             Ok(file) => Ok(DockerConfig { path, file }),
-            Err(source) => Err(CredentialError::Json { path, source }),
+            Err(error) => Err(CredentialError::Json { path, error }),
         }
     }
 

@@ -273,14 +273,17 @@ impl Client {
         // Bounded: a registry whose `next` links loop must not hang us.
         for _ in 0..10_000 {
             let Some(url) = next.take() else { break };
-            let response = self.send(repo, Method::GET, url.clone(), HeaderMap::new()).await?;
+            let response = self
+                .send(repo, Method::GET, url.clone(), HeaderMap::new())
+                .await?;
             next = next_link(&url, response.headers());
             let body = read_limited(response, MAX_DOCUMENT, &url).await?;
-            let page: TagList = serde_json::from_slice(&body).map_err(|e| RegistryError::Transport {
-                method: Method::GET,
-                url: url.to_string(),
-                cause: format!("invalid tag list: {e}"),
-            })?;
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Transport {
+                    method: Method::GET,
+                    url: url.to_string(),
+                    cause: format!("invalid tag list: {e}"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
         }
         Ok(tags)
@@ -295,7 +298,9 @@ impl Client {
     ) -> Result<(String, Bytes)> {
         let mut attempt = 0;
         loop {
-            let response = self.send(repo, Method::GET, url.clone(), headers.clone()).await?;
+            let response = self
+                .send(repo, Method::GET, url.clone(), headers.clone())
+                .await?;
             let media_type = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -389,7 +394,8 @@ impl Client {
         let credential = self.credential(host).await?;
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
             let token = self.token(repo, bearer, credential.as_ref()).await?;
-            self.auth.insert(host, &repo.scope, format!("Bearer {token}"));
+            self.auth
+                .insert(host, &repo.scope, format!("Bearer {token}"));
             return Ok(true);
         }
         match (challenges.iter().any(|c| c.scheme == "basic"), credential) {
@@ -466,8 +472,8 @@ impl Client {
             return Err(token_failure(&method, &realm_url, response).await);
         }
         let body = read_limited(response, MAX_DOCUMENT, &realm_url).await?;
-        let parsed: auth::TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| token_error(format!("invalid reply: {e}")))?;
+        let parsed: auth::TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| token_error(format!("invalid reply: {e}")))?;
         parsed
             .into_token()
             .ok_or_else(|| token_error("reply holds no token".into()))
@@ -524,10 +530,9 @@ impl BlobStream<'_> {
                     self.failures = 0;
                     return Ok(Some(chunk));
                 }
-                Ok(Ok(None)) => format!(
-                    "body ended after {} of {} bytes",
-                    self.received, self.size
-                ),
+                Ok(Ok(None)) => {
+                    format!("body ended after {} of {} bytes", self.received, self.size)
+                }
                 Ok(Err(e)) => describe(&e),
                 Err(_) => format!("no data for {}s", READ_TIMEOUT.as_secs()),
             };
@@ -535,7 +540,10 @@ impl BlobStream<'_> {
             if self.failures >= MAX_RETRIES {
                 return Err(RegistryError::Transport {
                     method: Method::GET,
-                    url: self.repo.url(&format!("blobs/{}", self.digest))?.to_string(),
+                    url: self
+                        .repo
+                        .url(&format!("blobs/{}", self.digest))?
+                        .to_string(),
                     cause,
                 });
             }
@@ -554,7 +562,10 @@ impl BlobStream<'_> {
                 headers.insert(RANGE, value);
             }
         }
-        let response = self.client.send(self.repo, Method::GET, url, headers).await?;
+        let response = self
+            .client
+            .send(self.repo, Method::GET, url, headers)
+            .await?;
         let resumed_at = (response.status() == StatusCode::PARTIAL_CONTENT)
             .then(|| content_range_start(response.headers()))
             .flatten();

@@ -97,14 +97,20 @@ pub fn read_request<R: BufRead>(reader: &mut R) -> Option<Request> {
         headers,
     };
     // Drain a body (token POSTs); the harness never needs its content.
-    if let Some(len) = request.header("content-length").and_then(|l| l.parse::<u64>().ok()) {
+    if let Some(len) = request
+        .header("content-length")
+        .and_then(|l| l.parse::<u64>().ok())
+    {
         std::io::copy(&mut reader.take(len), &mut std::io::sink()).ok()?;
     }
     Some(request)
 }
 
 pub fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

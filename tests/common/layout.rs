@@ -2,18 +2,11 @@
 //! skopeo: tar layers with deterministic content, compressed as asked,
 //! single-platform manifests and multi-platform indexes.
 
+use super::{gzip, layer_tar, Compression};
 use rimg::digest::Digest;
 use rimg::oci::{annotation, media_type, Descriptor, Index, Platform};
 use serde_json::json;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
 
 /// An OCI layout being written in a directory.
 pub struct Layout {
@@ -23,13 +16,17 @@ pub struct Layout {
 
 /// Deterministic bytes that compress somewhat, like real files do.
 pub fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let words: [&[u8]; 8] = [
         b"lorem ", b"ipsum ", b"dolor ", b"\n", b"sit ", b"amet ", b"0x", b"{}",
     ];
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = (state >> 33) as u32;
         if r % 3 == 0 {
             out.extend_from_slice(&r.to_le_bytes());
@@ -41,28 +38,15 @@ pub fn content(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// A tar archive holding one file per `(path, bytes)`.
-pub fn tar(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        builder.append_data(&mut header, path, &bytes[..]).unwrap();
-    }
-    builder.into_inner().unwrap()
+/// A one-file layer tar.
+pub fn tar(path: &str, bytes: Vec<u8>) -> Vec<u8> {
+    layer_tar(&[(path.to_string(), bytes)])
 }
 
-pub fn compress(data: &[u8], compression: Compression) -> Vec<u8> {
+fn compress(data: &[u8], compression: Compression) -> Vec<u8> {
     match compression {
         Compression::None => data.to_vec(),
-        Compression::Gzip => {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(data).unwrap();
-            gz.finish().unwrap()
-        }
+        Compression::Gzip => gzip(data),
         Compression::Zstd => zstd::encode_all(data, 3).unwrap(),
     }
 }
@@ -90,7 +74,7 @@ impl ImageSpec {
         let layers = (0..count)
             .map(|i| {
                 let name = format!("layer{i}/data.bin");
-                tar(&[(&name, content(seed * 1000 + i as u64, size))])
+                tar(&name, content(seed * 1000 + i as u64, size))
             })
             .collect();
         ImageSpec {
@@ -192,7 +176,11 @@ impl Layout {
             "layers": layers,
         });
         let bytes = serde_json::to_vec(&manifest).unwrap();
-        Descriptor::new(media_type::OCI_MANIFEST, self.blob(&bytes), bytes.len() as u64)
+        Descriptor::new(
+            media_type::OCI_MANIFEST,
+            self.blob(&bytes),
+            bytes.len() as u64,
+        )
     }
 
     /// Tags one image, or an index of several, as `tag` in index.json.

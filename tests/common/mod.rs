@@ -1,6 +1,258 @@
-// Each integration test binary uses a different part of the harness.
-#![allow(dead_code)]
+//! Test support: a temporary store, synthetic images written straight into
+//! it, and a runner for the real `rimg` binary.
+#![allow(dead_code)] // each test binary uses its own part of this module
 
+use rimg::digest::Digest;
+use rimg::oci::{media_type, Descriptor, Manifest};
+use rimg::reference::Reference;
+use rimg::store::Store;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary rimg root.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+/// What `rimg` printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        }
+    }
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture {
+            dir: tempfile::tempdir().expect("creating a temporary directory"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(self.root()).expect("opening the test store")
+    }
+
+    /// Runs `rimg --root <root> ARGS…` with no stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = rimg_command(&self.root())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting rimg");
+        let mut input = child.stdin.take().expect("rimg stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .expect("writing rimg stdin");
+        drop(input);
+        Run::from(child.wait_with_output().expect("waiting for rimg"))
+    }
+
+    /// Runs rimg and fails the test unless it exits 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "rimg {args:?} failed: {run:?}");
+        run.stdout
+    }
+
+    /// Writes `spec` into the store as an image and names it.
+    pub fn add_image(&self, spec: &ImageSpec) -> BuiltImage {
+        spec.write(&self.store())
+    }
+}
+
+/// `rimg --root ROOT` as a Command.
+pub fn rimg_command(root: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rimg"));
+    cmd.arg("--root").arg(root).env_remove("RIMG_ROOT");
+    cmd
+}
+
+/// A synthetic image: layers of small files, a creation time, labels,
+/// names. Equal layers give equal blobs, so images can share layers.
+#[derive(Clone)]
+pub struct ImageSpec {
+    pub names: Vec<String>,
+    pub layers: Vec<Vec<(String, Vec<u8>)>>,
+    pub created: String,
+    pub labels: Vec<(String, String)>,
+    pub compression: Compression,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+pub struct BuiltImage {
+    pub id: Digest,
+    pub manifest: Descriptor,
+    pub layers: Vec<Digest>,
+    pub diff_ids: Vec<Digest>,
+}
+
+impl ImageSpec {
+    /// An image with `names` and one layer holding a file named after the
+    /// first name, so differently named specs differ.
+    pub fn new(names: &[&str]) -> ImageSpec {
+        let marker = names.first().copied().unwrap_or("untagged");
+        ImageSpec {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            layers: vec![vec![("id".to_string(), marker.as_bytes().to_vec())]],
+            created: "2020-01-01T00:00:00Z".to_string(),
+            labels: Vec::new(),
+            compression: Compression::Gzip,
+        }
+    }
+
+    pub fn layers(mut self, layers: &[&[(&str, &[u8])]]) -> ImageSpec {
+        self.layers = layers
+            .iter()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|(p, c)| (p.to_string(), c.to_vec()))
+                    .collect()
+            })
+            .collect();
+        self
+    }
+
+    pub fn created(mut self, created: &str) -> ImageSpec {
+        self.created = created.to_string();
+        self
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> ImageSpec {
+        self.labels.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn compression(mut self, compression: Compression) -> ImageSpec {
+        self.compression = compression;
+        self
+    }
+
+    /// Writes the image into `store` and names it.
+    pub fn write(&self, store: &Store) -> BuiltImage {
+        let mut layer_descs = Vec::new();
+        let mut diff_ids = Vec::new();
+        let mut history = Vec::new();
+        for (i, files) in self.layers.iter().enumerate() {
+            let tar = layer_tar(files);
+            diff_ids.push(Digest::of(&tar));
+            let (bytes, media) = match self.compression {
+                Compression::None => (tar, media_type::OCI_LAYER),
+                Compression::Gzip => (gzip(&tar), media_type::OCI_LAYER_GZIP),
+                Compression::Zstd => (
+                    zstd::encode_all(&tar[..], 3).expect("zstd"),
+                    media_type::OCI_LAYER_ZSTD,
+                ),
+            };
+            let digest = store.put_blob(&bytes).expect("storing layer");
+            layer_descs.push(Descriptor::new(media, digest, bytes.len() as u64));
+            history.push(json!({
+                "created": self.created,
+                "created_by": format!("/bin/sh -c #(nop) ADD layer {i} in /"),
+            }));
+        }
+        history.push(json!({
+            "created": self.created,
+            "created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]",
+            "empty_layer": true,
+        }));
+        let labels: serde_json::Map<String, serde_json::Value> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let config = json!({
+            "created": self.created,
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["sh"], "Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
+        });
+        let config_bytes = serde_json::to_vec(&config).expect("config JSON");
+        let config_digest = store.put_blob(&config_bytes).expect("storing config");
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": {"mediaType": media_type::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
+            "layers": layer_descs,
+        });
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest JSON");
+        let _: Manifest = serde_json::from_slice(&manifest_bytes).expect("valid manifest");
+        let manifest_digest = store.put_blob(&manifest_bytes).expect("storing manifest");
+        let descriptor = Descriptor::new(
+            media_type::OCI_MANIFEST,
+            manifest_digest,
+            manifest_bytes.len() as u64,
+        );
+        let names: Vec<Reference> = self
+            .names
+            .iter()
+            .map(|n| Reference::parse_with_default_tag(n).expect("valid test image name"))
+            .collect();
+        rimg::image::register(store, &descriptor, &names).expect("registering image");
+        BuiltImage {
+            id: config_digest,
+            manifest: descriptor,
+            layers: layer_descs.into_iter().map(|d| d.digest).collect(),
+            diff_ids,
+        }
+    }
+}
+
+/// A deterministic tar of `files` (fixed mtimes, owners and modes).
+pub fn layer_tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, &content[..])
+            .expect("tar entry");
+    }
+    builder.into_inner().expect("tar")
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+// The pull tests' harness: a real registry, images pushed with skopeo, and
+// a fault-injecting proxy.
 pub mod http;
 pub mod layout;
 pub mod proxy;

@@ -100,7 +100,9 @@ fn handle(
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
 ) {
-    let Some(request) = http::accept_request(&client) else { return };
+    let Some(request) = http::accept_request(&client) else {
+        return;
+    };
     let client_auth = request.header("authorization").map(str::to_string);
     let fault = {
         let mut rules = rules.lock().unwrap();
@@ -135,13 +137,20 @@ fn handle(
         }
         Some(Fault::Redirect { to }) => {
             let location = format!("http://{to}{}", request.target);
-            http::respond(&mut client, "307 Temporary Redirect", &[("Location", location)], b"");
+            http::respond(
+                &mut client,
+                "307 Temporary Redirect",
+                &[("Location", location)],
+                b"",
+            );
             return;
         }
         Some(Fault::Slow { delay, .. }) => std::thread::sleep(*delay),
         _ => {}
     }
-    let Some((status, headers, mut body)) = forward(&request, upstream, authorization.or(client_auth.as_deref())) else {
+    let Some((status, headers, mut body)) =
+        forward(&request, upstream, authorization.or(client_auth.as_deref()))
+    else {
         return;
     };
     let mut announced = body.len();
@@ -156,7 +165,9 @@ fn handle(
     }
     let mut head = format!("{status}\r\nContent-Length: {announced}\r\nConnection: close\r\n");
     for (k, v) in &headers {
-        if !["content-length", "connection", "transfer-encoding"].contains(&k.to_ascii_lowercase().as_str()) {
+        if !["content-length", "connection", "transfer-encoding"]
+            .contains(&k.to_ascii_lowercase().as_str())
+        {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
     }
@@ -188,8 +199,13 @@ fn forward(
     authorization: Option<&str>,
 ) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
     let mut stream = TcpStream::connect(upstream).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut head = format!("{} {} HTTP/1.1\r\nConnection: close\r\n", request.method, request.target);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nConnection: close\r\n",
+        request.method, request.target
+    );
     for (k, v) in &request.headers {
         let lower = k.to_ascii_lowercase();
         if lower != "connection" && lower != "authorization" && lower != "host" {

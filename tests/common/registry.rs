@@ -179,7 +179,10 @@ fn wait_for_http(addr: &str, child: &mut Child) -> bool {
         if let Ok(mut stream) = TcpStream::connect(addr) {
             use std::io::{Read, Write};
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                stream,
+                "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
             let mut reply = String::new();
             let _ = stream.read_to_string(&mut reply);
             if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 401") {
@@ -207,7 +210,18 @@ impl TokenServer {
         let key = dir.join("token-key.pem");
         let cert = dir.join("token-cert.pem");
         let status = Command::new(require("openssl"))
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=rimg-test-issuer", "-keyout"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rimg-test-issuer",
+                "-keyout",
+            ])
             .arg(&key)
             .arg("-out")
             .arg(&cert)
@@ -225,14 +239,22 @@ impl TokenServer {
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
         let server = Server::start(move |mut stream| {
-            let Some(request) = http::accept_request(&stream) else { return };
+            let Some(request) = http::accept_request(&stream) else {
+                return;
+            };
             counter.fetch_add(1, Ordering::SeqCst);
             let authed = request.header("authorization").is_some_and(|h| {
-                let expected = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+                let expected =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
                 h == format!("Basic {expected}")
             });
             if request.header("authorization").is_some() && !authed {
-                http::respond(&mut stream, "401 Unauthorized", &[], br#"{"details":"incorrect username or password"}"#);
+                http::respond(
+                    &mut stream,
+                    "401 Unauthorized",
+                    &[],
+                    br#"{"details":"incorrect username or password"}"#,
+                );
                 return;
             }
             let access: Vec<serde_json::Value> = request
@@ -254,7 +276,9 @@ impl TokenServer {
                 &mut stream,
                 "200 OK",
                 &[("Content-Type", "application/json".into())],
-                serde_json::json!({"token": token, "expires_in": 300}).to_string().as_bytes(),
+                serde_json::json!({"token": token, "expires_in": 300})
+                    .to_string()
+                    .as_bytes(),
             );
         });
         TokenServer {
@@ -267,7 +291,10 @@ impl TokenServer {
 
 fn sign_jwt(key: &Path, x5c: &str, access: Vec<serde_json::Value>) -> String {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
     let claims = serde_json::json!({
         "iss": ISSUER, "sub": USER, "aud": SERVICE,
@@ -301,5 +328,8 @@ fn sign_jwt(key: &Path, x5c: &str, access: Vec<serde_json::Value>) -> String {
 }
 
 fn rand_suffix() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }

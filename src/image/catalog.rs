@@ -1,0 +1,229 @@
+//! Reading the store's index as a list of images, and finding one image by
+//! name, ID or ID prefix the way Docker does.
+
+use super::ImageError;
+use crate::digest::Digest;
+use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::reference::{is_full_image_id, Reference};
+use crate::store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One image: everything the index holds under one config digest.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The config digest, Docker's image ID.
+    pub id: Digest,
+    /// The index entry's descriptor this image was read through; a new tag
+    /// for the image gets a copy of it.
+    pub descriptor: Descriptor,
+    pub manifest: Manifest,
+    pub config: ImageConfig,
+    /// Tag and digest references, sorted like Docker's reference store.
+    pub refs: Vec<Reference>,
+    /// Uncompressed size of all layers, as Docker reports it.
+    pub size: u64,
+    /// The digests of every index entry that stands for this image.
+    pub entries: BTreeSet<Digest>,
+}
+
+impl Image {
+    pub fn tags(&self) -> impl Iterator<Item = &Reference> {
+        self.refs.iter().filter(|r| r.digest().is_none())
+    }
+
+    pub fn digests(&self) -> impl Iterator<Item = &Reference> {
+        self.refs.iter().filter(|r| r.digest().is_some())
+    }
+
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.config.created_time()
+    }
+
+    /// Every blob the image needs: manifest, config and layers.
+    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+        std::iter::once(&self.descriptor.digest)
+            .chain(std::iter::once(&self.manifest.config.digest))
+            .chain(self.manifest.layers.iter().map(|l| &l.digest))
+    }
+}
+
+/// How an argument named an image: through one of its references, or by ID.
+#[derive(Clone, Debug)]
+pub struct ImageRef {
+    pub image: usize,
+    pub by: Option<Reference>,
+}
+
+/// The images in a store at one moment.
+pub struct Catalog {
+    pub index: Index,
+    images: Vec<Image>,
+}
+
+impl Catalog {
+    pub fn load(store: &Store) -> Result<Catalog, StoreError> {
+        let index = store.read_index()?;
+        let images = read_images(store, &index)?;
+        Ok(Catalog { index, images })
+    }
+
+    pub fn images(&self) -> &[Image] {
+        &self.images
+    }
+
+    pub fn image(&self, found: &ImageRef) -> &Image {
+        &self.images[found.image]
+    }
+
+    /// Finds an image as Docker's daemon does: a 64-hex string or
+    /// `sha256:<64 hex>` is an ID; anything else is first a reference (with
+    /// `latest` implied) and then, failing that, an ID prefix.
+    pub fn find(&self, arg: &str) -> Result<ImageRef, ImageError> {
+        let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
+        if is_full_image_id(hex) {
+            return self
+                .images
+                .iter()
+                .position(|i| i.id.hex() == hex)
+                .map(|image| ImageRef { image, by: None })
+                .ok_or_else(|| ImageError::NotFound(arg.to_string()));
+        }
+        let parsed = Reference::parse_with_default_tag(arg);
+        if let Ok(wanted) = &parsed {
+            if let Some(image) = self.position_of_ref(wanted) {
+                return Ok(ImageRef {
+                    image,
+                    by: Some(wanted.clone()),
+                });
+            }
+        }
+        if !hex.is_empty() && hex.len() < 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<usize> = (0..self.images.len())
+                .filter(|&i| self.images[i].id.hex().starts_with(hex))
+                .collect();
+            match matches.len() {
+                0 => {}
+                1 => {
+                    return Ok(ImageRef {
+                        image: matches[0],
+                        by: None,
+                    })
+                }
+                count => {
+                    return Err(ImageError::Ambiguous {
+                        prefix: arg.to_string(),
+                        count,
+                    })
+                }
+            }
+        }
+        match parsed {
+            Ok(wanted) => Err(ImageError::NotFound(wanted.familiar_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn position_of_ref(&self, wanted: &Reference) -> Option<usize> {
+        self.images
+            .iter()
+            .position(|image| image.refs.iter().any(|r| r == wanted))
+    }
+}
+
+/// The reference an index entry names, if any. A bare tag such as `v1`
+/// (which some tools write as `ref.name`) names no repository, so only
+/// references with an explicit tag or digest count; containerd's full-name
+/// annotation is the fallback.
+pub fn entry_ref(desc: &Descriptor) -> Option<Reference> {
+    [annotation::REF_NAME, annotation::CONTAINERD_IMAGE_NAME]
+        .iter()
+        .filter_map(|key| desc.annotation(key))
+        .filter_map(|name| Reference::parse(name).ok())
+        .find(|r| r.tag().is_some() || r.digest().is_some())
+}
+
+/// The platform rimg picks from an index when none is asked for.
+pub fn host_platform() -> Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    Platform {
+        architecture: architecture.to_string(),
+        os: std::env::consts::OS.to_string(),
+        variant: (architecture == "arm64").then(|| "v8".to_string()),
+        ..Platform::default()
+    }
+}
+
+/// The image manifest an index entry stands for: itself, or for a nested
+/// index, the stored child that matches this machine.
+fn manifest_of(store: &Store, desc: &Descriptor) -> Result<Option<Manifest>, StoreError> {
+    if media_type::is_index(&desc.media_type) {
+        let index: Index = store.read_json(&desc.digest)?;
+        let host = host_platform();
+        let child = index.manifests.iter().find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == host.os && p.architecture == host.architecture)
+                && store.has_blob(&m.digest)
+        });
+        return match child {
+            Some(child) => store.read_json(&child.digest).map(Some),
+            None => Ok(None),
+        };
+    }
+    store.read_json(&desc.digest).map(Some)
+}
+
+fn read_images(store: &Store, index: &Index) -> Result<Vec<Image>, StoreError> {
+    let mut images: Vec<Image> = Vec::new();
+    let mut by_id: HashMap<Digest, usize> = HashMap::new();
+    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+    for desc in &index.manifests {
+        let Some(manifest) = manifest_of(store, desc)? else {
+            continue;
+        };
+        let id = manifest.config.digest.clone();
+        let slot = match by_id.get(&id) {
+            Some(&slot) => slot,
+            None => {
+                let config: ImageConfig = store.read_json(&id)?;
+                let mut size = 0;
+                for layer in &manifest.layers {
+                    size += match sizes.get(&layer.digest) {
+                        Some(&s) => s,
+                        None => {
+                            let s = store.layer_info(layer)?.size;
+                            sizes.insert(layer.digest.clone(), s);
+                            s
+                        }
+                    };
+                }
+                images.push(Image {
+                    id: id.clone(),
+                    descriptor: desc.clone(),
+                    manifest,
+                    config,
+                    refs: Vec::new(),
+                    size,
+                    entries: BTreeSet::new(),
+                });
+                by_id.insert(id, images.len() - 1);
+                images.len() - 1
+            }
+        };
+        images[slot].entries.insert(desc.digest.clone());
+        if let Some(name) = entry_ref(desc) {
+            images[slot].refs.push(name);
+        }
+    }
+    for image in &mut images {
+        image.refs.sort_by_key(|r| r.to_string());
+        image.refs.dedup();
+    }
+    Ok(images)
+}

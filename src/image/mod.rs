@@ -1,0 +1,95 @@
+//! Images in the store as Docker shows them: the index entries grouped by
+//! image ID (the config digest), each with its tag and digest references,
+//! and the lookups and changes `images`, `tag`, `rmi` and friends make.
+
+mod catalog;
+mod edit;
+mod filter;
+mod remove;
+mod usage;
+
+pub use catalog::{Catalog, Image, ImageRef};
+pub use filter::{list, ImageFilter, ListOptions, ListRow};
+pub use remove::{prune, remove_images, PruneReport, RemoveEvent};
+pub use usage::{disk_usage, DiskUsage, PruneFilter};
+
+use crate::oci::{Descriptor, Manifest};
+use crate::reference::{Reference, ReferenceError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error("No such image: {prefix} (the ID prefix is ambiguous: it matches {count} images)")]
+    Ambiguous { prefix: String, count: usize },
+    #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
+    MultipleRepositories(String),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("Error parsing reference: {input:?} is not a valid repository/tag")]
+    BadTarget {
+        input: String,
+        #[source]
+        source: ReferenceError,
+    },
+    #[error("refusing to create a tag with a digest reference")]
+    TagWithDigest,
+    #[error("invalid filter '{0}'")]
+    InvalidFilterKey(String),
+    #[error("bad format of filter (expected name=value)")]
+    BadFilterFormat,
+    #[error("Invalid filter '{0}'")]
+    InvalidFilterValue(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `tag SOURCE TARGET`: points TARGET (with `latest` implied) at the image
+/// SOURCE names; an image that loses its last name this way stays, as
+/// `<none>`.
+pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> {
+    let name =
+        Reference::parse_with_default_tag(target).map_err(|source| ImageError::BadTarget {
+            input: target.to_string(),
+            source,
+        })?;
+    if name.digest().is_some() {
+        return Err(ImageError::TagWithDigest);
+    }
+    let lock = store.lock()?;
+    let mut catalog = Catalog::load(store)?;
+    let found = catalog.find(source)?;
+    let descriptor = catalog.image(&found).descriptor.clone();
+    edit::set_name(&mut catalog.index, &name, &descriptor);
+    store.write_index(&lock, &catalog.index)?;
+    Ok(())
+}
+
+/// Records an image whose blobs are already in the store: points each of
+/// `names` at `manifest` (moving them from other images), or with no names
+/// keeps it as an untagged image. Under the lock it first checks that every
+/// blob the manifest needs is present, since a concurrent `rmi` may have
+/// removed a shared blob after the caller found it; callers re-fetch on
+/// [`StoreError::BlobMissing`].
+pub fn register(
+    store: &Store,
+    manifest: &Descriptor,
+    names: &[Reference],
+) -> Result<(), StoreError> {
+    let lock = store.lock()?;
+    let parsed: Manifest = store.read_json(&manifest.digest)?;
+    let needed =
+        std::iter::once(&parsed.config.digest).chain(parsed.layers.iter().map(|l| &l.digest));
+    if let Some(missing) = needed.into_iter().find(|d| !store.has_blob(d)) {
+        return Err(StoreError::BlobMissing(missing.clone()));
+    }
+    let mut index = store.read_index()?;
+    if names.is_empty() {
+        edit::keep_unnamed(&mut index, manifest);
+    }
+    for name in names {
+        edit::set_name(&mut index, name, manifest);
+    }
+    store.write_index(&lock, &index)
+}

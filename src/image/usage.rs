@@ -1,0 +1,139 @@
+//! `system df` figures and `image prune --filter`.
+
+use super::catalog::{Catalog, Image};
+use super::ImageError;
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+
+/// Image disk usage as `system df` reports it: uncompressed layer sizes,
+/// each shared layer counted once.
+#[derive(Debug, Default)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub active_images: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+pub fn disk_usage(store: &Store, catalog: &Catalog) -> Result<DiskUsage, StoreError> {
+    let mut layers = BTreeMap::new();
+    for image in catalog.images() {
+        for layer in &image.manifest.layers {
+            if !layers.contains_key(&layer.digest) {
+                layers.insert(layer.digest.clone(), store.layer_info(layer)?.size);
+            }
+        }
+    }
+    let size = layers.values().sum();
+    Ok(DiskUsage {
+        images: catalog.images().len(),
+        // No container holds an image yet, so all of it could be reclaimed.
+        active_images: 0,
+        size,
+        reclaimable: size,
+    })
+}
+
+/// `image prune --filter`: `until=TIME`, `label=K[=V]`, `label!=K[=V]`.
+#[derive(Debug, Default)]
+pub struct PruneFilter {
+    until: Option<DateTime<Utc>>,
+    labels: Vec<(bool, String, Option<String>)>,
+}
+
+impl PruneFilter {
+    pub fn parse(filters: &[String]) -> Result<PruneFilter, ImageError> {
+        let mut filter = PruneFilter::default();
+        for raw in filters {
+            let (key, value) = raw.split_once('=').ok_or(ImageError::BadFilterFormat)?;
+            match key {
+                "until" => {
+                    filter.until = Some(
+                        parse_until(value, Utc::now())
+                            .ok_or_else(|| ImageError::InvalidFilterValue(raw.clone()))?,
+                    )
+                }
+                "label" | "label!" => {
+                    let (k, v) = match value.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (value.to_string(), None),
+                    };
+                    filter.labels.push((key == "label", k, v));
+                }
+                _ => return Err(ImageError::InvalidFilterKey(key.to_string())),
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Whether the filter selects `image` for pruning.
+    pub fn matches(&self, image: &Image) -> bool {
+        if let Some(until) = self.until {
+            if image.created().is_some_and(|c| c >= until) {
+                return false;
+            }
+        }
+        self.labels.iter().all(|(wanted, key, value)| {
+            let actual = image.config.labels().and_then(|l| l.get(key));
+            let present = match (actual, value) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(a), Some(v)) => a.as_str() == Some(v.as_str()),
+            };
+            present == *wanted
+        })
+    }
+}
+
+/// Docker's `until` values: an RFC 3339 time, Unix seconds, or a Go
+/// duration (`24h`, `90m`, `1h30m`) before now.
+fn parse_until(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = value.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0);
+    }
+    let mut total = Duration::zero();
+    let mut number = String::new();
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().ok()?;
+        number.clear();
+        total += match c {
+            'h' => Duration::hours(n),
+            'm' => Duration::minutes(n),
+            's' => Duration::seconds(n),
+            _ => return None,
+        };
+    }
+    (number.is_empty() && !value.is_empty()).then(|| now - total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_accepts_docker_forms() {
+        let now = DateTime::from_timestamp(10_000, 0).unwrap();
+        assert_eq!(
+            parse_until("1h30m", now).unwrap().timestamp(),
+            10_000 - 5400
+        );
+        assert_eq!(parse_until("60", now).unwrap().timestamp(), 60);
+        assert_eq!(
+            parse_until("1970-01-01T00:01:00Z", now)
+                .unwrap()
+                .timestamp(),
+            60
+        );
+        assert!(parse_until("1x", now).is_none());
+        assert!(parse_until("", now).is_none());
+        assert!(parse_until("5h3", now).is_none());
+    }
+}
