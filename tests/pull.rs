@@ -110,6 +110,18 @@ fn pulls_an_oci_image_and_prints_docker_output() {
     let repo_digest = format!("{}@{served}", registry.image("app/oci"));
     assert_eq!(inspect_store(root.path(), &repo_digest)["Digest"], served);
 
+    // `rimg images` lists it under the image ID (the config digest).
+    let listed = assert_ok(&rimg(
+        root.path(),
+        &[
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+        ],
+    ));
+    assert_eq!(listed, format!("{name} {}\n", image.config));
+
     // Re-pulling is a no-op that says so.
     let again = assert_ok(&rimg(root.path(), &["pull", &name]));
     assert!(
@@ -117,7 +129,6 @@ fn pulls_an_oci_image_and_prints_docker_output() {
         "{again}"
     );
     assert!(!again.contains("Pulling fs layer"), "{again}");
-    let _ = image.config;
 }
 
 /// The index entry rimg's store has for `name`.

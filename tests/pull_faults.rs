@@ -1,7 +1,9 @@
 //! `rimg pull` through a fault-injecting proxy in front of the real
 //! registry: corruption must fail cleanly, interruptions must resume with
 //! `Range`, transient errors must be retried, and a redirect to another
-//! host must not carry the registry's credentials.
+//! host must not carry the registry's credentials. The proxy's request
+//! log also shows what an up-to-date pull costs and that Docker Hub names
+//! go to a configured mirror.
 
 mod common;
 
@@ -254,4 +256,53 @@ fn redirects_to_another_host_carry_no_authorization() {
         at_cdn.iter().all(|l| l.authorization.is_none()),
         "{at_cdn:?}"
     );
+}
+
+#[test]
+fn up_to_date_pulls_cost_one_request() {
+    let (registry, image) = registry_with_image(AuthKind::None);
+    let proxy = Proxy::start(&registry.addr);
+    let root = TempDir::new().unwrap();
+    let name = format!("{}/faults/app:v1", proxy.addr());
+    assert_pulled(root.path(), &pull(root.path(), None, &name), &name, &image);
+    let first = proxy.log().len();
+    let out = pull(root.path(), None, &name);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Status: Image is up to date"));
+    let second: Vec<_> = proxy.log().into_iter().skip(first).collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(second[0].target.ends_with("/manifests/v1"));
+}
+
+#[test]
+fn docker_hub_pulls_go_to_the_configured_mirror() {
+    let (registry, _) = registry_with_image(AuthKind::None);
+    let src = TempDir::new().unwrap();
+    let mut layout = Layout::new(src.path());
+    let hub_image = layout.image(&ImageSpec::new(22, 2, 20_000));
+    layout.tag("v1", &[&hub_image]);
+    registry.push(
+        &layout.dir,
+        "v1",
+        "library/mirrored:v1",
+        &["--preserve-digests"],
+    );
+    let proxy = Proxy::start(&registry.addr);
+
+    let root = TempDir::new().unwrap();
+    let config_home = root.path().join("no-rimg-config");
+    std::fs::create_dir_all(config_home.join("rimg")).unwrap();
+    let config = serde_json::json!({"registry-mirrors": [format!("http://{}", proxy.addr())]});
+    std::fs::write(config_home.join("rimg/config.json"), config.to_string()).unwrap();
+    let out = pull(root.path(), None, "mirrored:v1");
+    assert_pulled(
+        root.path(),
+        &out,
+        "docker.io/library/mirrored:v1",
+        &hub_image,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("docker.io/library/mirrored:v1\n"));
+    assert!(proxy
+        .log()
+        .iter()
+        .any(|l| l.target == "/v2/library/mirrored/manifests/v1"));
 }

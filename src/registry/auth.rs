@@ -29,9 +29,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut challenges: Vec<Challenge> = Vec::new();
     let mut rest = header.trim_start();
     while !rest.is_empty() {
-        let token_end = rest
-            .find(|c: char| c == ' ' || c == ',' || c == '=')
-            .unwrap_or(rest.len());
+        let token_end = rest.find([' ', ',', '=']).unwrap_or(rest.len());
         let token = &rest[..token_end];
         let after = rest[token_end..].trim_start();
         if let Some(value_part) = after.strip_prefix('=') {

@@ -28,7 +28,7 @@ pub fn content(seed: u64, len: usize) -> Vec<u8> {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let r = (state >> 33) as u32;
-        if r % 3 == 0 {
+        if r.is_multiple_of(3) {
             out.extend_from_slice(&r.to_le_bytes());
         } else {
             out.extend_from_slice(words[(r % 8) as usize]);

@@ -148,8 +148,11 @@ fn handle(
         Some(Fault::Slow { delay, .. }) => std::thread::sleep(*delay),
         _ => {}
     }
-    let Some((status, headers, mut body)) =
-        forward(&request, upstream, authorization.or(client_auth.as_deref()))
+    let Some(Answer {
+        status,
+        headers,
+        mut body,
+    }) = forward(&request, upstream, authorization.or(client_auth.as_deref()))
     else {
         return;
     };
@@ -192,12 +195,15 @@ fn handle(
     // Dropping `client` closes the connection, mid-body for `Drop`.
 }
 
+/// An upstream answer: status line, headers, whole body.
+struct Answer {
+    status: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
 /// Sends the request upstream and reads the whole answer.
-fn forward(
-    request: &http::Request,
-    upstream: &str,
-    authorization: Option<&str>,
-) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+fn forward(request: &http::Request, upstream: &str, authorization: Option<&str>) -> Option<Answer> {
     let mut stream = TcpStream::connect(upstream).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -241,5 +247,9 @@ fn forward(
     } else {
         reader.read_to_end(&mut body).ok()?;
     }
-    Some((status, headers, body))
+    Some(Answer {
+        status,
+        headers,
+        body,
+    })
 }
