@@ -8,7 +8,7 @@
 //! store unverified, and nothing is tagged unless every layer's diff ID
 //! matches the config.
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::Digest;
 use crate::image;
 use crate::layer::{self, LayerInfo};
 use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError};
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use tokio::sync::mpsc;
 
 /// Docker downloads 3 layers at a time; registries and CDNs serve more
@@ -33,7 +33,7 @@ const COMMIT_ATTEMPTS: usize = 3;
 
 /// Chunks queued between a download and its writer thread: enough to ride
 /// out a disk hiccup, small enough that memory stays flat.
-const CHUNK_QUEUE: usize = 64;
+const CHUNK_QUEUE: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -462,7 +462,10 @@ impl Puller<'_> {
         Ok(())
     }
 
-    /// Streams one layer into the store through a writer thread.
+    /// Streams one layer to two threads: one stores the compressed bytes
+    /// (hashing them on the way), the other decompresses and hashes the
+    /// tar for the diff ID. Splitting the work lets a big layer use both
+    /// cores once the small ones are done.
     async fn download_layer(
         &self,
         repo: &Repository,
@@ -472,32 +475,51 @@ impl Puller<'_> {
         if let Some(line) = line {
             line.downloading(desc.size);
         }
-        let (sender, receiver) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let (to_measure, measure_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
         let store = self.store.clone();
         let target = desc.clone();
-        let writer = tokio::task::spawn_blocking(move || write_layer(&store, &target, receiver));
+        let stored = tokio::task::spawn_blocking(move || store_blob(&store, &target, blob_chunks));
+        let measured = tokio::task::spawn_blocking(move || {
+            layer::measure("", ChannelReader::new(measure_chunks))
+        });
+        let mut to_measure = Some(to_measure);
         let mut blob = self.client.blob(repo, &desc.digest, desc.size);
         let fetched: Result<()> = async {
             while let Some(chunk) = blob.next_chunk().await? {
                 if let Some(line) = line {
                     line.advance(chunk.len() as u64);
                 }
-                if sender.send(chunk).await.is_err() {
-                    break; // the writer failed; its error says why
+                // The decompressor stops early at the end of its stream or
+                // at an error; the blob still gets every byte, so that its
+                // digest decides what went wrong.
+                if let Some(sender) = &to_measure {
+                    if sender.send(chunk.clone()).await.is_err() {
+                        to_measure = None;
+                    }
+                }
+                if to_blob.send(chunk).await.is_err() {
+                    break; // the blob writer failed; its error says why
                 }
             }
             Ok(())
         }
         .await;
-        drop(sender);
+        drop(to_blob);
+        drop(to_measure);
         if let Some(line) = line {
             line.status("Verifying Checksum");
         }
-        let written = writer
-            .await
-            .map_err(|e| PullError::Internal(format!("layer writer: {e}")))?;
+        let joined = |e: tokio::task::JoinError| PullError::Internal(format!("layer thread: {e}"));
+        let stored = stored.await.map_err(joined)?;
+        let measured = measured.await.map_err(joined)?;
         fetched?;
-        let info = written?;
+        stored?;
+        let info = measured.map_err(|e| PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: e.to_string(),
+        })?;
+        self.store.record_layer_info(&desc.digest, &info)?;
         if let Some(line) = line {
             line.status("Download complete");
         }
@@ -630,91 +652,69 @@ fn verify_document(what: &'static str, desc: &Descriptor, bytes: &[u8]) -> Resul
     Ok(())
 }
 
-/// The writer thread of one layer: every byte received goes to the
-/// temporary blob (hashed there) and through the decompressor into the
-/// diff ID hasher. The blob is committed only if its digest and size
-/// match.
-fn write_layer(
-    store: &Store,
-    desc: &Descriptor,
-    receiver: mpsc::Receiver<Bytes>,
-) -> Result<LayerInfo> {
-    let ingest = store.ingest()?;
-    let tee = Tee {
-        source: ChannelReader {
-            receiver,
-            chunk: Bytes::new(),
-        },
-        sink: ingest,
-    };
-    let mut input = io::BufReader::with_capacity(256 << 10, tee);
-    let mut diff = Hasher::new();
-    let decompressed = layer::decompress(&mut input).and_then(|mut r| io::copy(&mut r, &mut diff));
-    // Read on to the end whatever happened, so the digest covers the whole
-    // blob: a corrupt blob is better reported as a digest mismatch than as
-    // whatever the decompressor made of it.
-    let drained = io::copy(&mut input, &mut io::sink());
-    let ingest = input.into_inner().sink;
-    let layer_error = |detail: String| PullError::Layer {
-        digest: desc.digest.clone(),
-        detail,
-    };
+/// Writes a blob's chunks to a temporary file and commits it only if its
+/// digest and size match the descriptor.
+fn store_blob(store: &Store, desc: &Descriptor, mut chunks: mpsc::Receiver<Bytes>) -> Result<()> {
+    let mut ingest = store.ingest()?;
+    while let Some(chunk) = chunks.blocking_recv() {
+        ingest.write_all(&chunk).map_err(|e| StoreError::Io {
+            context: format!("writing blob {}", desc.digest),
+            source: e,
+        })?;
+    }
     match ingest.commit(Some((&desc.digest, desc.size))) {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(StoreError::Mismatch {
             actual,
             actual_size,
             ..
-        }) => {
-            return Err(layer_error(format!(
-                "got {actual} ({actual_size} bytes, expected {})",
-                desc.size
-            )))
-        }
-        Err(e) => return Err(e.into()),
+        }) => Err(PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: format!("got {actual} ({actual_size} bytes, expected {})", desc.size),
+        }),
+        Err(e) => Err(e.into()),
     }
-    drained.map_err(|e| layer_error(e.to_string()))?;
-    decompressed.map_err(|e| layer_error(format!("decompressing: {e}")))?;
-    let info = LayerInfo {
-        size: diff.len(),
-        diff_id: diff.finish(),
-    };
-    store.record_layer_info(&desc.digest, &info)?;
-    Ok(info)
 }
 
-/// Reads the chunks a download sends; the end of the channel is the end
-/// of the blob (a short one fails the size check).
+/// The chunks a download sends, read in place (no copy into a buffer of
+/// our own); the end of the channel is the end of the blob.
 struct ChannelReader {
     receiver: mpsc::Receiver<Bytes>,
     chunk: Bytes,
 }
 
+impl ChannelReader {
+    fn new(receiver: mpsc::Receiver<Bytes>) -> ChannelReader {
+        ChannelReader {
+            receiver,
+            chunk: Bytes::new(),
+        }
+    }
+}
+
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(chunk) => self.chunk = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        self.chunk.copy_to_slice(&mut buf[..n]);
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
 
-/// A reader that copies everything read through it into `sink`.
-struct Tee<R, W> {
-    source: R,
-    sink: W,
-}
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.chunk.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.chunk = chunk,
+                None => break,
+            }
+        }
+        Ok(&self.chunk)
+    }
 
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.source.read(buf)?;
-        self.sink.write_all(&buf[..n])?;
-        Ok(n)
+    fn consume(&mut self, n: usize) {
+        self.chunk.advance(n);
     }
 }
 
