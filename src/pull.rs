@@ -515,9 +515,9 @@ impl Puller<'_> {
         let measured = measured.await.map_err(joined)?;
         fetched?;
         stored?;
-        let info = measured.map_err(|e| PullError::Layer {
+        let info = measured.map_err(|layer::LayerError::Io(e)| PullError::Layer {
             digest: desc.digest.clone(),
-            detail: e.to_string(),
+            detail: format!("decompressing: {e}"),
         })?;
         self.store.record_layer_info(&desc.digest, &info)?;
         if let Some(line) = line {
