@@ -103,11 +103,11 @@ impl LayerProgress {
     /// prints nothing for this without a terminal, and neither do we.
     pub fn downloading(&self, total: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_style(download_style());
+            bar.set_message("Downloading");
             bar.set_length(total);
             bar.set_position(0);
             bar.reset_eta();
-            bar.set_message("Downloading");
+            bar.set_style(download_style());
         }
     }
 
@@ -130,9 +130,11 @@ fn status_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
+/// Docker's look (`Downloading [=====>    ]  12.3MB/45.6MB`) plus the rate;
+/// the bar takes what the terminal width leaves, so lines never wrap.
 fn download_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{prefix}: {msg} [{bar:40}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
+        "{prefix}: {msg} [{wide_bar}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}",
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar())
