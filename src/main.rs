@@ -102,8 +102,7 @@ fn save(store: &Store, args: SaveArgs) -> Result<ExitCode> {
 fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
     let loaded = match &args.input {
         Some(path) => {
-            let file =
-                File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
             archive::load(store, file)?
         }
         None if io::stdin().is_terminal() => {

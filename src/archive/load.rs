@@ -159,11 +159,10 @@ fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
             } else {
                 ""
             };
-            let resolved = resolve(base, &target)
-                .ok_or_else(|| ArchiveError::LinkOutside {
-                    path: path.clone(),
-                    target,
-                })?;
+            let resolved = resolve(base, &target).ok_or_else(|| ArchiveError::LinkOutside {
+                path: path.clone(),
+                target,
+            })?;
             contents.links.insert(path, resolved);
             continue;
         }
@@ -196,9 +195,7 @@ fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
             });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(ArchiveError::Read)?;
+        entry.read_to_end(&mut bytes).map_err(ArchiveError::Read)?;
         if (bytes.len() as u64) < size {
             return Err(ArchiveError::Truncated(path));
         }
@@ -280,14 +277,25 @@ fn from_manifest_json(
             .collect::<Result<Vec<_>>>()?;
         let parsed = read_config(staging.store, config, &item.config)?;
         let layers = verify_layers(staging.store, &config.digest, &parsed, &layers)?;
-        let config_desc = Descriptor::new(media_type::OCI_CONFIG, config.digest.clone(), config.size);
+        let config_desc =
+            Descriptor::new(media_type::OCI_CONFIG, config.digest.clone(), config.size);
         let (manifest, bytes) = oci_manifest(config_desc, layers)?;
         staging.put(&bytes)?;
         let mut names = Vec::new();
         for tag in item.repo_tags.iter().flatten() {
-            names.push(parse_name(tag, MANIFEST_JSON, Reference::parse_with_default_tag)?);
+            names.push(parse_name(
+                tag,
+                MANIFEST_JSON,
+                Reference::parse_with_default_tag,
+            )?);
         }
-        names.extend(repo_digests.get(&config.digest).into_iter().flatten().cloned());
+        names.extend(
+            repo_digests
+                .get(&config.digest)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         images.push(Verified {
             id: config.digest.clone(),
             manifest,
@@ -304,7 +312,10 @@ fn from_index_json(contents: &Contents, store: &Store, index_json: &[u8]) -> Res
     let index: Index = parse_json(index_json, INDEX_JSON)?;
     let mut images: Vec<Verified> = Vec::new();
     for entry in &index.manifests {
-        let slot = match images.iter().position(|i| i.manifest.digest == entry.digest) {
+        let slot = match images
+            .iter()
+            .position(|i| i.manifest.digest == entry.digest)
+        {
             Some(slot) => slot,
             None => {
                 let (manifest, file) = read_manifest(contents, store, entry)?;
@@ -427,10 +438,16 @@ fn verify_layers(
             Compression::Gzip => media_type::OCI_LAYER_GZIP,
             Compression::Zstd => media_type::OCI_LAYER_ZSTD,
             Compression::Bzip2 => {
-                return Err(ArchiveError::UnsupportedLayerCompression(file.digest.clone(), "bzip2"))
+                return Err(ArchiveError::UnsupportedLayerCompression(
+                    file.digest.clone(),
+                    "bzip2",
+                ))
             }
             Compression::Xz => {
-                return Err(ArchiveError::UnsupportedLayerCompression(file.digest.clone(), "xz"))
+                return Err(ArchiveError::UnsupportedLayerCompression(
+                    file.digest.clone(),
+                    "xz",
+                ))
             }
         };
         let descriptor = Descriptor::new(media_type, file.digest.clone(), file.size);

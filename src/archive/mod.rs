@@ -104,12 +104,11 @@ pub enum ArchiveError {
         #[source]
         source: crate::reference::ReferenceError,
     },
-    #[error("stored blob {digest} is damaged: it should give {expected}, but {source}")]
+    #[error("stored blob {digest} is damaged: it should give {expected}, but {detail}")]
     Damaged {
         digest: Digest,
         expected: Digest,
-        #[source]
-        source: io::Error,
+        detail: String,
     },
 }
 

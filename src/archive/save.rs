@@ -65,8 +65,15 @@ impl SavePlan {
         for Selected { image, tags } in selected {
             let image = &catalog.images()[image];
             let mut layers = Vec::new();
-            for stored in &image.manifest.layers {
+            for (i, stored) in image.manifest.layers.iter().enumerate() {
                 let info = store.layer_info(stored)?;
+                // Other tools check layers against the config's diff IDs.
+                if let Some(expected) = image.config.rootfs.diff_ids.get(i) {
+                    if *expected != info.diff_id {
+                        let detail = format!("it gives {}", info.diff_id);
+                        return Err(damaged(&stored.digest, expected, detail));
+                    }
+                }
                 layers.push(Descriptor::new(
                     media_type::OCI_LAYER,
                     info.diff_id.clone(),
@@ -95,13 +102,10 @@ impl SavePlan {
             entries.extend(index_entries(image, &tags, &manifest));
             if let Some(top) = layers.last() {
                 for tag in &tags {
-                    repositories
-                        .entry(tag.familiar_name())
-                        .or_default()
-                        .insert(
-                            tag.tag().unwrap_or_default().to_string(),
-                            top.digest.hex().to_string(),
-                        );
+                    repositories.entry(tag.familiar_name()).or_default().insert(
+                        tag.tag().unwrap_or_default().to_string(),
+                        top.digest.hex().to_string(),
+                    );
                 }
             }
             let repo_tags: Vec<String> = tags.iter().map(Reference::familiar_string).collect();
@@ -121,10 +125,7 @@ impl SavePlan {
             // Docker writes these two with Go's json.Encoder, which ends
             // them with a newline.
             (MANIFEST_JSON, to_json_line(&items)?),
-            (
-                OCI_LAYOUT,
-                br#"{"imageLayoutVersion": "1.0.0"}"#.to_vec(),
-            ),
+            (OCI_LAYOUT, br#"{"imageLayoutVersion": "1.0.0"}"#.to_vec()),
         ];
         if !repositories.is_empty() {
             documents.push((REPOSITORIES, to_json_line(&repositories)?));
@@ -149,7 +150,12 @@ impl SavePlan {
                 Blob::Generated(bytes) => append(&mut tar, &path, bytes.len() as u64, &bytes[..])?,
                 Blob::Config { size } => {
                     let file = BufReader::new(self.store.open_blob(digest)?);
-                    append(&mut tar, &path, *size, Verified::new(file, digest, digest, *size))?
+                    append(
+                        &mut tar,
+                        &path,
+                        *size,
+                        Verified::new(file, digest, digest, *size),
+                    )?
                 }
                 Blob::Layer { stored, info } => {
                     let file = self.store.open_blob(&stored.digest)?;
@@ -306,11 +312,11 @@ fn write_error(e: io::Error) -> ArchiveError {
         .unwrap_or_else(ArchiveError::Write)
 }
 
-fn damaged(digest: &Digest, expected: &Digest, source: io::Error) -> ArchiveError {
+fn damaged(digest: &Digest, expected: &Digest, detail: impl ToString) -> ArchiveError {
     ArchiveError::Damaged {
         digest: digest.clone(),
         expected: expected.clone(),
-        source,
+        detail: detail.to_string(),
     }
 }
 

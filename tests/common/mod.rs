@@ -2,6 +2,8 @@
 //! it, and a runner for the real `rimg` binary.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod archive;
+
 use rimg::digest::Digest;
 use rimg::oci::{media_type, Descriptor, Manifest};
 use rimg::reference::Reference;
