@@ -375,3 +375,144 @@ fn save_refuses_unknown_images_before_writing() {
     );
     assert!(!path.exists());
 }
+
+/// Saves `names` from `fx` into `DIR/FILE` and returns the path.
+fn save_file(fx: &Fixture, file: &str, names: &[&str]) -> std::path::PathBuf {
+    let path = fx.dir.path().join(file);
+    let mut args = vec!["save", "-o", path.to_str().unwrap()];
+    args.extend_from_slice(names);
+    fx.ok(&args);
+    path
+}
+
+#[test]
+fn docker_engine_loads_runs_and_saves_archives_rimg_reads() {
+    let fx = Fixture::new();
+    let runnable = LegacyImage::from_layers(
+        vec![ar::runnable_layer("hello from rimg\n")],
+        &["rimg-run:1"],
+    );
+    let run = ar::load(
+        &fx.root(),
+        &ar::legacy_archive(std::slice::from_ref(&runnable)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let data = fx.add_image(
+        &ImageSpec::new(&["rimg-data:1"])
+            .layers(&[&[("a", b"zstd layer")], &[("b", b"another")]])
+            .compression(Compression::Zstd),
+    );
+    let path = save_file(&fx, "rimg.tar", &["rimg-run:1", "rimg-data:1"]);
+
+    let docker = common::docker::Dockerd::start();
+    let out = docker.ok(&["load", "-i", path.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: rimg-run:1"), "{out}");
+    assert!(out.contains("Loaded image: rimg-data:1"), "{out}");
+    for (name, id) in [
+        ("rimg-run:1", runnable.id()),
+        ("rimg-data:1", data.id.clone()),
+    ] {
+        let docker_id = docker.ok(&["image", "inspect", "--format", "{{.Id}}", name]);
+        assert_eq!(docker_id.trim(), id.to_string(), "{name}");
+    }
+    let printed = docker.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "rimg-run:1",
+        "/bin/cat",
+        "/hello.txt",
+    ]);
+    assert_eq!(printed, "hello from rimg\n");
+
+    // And back: what this Docker engine saves, rimg loads with the same IDs.
+    docker.ok(&["tag", "rimg-run:1", "docker-made:2"]);
+    let saved = docker
+        .command(&["save", "docker-made:2", "rimg-data:1"])
+        .output()
+        .expect("docker save");
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let fresh = Fixture::new();
+    let run = ar::load(&fresh.root(), &saved.stdout);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let images = images_of(&fresh);
+    assert_eq!(
+        images[&runnable.id().to_string()],
+        vec!["docker.io/library/docker-made:2"]
+    );
+    assert_eq!(
+        images[&data.id.to_string()],
+        vec!["docker.io/library/rimg-data:1"]
+    );
+}
+
+#[test]
+fn podman_and_skopeo_read_rimg_archives_and_rimg_reads_theirs() {
+    let fx = Fixture::new();
+    let app = fx.add_image(
+        &ImageSpec::new(&["app:1"])
+            .layers(&[&[("a", b"first")], &[("b", b"second")]])
+            .compression(Compression::Gzip),
+    );
+    let path = save_file(&fx, "rimg.tar", &["app:1"]);
+
+    // skopeo reads both faces of the archive.
+    let docker_face: Value = serde_json::from_str(&common::podman::skopeo_inspect(
+        &[],
+        &common::podman::transport("docker-archive", &path),
+    ))
+    .unwrap();
+    let diff_ids: Vec<Value> = app
+        .diff_ids
+        .iter()
+        .map(|d| Value::from(d.as_str()))
+        .collect();
+    assert_eq!(docker_face["Layers"], Value::from(diff_ids.clone()));
+    let raw: Value = serde_json::from_str(&common::podman::skopeo_inspect(
+        &["--raw"],
+        &common::podman::transport("oci-archive", &path),
+    ))
+    .unwrap();
+    assert_eq!(raw["config"]["digest"], Value::from(app.id.as_str()));
+
+    // podman loads it with the same ID.
+    let podman = common::podman::Podman::new();
+    let out = podman.ok(&["load", "-i", path.to_str().unwrap()]);
+    assert!(out.contains("app:1"), "{out}");
+    let id = podman.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        "docker.io/library/app:1",
+    ]);
+    assert_eq!(id.trim(), app.id.hex());
+
+    // And what podman saves, in both formats, rimg loads.
+    for format in ["docker-archive", "oci-archive"] {
+        let out = fx.dir.path().join(format!("podman-{format}.tar"));
+        podman.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            out.to_str().unwrap(),
+            "docker.io/library/app:1",
+        ]);
+        let fresh = Fixture::new();
+        let run = fresh.run(&["load", "-i", out.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{format}: {}", run.stderr);
+        assert_eq!(run.stdout, "Loaded image: app:1\n", "{format}");
+        let images = images_of(&fresh);
+        assert_eq!(
+            images[&app.id.to_string()],
+            vec!["docker.io/library/app:1"],
+            "{format}"
+        );
+    }
+}

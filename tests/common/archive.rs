@@ -156,6 +156,11 @@ impl LegacyImage {
                 layer_tar(&files)
             })
             .collect();
+        LegacyImage::from_layers(layers, tags)
+    }
+
+    /// An image of ready-made layer tars with a minimal config.
+    pub fn from_layers(layers: Vec<Vec<u8>>, tags: &[&str]) -> LegacyImage {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "amd64",
@@ -175,6 +180,36 @@ impl LegacyImage {
     pub fn id(&self) -> Digest {
         Digest::of(&self.config)
     }
+}
+
+/// A layer that makes an image runnable: this machine's `cat` with the
+/// loader and libc it needs, executable, plus `/hello.txt` holding
+/// `greeting`.
+pub fn runnable_layer(greeting: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, content: &[u8], mode: u32| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, content)
+            .expect("tar entry");
+    };
+    for (path, source) in [
+        ("bin/cat", "/bin/cat"),
+        ("lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2"),
+        (
+            "lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+        ),
+    ] {
+        let content = std::fs::read(source).unwrap_or_else(|e| panic!("reading {source}: {e}"));
+        add(path, &content, 0o755);
+    }
+    add("hello.txt", greeting.as_bytes(), 0o644);
+    builder.into_inner().expect("tar")
 }
 
 /// A legacy Docker archive as `docker save` wrote it before 25.0: one

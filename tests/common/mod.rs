@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod archive;
+pub mod docker;
+pub mod podman;
 
 use rimg::digest::Digest;
 use rimg::oci::{media_type, Descriptor, Manifest};
