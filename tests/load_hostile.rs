@@ -199,8 +199,7 @@ fn corrupt_blobs_are_refused() {
     let entries = ar::read_tar(&saved);
     let last_blob = entries
         .iter()
-        .filter(|e| e.0.starts_with("blobs/sha256/") && e.1 == tar::EntryType::Regular)
-        .next_back()
+        .rfind(|e| e.0.starts_with("blobs/sha256/") && e.1 == tar::EntryType::Regular)
         .unwrap()
         .0
         .clone();

@@ -32,7 +32,7 @@ enum Blob {
     Config { size: u64 },
     /// A stored layer, written uncompressed as Docker writes layers; the
     /// archive names it by its diff ID.
-    Layer { stored: Descriptor, info: LayerInfo },
+    Layer { stored: Digest, info: LayerInfo },
 }
 
 /// An image picked for saving and the tags it is saved under.
@@ -82,7 +82,7 @@ impl SavePlan {
                 blobs
                     .entry(info.diff_id.clone())
                     .or_insert_with(|| Blob::Layer {
-                        stored: stored.clone(),
+                        stored: stored.digest.clone(),
                         info,
                     });
             }
@@ -158,10 +158,10 @@ impl SavePlan {
                     )?
                 }
                 Blob::Layer { stored, info } => {
-                    let file = self.store.open_blob(&stored.digest)?;
+                    let file = self.store.open_blob(stored)?;
                     let reader = layer::decompress(BufReader::with_capacity(1 << 20, file))
-                        .map_err(|source| damaged(&stored.digest, &info.diff_id, source))?;
-                    let reader = Verified::new(reader, &stored.digest, &info.diff_id, info.size);
+                        .map_err(|source| damaged(stored, &info.diff_id, source))?;
+                    let reader = Verified::new(reader, stored, &info.diff_id, info.size);
                     append(&mut tar, &path, info.size, reader)?
                 }
             }
