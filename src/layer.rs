@@ -7,7 +7,7 @@ use std::io::{self, BufRead, Read};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("decompressing: {0}")]
+    #[error("decompressing")]
     Io(#[from] io::Error),
 }
 

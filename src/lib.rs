@@ -11,3 +11,4 @@ pub mod layer;
 pub mod oci;
 pub mod reference;
 pub mod store;
+pub mod view;

@@ -25,9 +25,9 @@ pub enum ImageError {
     Ambiguous { prefix: String, count: usize },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleRepositories(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("Error parsing reference: {input:?} is not a valid repository/tag: {source}")]
+    #[error("Error parsing reference: {input:?} is not a valid repository/tag")]
     BadTarget {
         input: String,
         #[source]

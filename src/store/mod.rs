@@ -34,7 +34,7 @@ pub const MAX_JSON_BLOB: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
@@ -49,7 +49,7 @@ pub enum StoreError {
         actual: Digest,
         actual_size: u64,
     },
-    #[error("{what}: invalid JSON: {source}")]
+    #[error("{what}: invalid JSON")]
     Json {
         what: String,
         #[source]
@@ -61,7 +61,7 @@ pub enum StoreError {
         size: u64,
         limit: u64,
     },
-    #[error("layer {digest}: {source}")]
+    #[error("layer {digest}")]
     Layer {
         digest: Digest,
         #[source]

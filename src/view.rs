@@ -1,0 +1,204 @@
+//! How images look to Docker users: the per-row contexts that `--format`
+//! templates see (with Docker's field names) and `inspect`'s JSON shape.
+
+use crate::format::units::{history_created_since, image_created_since};
+use crate::format::{ellipsis, human_size, human_size4};
+use crate::image::{DiskUsage, Image, ListRow};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+/// Docker's default `images` table, and with `--digests`.
+pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
+pub const IMAGES_TABLE_DIGESTS: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
+pub const HISTORY_TABLE: &str =
+    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+pub const DF_TABLE: &str =
+    "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+
+/// Column titles for the fields a `table` format may use.
+pub fn images_header() -> Value {
+    json!({
+        "Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
+        "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY",
+        "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
+        "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+    })
+}
+
+pub fn history_header() -> Value {
+    json!({
+        "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+        "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
+    })
+}
+
+/// An image ID as Docker prints it: 12 hex digits, or `sha256:<64 hex>`
+/// with `--no-trunc`.
+pub fn image_id(image: &Image, trunc: bool) -> String {
+    if trunc {
+        image.id.short().to_string()
+    } else {
+        image.id.to_string()
+    }
+}
+
+/// Go's `time.Time.String()` at second precision, in UTC, as Docker's
+/// `CreatedAt` shows it.
+fn go_time_string(t: Option<DateTime<Utc>>) -> String {
+    t.unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+        .to_string()
+}
+
+/// The context of one `images` row. Keys are Docker's, in the alphabetical
+/// order its `{{json .}}` prints them.
+pub fn image_row(row: &ListRow, trunc: bool, now: DateTime<Utc>) -> Value {
+    let created = row.image.created();
+    json!({
+        "Containers": "N/A",
+        "CreatedAt": go_time_string(created),
+        "CreatedSince": image_created_since(created, now),
+        "Digest": row.digest,
+        "ID": image_id(row.image, trunc),
+        "Repository": row.repository,
+        "SharedSize": "N/A",
+        "Size": human_size(row.image.size),
+        "Tag": row.tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size4(row.image.size),
+    })
+}
+
+/// `history` rows, newest first: the top one carries the image ID, the
+/// rest `<missing>` (rimg keeps no intermediate images).
+pub fn history_rows(
+    image: &Image,
+    layer_sizes: &[u64],
+    human: bool,
+    trunc: bool,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let mut sizes = layer_sizes.iter();
+    let mut rows: Vec<Value> = image
+        .config
+        .history
+        .iter()
+        .map(|h| {
+            let size = if h.empty_layer {
+                0
+            } else {
+                sizes.next().copied().unwrap_or(0)
+            };
+            let created = h
+                .created
+                .as_deref()
+                .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+                .map(|t| t.with_timezone(&Utc));
+            let created_at = created
+                .unwrap_or_default()
+                .to_rfc3339_opts(SecondsFormat::Secs, true);
+            let created_by = h.created_by.as_deref().unwrap_or("").replace('\t', " ");
+            json!({
+                "ID": "<missing>",
+                "CreatedSince": if human { history_created_since(created, now) } else { created_at.clone() },
+                "CreatedAt": created_at,
+                "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
+                "Size": if human { human_size(size) } else { size.to_string() },
+                "Comment": h.comment.as_deref().unwrap_or(""),
+            })
+        })
+        .collect();
+    rows.reverse();
+    if let Some(Value::Object(top)) = rows.first_mut() {
+        top.insert("ID".into(), Value::String(image_id(image, trunc)));
+    }
+    rows
+}
+
+/// `docker image inspect`'s object for one image.
+pub fn inspect(image: &Image) -> Value {
+    let extra_str = |key: &str| {
+        image
+            .config
+            .extra
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out = Map::new();
+    out.insert("Id".into(), json!(image.id));
+    out.insert(
+        "RepoTags".into(),
+        json!(image
+            .tags()
+            .map(|r| r.familiar_string())
+            .collect::<Vec<_>>()),
+    );
+    out.insert(
+        "RepoDigests".into(),
+        json!(image
+            .digests()
+            .map(|r| r.familiar_string())
+            .collect::<Vec<_>>()),
+    );
+    out.insert("Parent".into(), json!(""));
+    out.insert("Comment".into(), json!(extra_str("comment")));
+    out.insert(
+        "Created".into(),
+        json!(image.config.created.as_deref().unwrap_or("")),
+    );
+    out.insert("DockerVersion".into(), json!(extra_str("docker_version")));
+    out.insert(
+        "Author".into(),
+        json!(image.config.author.as_deref().unwrap_or("")),
+    );
+    out.insert(
+        "Config".into(),
+        image
+            .config
+            .config
+            .clone()
+            .map(Value::Object)
+            .unwrap_or(Value::Null),
+    );
+    out.insert("Architecture".into(), json!(image.config.architecture));
+    if let Some(variant) = &image.config.variant {
+        out.insert("Variant".into(), json!(variant));
+    }
+    out.insert("Os".into(), json!(image.config.os));
+    out.insert("Size".into(), json!(image.size));
+    out.insert(
+        "RootFS".into(),
+        json!({"Type": image.config.rootfs.kind, "Layers": image.config.rootfs.diff_ids}),
+    );
+    Value::Object(out)
+}
+
+pub fn df_header() -> Value {
+    json!({
+        "Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+        "Reclaimable": "RECLAIMABLE",
+    })
+}
+
+/// `system df` rows: images, and the (so far empty) containers row.
+pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
+    let percent = (usage.reclaimable * 100)
+        .checked_div(usage.size)
+        .unwrap_or(0);
+    vec![
+        json!({
+            "Type": "Images",
+            "TotalCount": usage.images.to_string(),
+            "Active": usage.active_images.to_string(),
+            "Size": human_size4(usage.size),
+            "Reclaimable": format!("{} ({percent}%)", human_size4(usage.reclaimable)),
+        }),
+        json!({
+            "Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B",
+            "Reclaimable": "0B",
+        }),
+    ]
+}

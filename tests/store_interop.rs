@@ -1,0 +1,85 @@
+//! The store is a real OCI image layout: skopeo reads what rimg writes, and
+//! rimg manages what skopeo writes into it.
+
+mod common;
+
+use common::{Fixture, ImageSpec};
+use std::process::Command;
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn skopeo_reads_images_rimg_holds() {
+    let fx = Fixture::new();
+    let img = fx.add_image(&ImageSpec::new(&["app:1"]));
+    fx.ok(&["tag", "app:1", "localhost:5000/team/app:2"]);
+    let root = fx.root();
+    for name in ["docker.io/library/app:1", "localhost:5000/team/app:2"] {
+        let inspect: serde_json::Value = serde_json::from_str(&skopeo(&[
+            "inspect",
+            &format!("oci:{}:{name}", root.display()),
+        ]))
+        .unwrap();
+        assert_eq!(inspect["Digest"], img.manifest.digest.as_str());
+        assert_eq!(inspect["Layers"][0], img.layers[0].as_str());
+        let config: serde_json::Value = serde_json::from_str(&skopeo(&[
+            "inspect",
+            "--config",
+            &format!("oci:{}:{name}", root.display()),
+        ]))
+        .unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"][0], img.diff_ids[0].as_str());
+    }
+}
+
+#[test]
+fn rimg_manages_images_skopeo_copies_in() {
+    let source = Fixture::new();
+    let img = source.add_image(&ImageSpec::new(&["src:1"]).label("from", "skopeo"));
+    let fx = Fixture::new();
+    fx.store();
+    skopeo(&[
+        "copy",
+        &format!("oci:{}:docker.io/library/src:1", source.root().display()),
+        &format!("oci:{}:docker.io/library/copied:1", fx.root().display()),
+    ]);
+    assert_eq!(
+        fx.ok(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"
+        ]),
+        format!("copied:1 {} 2.05kB\n", img.id.short())
+    );
+    assert_eq!(
+        fx.ok(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.Config.Labels.from}}",
+            "copied:1"
+        ]),
+        format!("{} skopeo\n", img.id)
+    );
+    fx.ok(&["tag", "copied:1", "copied:2"]);
+    assert_eq!(fx.ok(&["rmi", "copied:1"]), "Untagged: copied:1\n");
+    let out = fx.ok(&["rmi", "copied:2"]);
+    assert!(
+        out.starts_with(&format!("Untagged: copied:2\nDeleted: {}", img.id)),
+        "{out}"
+    );
+    let left = std::fs::read_dir(fx.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+}
