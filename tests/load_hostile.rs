@@ -13,7 +13,7 @@ fn assert_refused(archive: &[u8], message: &str) {
     let fx = Fixture::new();
     fx.add_image(&ImageSpec::new(&["existing:1"]));
     let before = ar::store_state(&fx.root());
-    let run = ar::load(&fx.root(), archive);
+    let run = ar::load(&fx, archive);
     assert_eq!(run.code, 1, "load should fail ({message}): {run:?}");
     assert!(
         run.stderr.contains(message),
@@ -42,7 +42,7 @@ fn saved() -> Vec<u8> {
         &[("two", b"2")],
         &[("three", b"3")],
     ]));
-    ar::save(&fx.root(), &["saved:1"])
+    ar::save(&fx, &["saved:1"])
 }
 
 /// Rewrites the entries of a tar through `edit` (which may drop or change
@@ -66,8 +66,8 @@ fn rewrite(archive: &[u8], edit: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>) -> V
 #[test]
 fn valid_inputs_used_below_do_load() {
     let fx = Fixture::new();
-    assert_eq!(ar::load(&fx.root(), &legacy().0).code, 0);
-    assert_eq!(ar::load(&fx.root(), &saved()).code, 0);
+    assert_eq!(ar::load(&fx, &legacy().0).code, 0);
+    assert_eq!(ar::load(&fx, &saved()).code, 0);
 }
 
 #[test]

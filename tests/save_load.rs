@@ -4,6 +4,7 @@
 mod common;
 
 use common::archive::{self as ar, LegacyImage, TarWriter};
+use common::podman::{skopeo, transport, Podman};
 use common::{Compression, Fixture, ImageSpec};
 use rimg::digest::Digest;
 use rimg::image::Catalog;
@@ -49,7 +50,7 @@ fn sample(fx: &Fixture) -> (common::BuiltImage, common::BuiltImage) {
 fn save_writes_docker_25_layout_with_uncompressed_shared_layers_once() {
     let fx = Fixture::new();
     let (app, other) = sample(&fx);
-    let bytes = ar::save(&fx.root(), &["app", "registry.example:5000/team/other:2"]);
+    let bytes = ar::save(&fx, &["app", "registry.example:5000/team/other:2"]);
     let entries = ar::read_tar(&bytes);
     let paths: Vec<&str> = entries.iter().map(|(p, _, _)| p.as_str()).collect();
     let mut sorted = paths.clone();
@@ -145,7 +146,7 @@ fn save_writes_docker_25_layout_with_uncompressed_shared_layers_once() {
 
     // Saving again gives the same bytes.
     assert_eq!(
-        ar::save(&fx.root(), &["app", "registry.example:5000/team/other:2"]),
+        ar::save(&fx, &["app", "registry.example:5000/team/other:2"]),
         bytes
     );
 }
@@ -156,12 +157,12 @@ fn round_trips_through_gzip_and_zstd_keep_ids_tags_and_repo_digests() {
     sample(&fx);
     let want = images_of(&fx);
     let bytes = ar::save(
-        &fx.root(),
+        &fx,
         &["app:1", "app:latest", "registry.example:5000/team/other"],
     );
     for compressed in [ar::zstd(&bytes), common::gzip(&bytes)] {
         let fresh = Fixture::new();
-        let run = ar::load(&fresh.root(), &compressed);
+        let run = ar::load(&fresh, &compressed);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(
             String::from_utf8_lossy(&run.stdout),
@@ -171,7 +172,7 @@ fn round_trips_through_gzip_and_zstd_keep_ids_tags_and_repo_digests() {
         // The loaded store saves to the very same archive.
         assert_eq!(
             ar::save(
-                &fresh.root(),
+                &fresh,
                 &["app:1", "app:latest", "registry.example:5000/team/other"]
             ),
             bytes
@@ -183,7 +184,7 @@ fn round_trips_through_gzip_and_zstd_keep_ids_tags_and_repo_digests() {
 fn save_by_id_writes_an_untagged_image_that_loads_as_an_id() {
     let fx = Fixture::new();
     let image = fx.add_image(&ImageSpec::new(&["solo:1"]));
-    let bytes = ar::save(&fx.root(), &[image.id.short()]);
+    let bytes = ar::save(&fx, &[image.id.short()]);
     let entries = ar::read_tar(&bytes);
     let manifest_json = &entries.iter().find(|e| e.0 == "manifest.json").unwrap().2;
     let items: Value = serde_json::from_slice(manifest_json).unwrap();
@@ -191,7 +192,7 @@ fn save_by_id_writes_an_untagged_image_that_loads_as_an_id() {
     assert!(!entries.iter().any(|e| e.0 == "repositories"));
 
     let fresh = Fixture::new();
-    let run = ar::load(&fresh.root(), &bytes);
+    let run = ar::load(&fresh, &bytes);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
@@ -203,11 +204,11 @@ fn save_by_id_writes_an_untagged_image_that_loads_as_an_id() {
 fn loading_moves_an_existing_tag_and_leaves_the_old_image_dangling() {
     let source = Fixture::new();
     let new = source.add_image(&ImageSpec::new(&["app:1"]).layers(&[&[("v", b"2")]]));
-    let bytes = ar::save(&source.root(), &["app:1"]);
+    let bytes = ar::save(&source, &["app:1"]);
 
     let fx = Fixture::new();
     let old = fx.add_image(&ImageSpec::new(&["app:1"]).layers(&[&[("v", b"1")]]));
-    let run = ar::load(&fx.root(), &bytes);
+    let run = ar::load(&fx, &bytes);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let images = images_of(&fx);
     assert_eq!(images[&new.id.to_string()], vec!["docker.io/library/app:1"]);
@@ -230,7 +231,7 @@ fn loads_legacy_docker_archives_in_every_compression() {
         ("zstd", ar::zstd(&archive)),
     ] {
         let fx = Fixture::new();
-        let run = ar::load(&fx.root(), &input);
+        let run = ar::load(&fx, &input);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert_eq!(
             String::from_utf8_lossy(&run.stdout),
@@ -285,7 +286,7 @@ fn loads_oci_archives_with_compressed_layers_and_ref_names() {
         );
     }
     let fx = Fixture::new();
-    let run = ar::load(&fx.root(), &tar.finish());
+    let run = ar::load(&fx, &tar.finish());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
@@ -392,10 +393,7 @@ fn docker_engine_loads_runs_and_saves_archives_rimg_reads() {
         vec![ar::runnable_layer("hello from rimg\n")],
         &["rimg-run:1"],
     );
-    let run = ar::load(
-        &fx.root(),
-        &ar::legacy_archive(std::slice::from_ref(&runnable)),
-    );
+    let run = ar::load(&fx, &ar::legacy_archive(std::slice::from_ref(&runnable)));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let data = fx.add_image(
         &ImageSpec::new(&["rimg-data:1"])
@@ -428,17 +426,9 @@ fn docker_engine_loads_runs_and_saves_archives_rimg_reads() {
 
     // And back: what this Docker engine saves, rimg loads with the same IDs.
     docker.ok(&["tag", "rimg-run:1", "docker-made:2"]);
-    let saved = docker
-        .command(&["save", "docker-made:2", "rimg-data:1"])
-        .output()
-        .expect("docker save");
-    assert!(
-        saved.status.success(),
-        "{}",
-        String::from_utf8_lossy(&saved.stderr)
-    );
+    let saved = docker.ok_raw(&["save", "docker-made:2", "rimg-data:1"]);
     let fresh = Fixture::new();
-    let run = ar::load(&fresh.root(), &saved.stdout);
+    let run = ar::load(&fresh, &saved);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let images = images_of(&fresh);
     assert_eq!(
@@ -462,26 +452,24 @@ fn podman_and_skopeo_read_rimg_archives_and_rimg_reads_theirs() {
     let path = save_file(&fx, "rimg.tar", &["app:1"]);
 
     // skopeo reads both faces of the archive.
-    let docker_face: Value = serde_json::from_str(&common::podman::skopeo_inspect(
-        &[],
-        &common::podman::transport("docker-archive", &path),
-    ))
-    .unwrap();
+    let docker_face: Value =
+        serde_json::from_str(&skopeo(&["inspect", &transport("docker-archive", &path)])).unwrap();
     let diff_ids: Vec<Value> = app
         .diff_ids
         .iter()
         .map(|d| Value::from(d.as_str()))
         .collect();
     assert_eq!(docker_face["Layers"], Value::from(diff_ids.clone()));
-    let raw: Value = serde_json::from_str(&common::podman::skopeo_inspect(
-        &["--raw"],
-        &common::podman::transport("oci-archive", &path),
-    ))
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        &transport("oci-archive", &path),
+    ]))
     .unwrap();
     assert_eq!(raw["config"]["digest"], Value::from(app.id.as_str()));
 
     // podman loads it with the same ID.
-    let podman = common::podman::Podman::new();
+    let podman = Podman::new();
     let out = podman.ok(&["load", "-i", path.to_str().unwrap()]);
     assert!(out.contains("app:1"), "{out}");
     let id = podman.ok(&[

@@ -2,57 +2,24 @@
 //! output, writing tar archives by hand (hostile ones too), reading them
 //! back, and snapshotting a store to prove a failed load changed nothing.
 
-use super::{layer_tar, rimg_command};
+use super::{layer_tar, Fixture, RawRun};
 use rimg::digest::Digest;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Stdio;
-
-/// What rimg printed (stdout as bytes) and how it exited.
-#[derive(Debug)]
-pub struct RawRun {
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-    pub code: i32,
-}
-
-/// Runs `rimg --root ROOT ARGS…` with `stdin` as its input.
-pub fn rimg_raw(root: &Path, args: &[&str], stdin: &[u8]) -> RawRun {
-    let mut child = rimg_command(root)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting rimg");
-    let mut input = child.stdin.take().expect("rimg stdin");
-    let stdin = stdin.to_vec();
-    // A writer thread, so a rimg that fails early cannot deadlock the test.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().expect("waiting for rimg");
-    writer.join().expect("stdin writer");
-    RawRun {
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        code: output.status.code().unwrap_or(-1),
-    }
-}
 
 /// `rimg save ARGS…` to stdout; panics unless it succeeds.
-pub fn save(root: &Path, args: &[&str]) -> Vec<u8> {
+pub fn save(fx: &Fixture, args: &[&str]) -> Vec<u8> {
     let mut all = vec!["save"];
     all.extend_from_slice(args);
-    let run = rimg_raw(root, &all, b"");
+    let run = fx.run_raw(&all, b"");
     assert_eq!(run.code, 0, "rimg save {args:?} failed: {}", run.stderr);
     run.stdout
 }
 
 /// `rimg load` from stdin.
-pub fn load(root: &Path, archive: &[u8]) -> RawRun {
-    rimg_raw(root, &["load"], archive)
+pub fn load(fx: &Fixture, archive: &[u8]) -> RawRun {
+    fx.run_raw(&["load"], archive)
 }
 
 /// A tar archive written entry by entry, with no checks on the paths, so

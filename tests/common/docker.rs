@@ -5,7 +5,7 @@
 //! only it.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Dockerd {
@@ -46,7 +46,13 @@ impl Dockerd {
         let mut daemon = Dockerd { child, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if daemon.docker(&["info"]).status.success() {
+            let info = daemon
+                .command(&["info"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if info.is_ok_and(|s| s.success()) {
                 return daemon;
             }
             if let Ok(Some(status)) = daemon.child.try_wait() {
@@ -81,22 +87,14 @@ impl Dockerd {
         cmd
     }
 
-    pub fn docker(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running docker")
-    }
-
     /// Runs docker and fails the test unless it succeeds; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8_lossy(&self.ok_raw(args)).into_owned()
+    }
+
+    /// `ok` for binary output (`docker save`).
+    pub fn ok_raw(&self, args: &[&str]) -> Vec<u8> {
+        super::checked(self.command(args), &format!("docker {args:?}"))
     }
 }
 

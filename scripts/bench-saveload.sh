@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Benchmarks `rimg save` / `rimg load` against `docker save` / `docker load`
+# (a private dockerd, as in the tests) and `podman save` / `podman load`
+# (a private vfs store), on one image of ≥ 500 MB, side by side.
+#
+#   scripts/bench-saveload.sh            # RUNS=3 BENCH_DIR=/tmp/rimg-bench-saveload
+#
+# Needs root (dockerd), docker.io, podman, python3 and GNU time (the `time`
+# package) for rimg's peak memory. The image is generated once and reused:
+# six layers of ~96 MB each (576 MB), half random bytes and half text, so gzip has
+# something to do. Each figure is the best of RUNS runs with a warm page
+# cache; every load goes into an empty store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DIR=${BENCH_DIR:-/tmp/rimg-bench-saveload}
+mkdir -p "$DIR"
+for cmd in dockerd docker podman python3 /usr/bin/time; do
+  command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
+done
+
+cargo build --release --quiet
+RIMG=$PWD/target/release/rimg
+
+# --- the image: a legacy docker archive written once ------------------------
+IMAGE_TAR=$DIR/image.tar
+if [ ! -s "$IMAGE_TAR" ]; then
+  echo "generating the benchmark image in $IMAGE_TAR"
+  python3 - "$IMAGE_TAR" <<'EOF'
+import hashlib, io, json, os, random, sys, tarfile, tempfile
+out = sys.argv[1]
+rng = random.Random(42)
+words = [("".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9)))) for _ in range(500)]
+layers = []
+with tempfile.TemporaryDirectory(dir=os.path.dirname(out)) as tmp:
+    for n in range(6):
+        path = os.path.join(tmp, f"layer{n}.tar")
+        with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as layer:
+            for f in range(48):
+                if f % 2:
+                    data = os.urandom(2_000_000)
+                else:
+                    data = (" ".join(rng.choice(words) for _ in range(40_000)) + "\n").encode() * 10
+                    data = data[:2_000_000]
+                info = tarfile.TarInfo(f"data/layer{n}/file{f}")
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                layer.addfile(info, io.BytesIO(data))
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        layers.append((path, h.hexdigest()))
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for _, d in layers]},
+        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
+    }).encode()
+    config_hex = hashlib.sha256(config).hexdigest()
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as archive:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+        for path, hexd in layers:
+            archive.add(path, f"{hexd}/layer.tar")
+        add(f"{config_hex}.json", config)
+        add("manifest.json", json.dumps([{
+            "Config": f"{config_hex}.json", "RepoTags": ["bench:1"],
+            "Layers": [f"{d}/layer.tar" for _, d in layers],
+        }]).encode())
+EOF
+fi
+SIZE_MB=$(( $(stat -c %s "$IMAGE_TAR") / 1000000 ))
+
+# --- private daemons and stores ---------------------------------------------
+WORK=$(mktemp -d "$DIR/run.XXXXXX")
+DOCKERD_PID=""
+cleanup() {
+  if [ -n "$DOCKERD_PID" ]; then
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
+  --data-root "$WORK/docker" --exec-root "$WORK/docker-exec" --pidfile "$WORK/docker.pid" \
+  -H "unix://$WORK/docker.sock" >"$WORK/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+# Arrays, not functions: GNU time runs programs.
+DOCKER=("$(command -v docker)" -H "unix://$WORK/docker.sock")
+PODMAN=("$(command -v podman)" --root "$WORK/podman" --runroot "$WORK/podman-run"
+  --storage-driver vfs --events-backend none)
+RIMG_IN=("$RIMG" --root)
+for _ in $(seq 1 150); do "${DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
+"${DOCKER[@]}" info >/dev/null || { cat "$WORK/dockerd.log"; exit 1; }
+
+# Best wall-clock seconds of RUNS runs of "$@", after running $SETUP (untimed).
+best() {
+  local best="" t
+  for _ in $(seq 1 "$RUNS"); do
+    eval "$SETUP"
+    /usr/bin/time -f %e -o "$WORK/time" "$@" >/dev/null 2>&1
+    t=$(tail -1 "$WORK/time")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+# Peak resident memory (MB) of one run of "$@".
+peak_mb() {
+  /usr/bin/time -f %M -o "$WORK/time" "$@" >/dev/null 2>&1
+  awk '{printf "%.0f", $1/1024}' "$WORK/time"
+}
+
+# Each tool starts from the same archive.
+"${DOCKER[@]}" load -i "$IMAGE_TAR" >/dev/null
+"${PODMAN[@]}" load -i "$IMAGE_TAR" >/dev/null
+"${RIMG_IN[@]}" "$WORK/rimg" load -i "$IMAGE_TAR" >/dev/null
+
+echo "image: bench:1, $SIZE_MB MB archive, best of $RUNS runs"
+SETUP="rm -f $WORK/out.tar"
+docker_save=$(best "${DOCKER[@]}" save -o "$WORK/out.tar" bench:1)
+podman_save=$(best "${PODMAN[@]}" save -o "$WORK/out.tar" bench:1)
+rimg_save=$(best "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
+rimg_save_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
+
+# rimg's store as a pull leaves it: the same image with gzip layers, loaded
+# from the OCI archive podman writes (which gzips the layers).
+"${PODMAN[@]}" save --format oci-archive -o "$WORK/oci-gzip.tar" bench:1
+"${RIMG_IN[@]}" "$WORK/rimg-gz" load -i "$WORK/oci-gzip.tar" >/dev/null
+rimg_save_gz=$(best "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" bench:1)
+
+SETUP='"${DOCKER[@]}" rmi -f bench:1 >/dev/null 2>&1 || true'
+docker_load=$(best "${DOCKER[@]}" load -i "$IMAGE_TAR")
+SETUP='"${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true'
+podman_load=$(best "${PODMAN[@]}" load -i "$IMAGE_TAR")
+SETUP="rm -rf $WORK/rimg-load"
+rimg_load=$(best "${RIMG_IN[@]}" "$WORK/rimg-load" load -i "$IMAGE_TAR")
+rm -rf "$WORK/rimg-load"
+rimg_load_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg-load" load -i "$IMAGE_TAR")
+
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+printf '\n%-34s %9s %9s %9s %12s %12s %10s\n' operation docker podman rimg rimg/docker rimg/podman "rimg RSS"
+printf '%-34s %8ss %8ss %8ss %12s %12s %8sMB\n' "save (plain layers in store)" \
+  "$docker_save" "$podman_save" "$rimg_save" "$(ratio "$rimg_save" "$docker_save")" \
+  "$(ratio "$rimg_save" "$podman_save")" "$rimg_save_mb"
+printf '%-34s %8ss %8ss %8ss %12s %12s %10s\n' "save (gzip layers in store)" \
+  "$docker_save" "$podman_save" "$rimg_save_gz" "$(ratio "$rimg_save_gz" "$docker_save")" \
+  "$(ratio "$rimg_save_gz" "$podman_save")" "-"
+printf '%-34s %8ss %8ss %8ss %12s %12s %8sMB\n' "load (legacy docker archive)" \
+  "$docker_load" "$podman_load" "$rimg_load" "$(ratio "$rimg_load" "$docker_load")" \
+  "$(ratio "$rimg_load" "$podman_load")" "$rimg_load_mb"
