@@ -103,7 +103,8 @@ best() {
   local best="" t
   for _ in $(seq 1 "$RUNS"); do
     eval "$SETUP"
-    /usr/bin/time -f %e -o "$WORK/time" "$@" >/dev/null 2>&1
+    /usr/bin/time -f %e -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 \
+      || { echo "failed: $*" >&2; cat "$WORK/out.log" >&2; exit 1; }
     t=$(tail -1 "$WORK/time")
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
   done
@@ -128,10 +129,11 @@ rimg_save=$(best "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
 rimg_save_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
 
 # rimg's store as a pull leaves it: the same image with gzip layers, loaded
-# from the OCI archive podman writes (which gzips the layers).
-"${PODMAN[@]}" save --format oci-archive -o "$WORK/oci-gzip.tar" bench:1
+# from the OCI archive podman writes (which gzips the layers and names the
+# image localhost/bench:1).
+"${PODMAN[@]}" save --format oci-archive -o "$WORK/oci-gzip.tar" bench:1 >/dev/null
 "${RIMG_IN[@]}" "$WORK/rimg-gz" load -i "$WORK/oci-gzip.tar" >/dev/null
-rimg_save_gz=$(best "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" bench:1)
+rimg_save_gz=$(best "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" localhost/bench:1)
 
 SETUP='"${DOCKER[@]}" rmi -f bench:1 >/dev/null 2>&1 || true'
 docker_load=$(best "${DOCKER[@]}" load -i "$IMAGE_TAR")
