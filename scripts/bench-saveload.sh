@@ -9,7 +9,7 @@
 # package) for rimg's peak memory. The image is generated once and reused:
 # six layers of ~96 MB each (576 MB), half random bytes and half text, so gzip has
 # something to do. Each figure is the best of RUNS runs with a warm page
-# cache; every load goes into an empty store.
+# cache and nothing left to write back; every load goes into an empty store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,11 +98,13 @@ RIMG_IN=("$RIMG" --root)
 for _ in $(seq 1 150); do "${DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
 "${DOCKER[@]}" info >/dev/null || { cat "$WORK/dockerd.log"; exit 1; }
 
-# Best wall-clock seconds of RUNS runs of "$@", after running $SETUP (untimed).
+# Best wall-clock seconds of RUNS runs of "$@", after running $SETUP (untimed)
+# and a sync, so no tool pays for the previous step's dirty pages.
 best() {
   local best="" t
   for _ in $(seq 1 "$RUNS"); do
     eval "$SETUP"
+    sync
     /usr/bin/time -f %e -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 \
       || { echo "failed: $*" >&2; cat "$WORK/out.log" >&2; exit 1; }
     t=$(tail -1 "$WORK/time")
@@ -112,6 +114,7 @@ best() {
 }
 # Peak resident memory (MB) of one run of "$@".
 peak_mb() {
+  sync
   /usr/bin/time -f %M -o "$WORK/time" "$@" >/dev/null 2>&1
   awk '{printf "%.0f", $1/1024}' "$WORK/time"
 }

@@ -504,3 +504,38 @@ fn podman_and_skopeo_read_rimg_archives_and_rimg_reads_theirs() {
         );
     }
 }
+
+#[test]
+fn save_to_a_terminal_and_load_from_one_are_refused() {
+    let fx = Fixture::new();
+    fx.add_image(&ImageSpec::new(&["tty:1"]));
+    // util-linux `script` gives rimg a terminal for stdin and stdout.
+    let in_terminal = |args: &str| {
+        let command = format!(
+            "{} --root {} {args}",
+            env!("CARGO_BIN_EXE_rimg"),
+            fx.root().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running script (util-linux)");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = in_terminal("save tty:1");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"),
+        "{out}"
+    );
+    let (code, out) = in_terminal("load");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("requested load from stdin, but stdin is empty"),
+        "{out}"
+    );
+}
