@@ -78,6 +78,8 @@ enum ImageCommand {
 enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Verify every blob and image in the store; report orphans and leftovers
+    Check(CheckArgs),
 }
 
 #[derive(Args)]
@@ -165,6 +167,13 @@ struct PruneArgs {
 }
 
 #[derive(Args)]
+struct CheckArgs {
+    /// Remove corrupt and orphaned blobs and leftover temporary files
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Args)]
 struct DfArgs {
     /// Format output using a custom template
     #[arg(long)]
@@ -241,6 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Save(args) | Command::Image(ImageCommand::Save(args)) => save(&store, args),
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => load(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
+        Command::System(SystemCommand::Check(args)) => system_check(&store, args),
     }
 }
 
@@ -458,4 +468,30 @@ fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
+    let report = store.check(args.repair)?;
+    let mut out = io::stdout().lock();
+    for problem in &report.repaired {
+        writeln!(out, "repaired: {problem}")?;
+    }
+    for problem in &report.problems {
+        writeln!(out, "{problem}")?;
+    }
+    writeln!(
+        out,
+        "checked {} blobs and {} index entries: {}",
+        report.blobs,
+        report.entries,
+        match report.problems.len() {
+            0 => "the store is consistent".to_string(),
+            n => format!("{n} problem(s) found"),
+        }
+    )?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -17,10 +17,7 @@ pub struct Ingest {
 
 impl Ingest {
     pub(super) fn new(store: &Store) -> Result<Ingest> {
-        let file = tempfile::Builder::new()
-            .prefix("ingest-")
-            .tempfile_in(store.tmp_dir())
-            .map_err(io_context("creating a temporary blob file"))?;
+        let file = store.temp_file("ingest-")?;
         Ok(Ingest {
             store: store.clone(),
             file: io::BufWriter::with_capacity(1 << 20, file),
