@@ -169,6 +169,7 @@ fn round_trips_through_gzip_and_zstd_keep_ids_tags_and_repo_digests() {
             "Loaded image: app:1\nLoaded image: app:latest\nLoaded image: registry.example:5000/team/other:2\n"
         );
         assert_eq!(images_of(&fresh), want);
+        fresh.ok(&["system", "check"]);
         // The loaded store saves to the very same archive.
         assert_eq!(
             ar::save(
@@ -251,6 +252,7 @@ fn loads_legacy_docker_archives_in_every_compression() {
         let (_, files) = ar::store_state(&fx.root());
         let blobs = files.iter().filter(|f| f.starts_with("blobs/")).count();
         assert_eq!(blobs, 2 + 2 + 2, "{name}: 2 layers, 2 configs, 2 manifests");
+        fx.ok(&["system", "check"]);
     }
 }
 

@@ -118,7 +118,7 @@ impl Contents {
 }
 
 /// An image verified and ready to be named.
-struct Verified {
+struct VerifiedImage {
     id: Digest,
     manifest: Descriptor,
     /// Tags and repo digests.
@@ -147,23 +147,8 @@ fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
             return Err(ArchiveError::Duplicate(path));
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
-                .unwrap_or_default();
-            // A symlink's target is relative to its own directory, a hard
-            // link's to the archive's root. Docker's legacy archives link a
-            // layer saved twice to its first copy (`../<id>/layer.tar`).
-            let base = if kind.is_symlink() {
-                path.rsplit_once('/').map_or("", |(dir, _)| dir)
-            } else {
-                ""
-            };
-            let resolved = resolve(base, &target).ok_or_else(|| ArchiveError::LinkOutside {
-                path: path.clone(),
-                target,
-            })?;
-            contents.links.insert(path, resolved);
+            let target = link_target(&entry, &path)?;
+            contents.links.insert(path, target);
             continue;
         }
         if !kind.is_file() && !kind.is_contiguous() {
@@ -187,21 +172,47 @@ fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
                 continue;
             }
         };
-        if size > MAX_JSON_BLOB {
-            return Err(ArchiveError::TooLarge {
-                path,
-                size,
-                limit: MAX_JSON_BLOB,
-            });
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        entry.read_to_end(&mut bytes).map_err(ArchiveError::Read)?;
-        if (bytes.len() as u64) < size {
-            return Err(ArchiveError::Truncated(path));
-        }
-        *document = Some(bytes);
+        *document = Some(read_document(&mut entry, path, size)?);
     }
     Ok(contents)
+}
+
+/// Where a link entry points, as a path from the archive's root. A
+/// symlink's target is relative to its own directory, a hard link's to the
+/// root. Docker's legacy archives link a layer saved twice to its first
+/// copy (`../<id>/layer.tar`); links that leave the archive are refused.
+fn link_target(entry: &tar::Entry<impl Read>, path: &str) -> Result<String> {
+    let target = entry
+        .link_name_bytes()
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .unwrap_or_default();
+    let base = if entry.header().entry_type().is_symlink() {
+        path.rsplit_once('/').map_or("", |(dir, _)| dir)
+    } else {
+        ""
+    };
+    resolve(base, &target).ok_or_else(|| ArchiveError::LinkOutside {
+        path: path.to_string(),
+        target,
+    })
+}
+
+/// Reads `manifest.json` or `index.json` whole, refusing one over
+/// `MAX_JSON_BLOB` before reading any of it.
+fn read_document(entry: &mut impl Read, path: String, size: u64) -> Result<Vec<u8>> {
+    if size > MAX_JSON_BLOB {
+        return Err(ArchiveError::TooLarge {
+            path,
+            size,
+            limit: MAX_JSON_BLOB,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry.read_to_end(&mut bytes).map_err(ArchiveError::Read)?;
+    if (bytes.len() as u64) < size {
+        return Err(ArchiveError::Truncated(path));
+    }
+    Ok(bytes)
 }
 
 /// Entries no loader reads: the OCI layout marker, Docker's pre-1.10
@@ -261,7 +272,7 @@ fn from_manifest_json(
     contents: &Contents,
     staging: &mut Staging,
     manifest_json: &[u8],
-) -> Result<Vec<Verified>> {
+) -> Result<Vec<VerifiedImage>> {
     let items: Vec<ManifestItem> = parse_json(manifest_json, MANIFEST_JSON)?;
     let repo_digests = match &contents.index_json {
         Some(index_json) => repo_digests_by_config(contents, staging.store, index_json)?,
@@ -296,7 +307,7 @@ fn from_manifest_json(
                 .flatten()
                 .cloned(),
         );
-        images.push(Verified {
+        images.push(VerifiedImage {
             id: config.digest.clone(),
             manifest,
             names,
@@ -308,9 +319,13 @@ fn from_manifest_json(
 /// Images from an OCI layout's `index.json` (skopeo, buildah, `podman save
 /// --format oci-archive`): each entry's manifest is stored as it is, named
 /// by its ref-name annotation, or left untagged.
-fn from_index_json(contents: &Contents, store: &Store, index_json: &[u8]) -> Result<Vec<Verified>> {
+fn from_index_json(
+    contents: &Contents,
+    store: &Store,
+    index_json: &[u8],
+) -> Result<Vec<VerifiedImage>> {
     let index: Index = parse_json(index_json, INDEX_JSON)?;
-    let mut images: Vec<Verified> = Vec::new();
+    let mut images: Vec<VerifiedImage> = Vec::new();
     for entry in &index.manifests {
         let slot = match images
             .iter()
@@ -330,7 +345,7 @@ fn from_index_json(contents: &Contents, store: &Store, index_json: &[u8]) -> Res
                 verify_layers(store, &config.digest, &parsed, &layers)?;
                 let mut descriptor = Descriptor::new(&entry.media_type, file.digest, file.size);
                 descriptor.platform = entry.platform.clone();
-                images.push(Verified {
+                images.push(VerifiedImage {
                     id: config.digest.clone(),
                     manifest: descriptor,
                     names: Vec::new(),
