@@ -16,11 +16,13 @@ use crate::image::{self, entry_ref};
 use crate::layer::{self, Compression, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
-use crate::store::{io_context, Store, StoreError, MAX_JSON_BLOB};
+use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::mpsc;
+use std::thread;
 
 /// A chain of links longer than this is taken for a loop.
 const MAX_LINK_DEPTH: usize = 16;
@@ -45,6 +47,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
     let input = layer::decompress(input).map_err(ArchiveError::Read)?;
     let mut staging = Staging::new(store);
     let contents = read_entries(input, &mut staging)?;
+    staging.flush()?;
     let images = match (&contents.manifest_json, &contents.index_json) {
         // Docker reads manifest.json when there is one, and so does rimg:
         // it is the one document every archive writer agrees on.
@@ -522,6 +525,7 @@ struct Staging<'a> {
     store: &'a Store,
     added: BTreeSet<Digest>,
     buffer: Vec<u8>,
+    committer: Committer,
     finished: bool,
 }
 
@@ -531,6 +535,7 @@ impl<'a> Staging<'a> {
             store,
             added: BTreeSet::new(),
             buffer: vec![0; 256 << 10],
+            committer: Committer::new(),
             finished: false,
         }
     }
@@ -564,13 +569,12 @@ impl<'a> Staging<'a> {
         if ingest.len() < size {
             return Err(ArchiveError::Truncated(path.to_string()));
         }
-        let existed = self.store.has_blob(&ingest.digest());
-        let digest = ingest
-            .commit(expected.map(|d| (d, size)))
-            .map_err(entry_error(path))?;
-        if !existed {
+        let digest = ingest.digest();
+        if !self.store.has_blob(&digest) {
             self.added.insert(digest.clone());
         }
+        let expected = expected.map(|d| (d.clone(), size));
+        self.committer.send(ingest, expected, path)?;
         Ok(FileEntry { digest, size })
     }
 
@@ -582,6 +586,11 @@ impl<'a> Staging<'a> {
             self.added.insert(digest.clone());
         }
         Ok(digest)
+    }
+
+    /// Waits until every ingested blob is committed.
+    fn flush(&mut self) -> Result<()> {
+        self.committer.wait()
     }
 
     fn finish(mut self) -> Result<()> {
@@ -600,10 +609,67 @@ impl<'a> Staging<'a> {
     }
 }
 
+/// A blob to commit: the ingest, the digest and size its archive name
+/// promises, and the entry's path for messages.
+type Commit = (Ingest, Option<(Digest, u64)>, String);
+
+/// Commits ingested blobs on a second thread: a commit mostly waits for
+/// its fsync, and meanwhile the next entry streams in and is hashed.
+struct Committer {
+    queue: Option<mpsc::SyncSender<Commit>>,
+    thread: Option<thread::JoinHandle<Result<()>>>,
+}
+
+impl Committer {
+    fn new() -> Committer {
+        // One blob queued: each holds an open file and a write buffer.
+        let (queue, commits) = mpsc::sync_channel::<Commit>(1);
+        let thread = thread::spawn(move || commits.into_iter().try_for_each(commit));
+        Committer {
+            queue: Some(queue),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self, ingest: Ingest, expected: Option<(Digest, u64)>, path: &str) -> Result<()> {
+        let job = (ingest, expected, path.to_string());
+        let job = match &self.queue {
+            Some(queue) => match queue.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        // The thread is gone: it stopped at a failed commit (report that),
+        // or was already waited for (commit here).
+        self.wait()?;
+        commit(job)
+    }
+
+    /// Waits for every queued commit; returns the first failure.
+    fn wait(&mut self) -> Result<()> {
+        self.queue = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn commit((ingest, expected, path): Commit) -> Result<()> {
+    let expected = expected.as_ref().map(|(digest, size)| (digest, *size));
+    ingest.commit(expected).map_err(entry_error(&path))?;
+    Ok(())
+}
+
 impl Drop for Staging<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            // Best effort: the load already failed with its own error.
+            // Best effort: the load already failed with its own error. The
+            // committer first finishes, so no blob lands after the sweep.
+            let _ = self.committer.wait();
             let _ = self.remove_unreferenced();
         }
     }
