@@ -457,7 +457,7 @@ fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
         None if io::stdin().is_terminal() => {
             bail!("requested load from stdin, but stdin is empty")
         }
-        None => archive::load(store, io::stdin().lock())?,
+        None => archive::load(store, io::stdin())?,
     };
     let mut out = io::stdout().lock();
     for item in loaded {

@@ -8,12 +8,12 @@
 //! ends up using, all of them if it failed, are removed again.
 
 use super::{
-    blob_path, oci_manifest, ArchiveError, Result, BLOB_DIR, INDEX_JSON, MANIFEST_JSON,
+    blob_path, oci_manifest, ArchiveError, ReadAhead, Result, BLOB_DIR, INDEX_JSON, MANIFEST_JSON,
     REPO_DIGESTS_ANNOTATION,
 };
 use crate::digest::Digest;
 use crate::image::{self, entry_ref};
-use crate::layer::{self, Compression, LayerInfo};
+use crate::layer::{Compression, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
@@ -39,12 +39,11 @@ pub enum Loaded {
 /// Loads every image of the archive `input` (plain or compressed tar) into
 /// the store. Either all of them are verified and named, or the store is
 /// left as it was.
-pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
-    let mut input = BufReader::with_capacity(1 << 20, input);
+pub fn load(store: &Store, input: impl Read + Send + 'static) -> Result<Vec<Loaded>> {
+    let mut input = BufReader::new(ReadAhead::new(input));
     if input.fill_buf().map_err(ArchiveError::Read)?.is_empty() {
         return Err(ArchiveError::Empty);
     }
-    let input = layer::decompress(input).map_err(ArchiveError::Read)?;
     let mut staging = Staging::new(store);
     let contents = read_entries(input, &mut staging)?;
     staging.flush()?;

@@ -16,9 +16,12 @@ pub use save::SavePlan;
 
 use crate::digest::Digest;
 use crate::image::ImageError;
+use crate::layer;
 use crate::oci::{media_type, Descriptor, Manifest};
 use crate::store::StoreError;
-use std::io;
+use std::io::{self, BufReader, Read};
+use std::sync::mpsc;
+use std::thread;
 
 /// Docker's list of images, with paths to each config and layer.
 const MANIFEST_JSON: &str = "manifest.json";
@@ -141,4 +144,72 @@ fn oci_manifest(config: Descriptor, layers: Vec<Descriptor>) -> Result<(Descript
         bytes.len() as u64,
     );
     Ok((descriptor, bytes))
+}
+
+/// How far a [`ReadAhead`] runs ahead: this many chunks of `CHUNK` bytes.
+const AHEAD: usize = 4;
+const CHUNK: usize = 256 << 10;
+
+/// Reads and decompresses (gzip, zstd, bzip2, xz or plain, sniffed) a
+/// stream on a second thread, a few chunks ahead of the reader. Saving
+/// decompresses a stored layer while the archive is hashed and written;
+/// loading decompresses the input while its entries are hashed and
+/// stored: either way both cores work. Memory stays at a few chunks.
+struct ReadAhead {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl ReadAhead {
+    fn new(input: impl Read + Send + 'static) -> ReadAhead {
+        let (tx, chunks) = mpsc::sync_channel(AHEAD);
+        // The thread ends at the end of the layer, on an error, or when the
+        // reader is dropped (its next send fails).
+        thread::spawn(move || {
+            let mut reader = match layer::decompress(BufReader::with_capacity(1 << 20, input)) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let chunk = match (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(_) => Ok(chunk),
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if tx.send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        ReadAhead {
+            chunks,
+            current: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.pos = 0;
+                }
+                // The thread finished: the end of the layer.
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }

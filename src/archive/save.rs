@@ -4,23 +4,21 @@
 //! is staged on disk or held in memory.
 
 use super::{
-    blob_path, oci_manifest, ArchiveError, Result, INDEX_JSON, MANIFEST_JSON, OCI_LAYOUT,
-    REPOSITORIES, REPO_DIGESTS_ANNOTATION,
+    blob_path, oci_manifest, ArchiveError, ReadAhead, Result, INDEX_JSON, MANIFEST_JSON,
+    OCI_LAYOUT, REPOSITORIES, REPO_DIGESTS_ANNOTATION,
 };
 use crate::digest::{Digest, Hasher};
 use crate::image::{Catalog, Image};
-use crate::layer::{self, LayerInfo};
+use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
 use crate::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fs::{File, Permissions};
+use std::fs::Permissions;
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::mpsc;
-use std::thread;
 
 /// Every entry gets this modification time, so saving the same images twice
 /// gives the same bytes. Docker uses it for its own metadata files.
@@ -350,73 +348,6 @@ fn damaged(digest: &Digest, expected: &Digest, detail: impl ToString) -> Archive
         digest: digest.clone(),
         expected: expected.clone(),
         detail: detail.to_string(),
-    }
-}
-
-/// How far a [`ReadAhead`] runs ahead: this many chunks of `CHUNK` bytes.
-const AHEAD: usize = 4;
-const CHUNK: usize = 256 << 10;
-
-/// Decompresses a stored layer on a second thread, a few chunks ahead of
-/// the reader. Decompressing, and hashing plus writing, each take about
-/// half of a save's time; overlapping them puts both cores to work. Memory
-/// stays at a few chunks.
-struct ReadAhead {
-    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
-    current: Vec<u8>,
-    pos: usize,
-}
-
-impl ReadAhead {
-    fn new(file: File) -> ReadAhead {
-        let (tx, chunks) = mpsc::sync_channel(AHEAD);
-        // The thread ends at the end of the layer, on an error, or when the
-        // reader is dropped (its next send fails).
-        thread::spawn(move || {
-            let mut reader = match layer::decompress(BufReader::with_capacity(1 << 20, file)) {
-                Ok(reader) => reader,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            loop {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                let chunk = match (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk) {
-                    Ok(0) => return,
-                    Ok(_) => Ok(chunk),
-                    Err(e) => Err(e),
-                };
-                let failed = chunk.is_err();
-                if tx.send(chunk).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        ReadAhead {
-            chunks,
-            current: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ReadAhead {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.current.len() {
-            match self.chunks.recv() {
-                Ok(chunk) => {
-                    self.current = chunk?;
-                    self.pos = 0;
-                }
-                // The thread finished: the end of the layer.
-                Err(mpsc::RecvError) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
