@@ -8,7 +8,7 @@
 # Needs root (dockerd), docker.io, podman, python3 and GNU time (the `time`
 # package) for rimg's peak memory. The image is generated once and reused:
 # six layers of ~96 MB each (576 MB), half random bytes and half text, so gzip has
-# something to do. Each figure is the best of RUNS runs with a warm page
+# something to do. Each figure is the best of RUNS rounds with a warm page
 # cache and nothing left to write back; every load goes into an empty store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,19 +98,13 @@ RIMG_IN=("$RIMG" --root)
 for _ in $(seq 1 150); do "${DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
 "${DOCKER[@]}" info >/dev/null || { cat "$WORK/dockerd.log"; exit 1; }
 
-# Best wall-clock seconds of RUNS runs of "$@", after running $SETUP (untimed)
-# and a sync, so no tool pays for the previous step's dirty pages.
-best() {
-  local best="" t
-  for _ in $(seq 1 "$RUNS"); do
-    eval "$SETUP"
-    sync
-    /usr/bin/time -f %e -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 \
-      || { echo "failed: $*" >&2; cat "$WORK/out.log" >&2; exit 1; }
-    t=$(tail -1 "$WORK/time")
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-  done
-  echo "$best"
+# Wall-clock seconds of one run of "$@", after a sync so that no tool pays
+# for the previous step's dirty pages.
+timed() {
+  sync
+  /usr/bin/time -f %e -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 \
+    || { echo "failed: $*" >&2; cat "$WORK/out.log" >&2; exit 1; }
+  tail -1 "$WORK/time"
 }
 # Peak resident memory (MB) of one run of "$@".
 peak_mb() {
@@ -118,43 +112,47 @@ peak_mb() {
   /usr/bin/time -f %M -o "$WORK/time" "$@" >/dev/null 2>&1
   awk '{printf "%.0f", $1/1024}' "$WORK/time"
 }
+declare -A best
+keep_best() { # NAME SECONDS
+  if [ -z "${best[$1]:-}" ] || awk "BEGIN{exit !($2 < ${best[$1]})}"; then best[$1]=$2; fi
+}
 
-# Each tool starts from the same archive.
+# Each tool starts from the same archive. rimg also gets the image as a
+# pull leaves it, with gzip layers: from the OCI archive podman writes
+# (which gzips the layers and names the image localhost/bench:1).
 "${DOCKER[@]}" load -i "$IMAGE_TAR" >/dev/null
 "${PODMAN[@]}" load -i "$IMAGE_TAR" >/dev/null
 "${RIMG_IN[@]}" "$WORK/rimg" load -i "$IMAGE_TAR" >/dev/null
-
-echo "image: bench:1, $SIZE_MB MB archive, best of $RUNS runs"
-SETUP="rm -f $WORK/out.tar"
-docker_save=$(best "${DOCKER[@]}" save -o "$WORK/out.tar" bench:1)
-podman_save=$(best "${PODMAN[@]}" save -o "$WORK/out.tar" bench:1)
-rimg_save=$(best "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
-rimg_save_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
-
-# rimg's store as a pull leaves it: the same image with gzip layers, loaded
-# from the OCI archive podman writes (which gzips the layers and names the
-# image localhost/bench:1).
 "${PODMAN[@]}" save --format oci-archive -o "$WORK/oci-gzip.tar" bench:1 >/dev/null
 "${RIMG_IN[@]}" "$WORK/rimg-gz" load -i "$WORK/oci-gzip.tar" >/dev/null
-rimg_save_gz=$(best "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" localhost/bench:1)
 
-SETUP='"${DOCKER[@]}" rmi -f bench:1 >/dev/null 2>&1 || true'
-docker_load=$(best "${DOCKER[@]}" load -i "$IMAGE_TAR")
-SETUP='"${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true'
-podman_load=$(best "${PODMAN[@]}" load -i "$IMAGE_TAR")
-SETUP="rm -rf $WORK/rimg-load"
-rimg_load=$(best "${RIMG_IN[@]}" "$WORK/rimg-load" load -i "$IMAGE_TAR")
+echo "image: bench:1, $SIZE_MB MB archive, best of $RUNS rounds; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Rounds interleave the tools, so other work on the machine hits them alike.
+for _ in $(seq 1 "$RUNS"); do
+  keep_best docker_save "$(timed "${DOCKER[@]}" save -o "$WORK/out.tar" bench:1)"
+  keep_best podman_save "$(timed "${PODMAN[@]}" save -o "$WORK/out.tar" bench:1)"
+  keep_best rimg_save "$(timed "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)"
+  keep_best rimg_save_gz "$(timed "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" localhost/bench:1)"
+  rm -f "$WORK/out.tar"
+  "${DOCKER[@]}" rmi -f bench:1 >/dev/null
+  keep_best docker_load "$(timed "${DOCKER[@]}" load -i "$IMAGE_TAR")"
+  "${PODMAN[@]}" rmi -af >/dev/null
+  keep_best podman_load "$(timed "${PODMAN[@]}" load -i "$IMAGE_TAR")"
+  rm -rf "$WORK/rimg-load"
+  keep_best rimg_load "$(timed "${RIMG_IN[@]}" "$WORK/rimg-load" load -i "$IMAGE_TAR")"
+done
+rimg_save_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)
+rimg_save_gz_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" localhost/bench:1)
 rm -rf "$WORK/rimg-load"
 rimg_load_mb=$(peak_mb "${RIMG_IN[@]}" "$WORK/rimg-load" load -i "$IMAGE_TAR")
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
-printf '\n%-34s %9s %9s %9s %12s %12s %10s\n' operation docker podman rimg rimg/docker rimg/podman "rimg RSS"
-printf '%-34s %8ss %8ss %8ss %12s %12s %8sMB\n' "save (plain layers in store)" \
-  "$docker_save" "$podman_save" "$rimg_save" "$(ratio "$rimg_save" "$docker_save")" \
-  "$(ratio "$rimg_save" "$podman_save")" "$rimg_save_mb"
-printf '%-34s %8ss %8ss %8ss %12s %12s %10s\n' "save (gzip layers in store)" \
-  "$docker_save" "$podman_save" "$rimg_save_gz" "$(ratio "$rimg_save_gz" "$docker_save")" \
-  "$(ratio "$rimg_save_gz" "$podman_save")" "-"
-printf '%-34s %8ss %8ss %8ss %12s %12s %8sMB\n' "load (legacy docker archive)" \
-  "$docker_load" "$podman_load" "$rimg_load" "$(ratio "$rimg_load" "$docker_load")" \
-  "$(ratio "$rimg_load" "$podman_load")" "$rimg_load_mb"
+row() { # LABEL RIMG_KEY DOCKER_KEY PODMAN_KEY RSS
+  printf '%-30s %8ss %8ss %8ss %12s %12s %8sMB\n' "$1" "${best[$3]}" "${best[$4]}" "${best[$2]}" \
+    "$(ratio "${best[$2]}" "${best[$3]}")" "$(ratio "${best[$2]}" "${best[$4]}")" "$5"
+}
+printf '\n%-30s %9s %9s %9s %12s %12s %10s\n' operation docker podman rimg rimg/docker rimg/podman "rimg RSS"
+row "save (plain layers in store)" rimg_save docker_save podman_save "$rimg_save_mb"
+row "save (gzip layers in store)" rimg_save_gz docker_save podman_save "$rimg_save_gz_mb"
+row "load (legacy docker archive)" rimg_load docker_load podman_load "$rimg_load_mb"

@@ -122,6 +122,17 @@ fn links_out_of_the_archive_are_refused() {
         &dangling,
         "refers to \"l/layer.tar\", which is not in the archive",
     );
+    // So is one caught in a loop of links.
+    let looping = TarWriter::new()
+        .symlink("l/layer.tar", "../m/layer.tar")
+        .symlink("m/layer.tar", "../l/layer.tar")
+        .file(&format!("{}.json", image.id().hex()), &image.config)
+        .file("manifest.json", &serde_json::to_vec(&manifest).unwrap())
+        .finish();
+    assert_refused(
+        &looping,
+        "refers to \"l/layer.tar\", which is not in the archive",
+    );
 }
 
 #[test]
