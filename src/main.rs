@@ -1,14 +1,16 @@
 //! The `rimg` command line: parses arguments, calls the library, prints.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use rimg::archive::{self, Loaded, SavePlan};
 use rimg::format::{self, human_size4};
 use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEvent};
 use rimg::store::{self, Store};
 use rimg::view;
 use serde_json::Value;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +40,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -64,6 +70,10 @@ enum ImageCommand {
     History(HistoryArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +200,25 @@ struct DfArgs {
     format: Option<String>,
 }
 
+#[derive(Args)]
+struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Read from tar archive file (plain or gzip, bzip2, xz, zstd compressed), instead of STDIN
+    #[arg(short, long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Suppress the load output (rimg shows no progress, so this changes nothing)
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -238,6 +267,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             history(&store, args)
         }
         Command::Image(ImageCommand::Prune(args)) => prune(&store, args),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => save(&store, args),
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => load(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
         Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Pull(args) => pull(&store, args),
@@ -420,6 +451,44 @@ fn system_df(store: &Store, args: DfArgs) -> Result<ExitCode> {
         &view::df_header(),
         &view::df_rows(&usage),
     )
+}
+
+fn save(store: &Store, args: SaveArgs) -> Result<ExitCode> {
+    if args.output.is_none() && io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    let plan = SavePlan::new(store, &args.images)?;
+    match &args.output {
+        Some(path) => plan
+            .write_to_path(path)
+            .with_context(|| format!("saving to {}", path.display()))?,
+        None => {
+            plan.write(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
+    let loaded = match &args.input {
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            archive::load(store, file)?
+        }
+        None if io::stdin().is_terminal() => {
+            bail!("requested load from stdin, but stdin is empty")
+        }
+        None => archive::load(store, io::stdin())?,
+    };
+    let mut out = io::stdout().lock();
+    for item in loaded {
+        match item {
+            Loaded::Tag(name) => writeln!(out, "Loaded image: {}", name.familiar_string())?,
+            Loaded::Id(id) => writeln!(out, "Loaded image ID: {id}")?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
