@@ -82,6 +82,8 @@ struct AuthEntry {
 pub struct DockerConfig {
     path: PathBuf,
     file: ConfigFile,
+    /// The file's permission bits when others than its owner may read it.
+    loose_mode: Option<u32>,
 }
 
 impl DockerConfig {
@@ -102,15 +104,39 @@ impl DockerConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(DockerConfig {
                     path,
-                    file: ConfigFile::default(),
+                    ..DockerConfig::default()
                 })
             }
             Err(error) => return Err(CredentialError::Io { path, error }),
         };
+        use std::os::unix::fs::PermissionsExt;
+        let loose_mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+            .filter(|mode| mode & 0o077 != 0);
         match serde_json::from_slice(&bytes) {
-            Ok(file) => Ok(DockerConfig { path, file }),
+            Ok(file) => Ok(DockerConfig {
+                path,
+                file,
+                loose_mode,
+            }),
             Err(error) => Err(CredentialError::Json { path, error }),
         }
+    }
+
+    /// A warning when the file holds credentials that users other than
+    /// its owner may read. The file is still used: refusing it would break
+    /// pulls that worked before, and the secret is already exposed.
+    pub fn permission_warning(&self) -> Option<String> {
+        let mode = self.loose_mode?;
+        let holds_secrets = !self.file.auths.is_empty();
+        holds_secrets.then(|| {
+            format!(
+                "{} holds credentials and is readable by other users (mode {mode:04o}); run chmod 600 {}",
+                self.path.display(),
+                self.path.display()
+            )
+        })
     }
 
     /// The credential for a registry host (`docker.io`, `ghcr.io`,
