@@ -261,6 +261,7 @@ mod tests {
         DockerConfig {
             path: "config.json".into(),
             file: serde_json::from_str(json).unwrap(),
+            loose_mode: None,
         }
     }
 
