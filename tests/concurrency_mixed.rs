@@ -6,14 +6,13 @@
 mod common;
 
 use common::consistency::assert_consistent;
-use common::layout::{ImageSpec as LayoutSpec, Layout};
+use common::layout::ImageSpec as LayoutSpec;
 use common::registry::Registry;
 use common::{rimg_command, Fixture, ImageSpec};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
 /// Runs one rimg command, failing the test if it fails or is still
 /// running after a minute (a deadlock).
@@ -52,11 +51,7 @@ fn args(list: &[&str]) -> Vec<String> {
 #[test]
 fn sixteen_processes_of_mixed_commands_lose_nothing() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&LayoutSpec::new(31, 3, 400_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", "mixed/app:v1", &["--preserve-digests"]);
+    registry.push_image(&LayoutSpec::new(31, 3, 400_000), "mixed/app:v1");
     let pulled = registry.image("mixed/app:v1");
 
     let fx = Fixture::new();

@@ -10,7 +10,7 @@
 mod common;
 
 use common::consistency::{assert_consistent, assert_repairs_clean};
-use common::layout::{ImageSpec as LayoutSpec, Layout};
+use common::layout::ImageSpec as LayoutSpec;
 use common::registry::Registry;
 use common::{rimg_command, Fixture, ImageSpec};
 use rimg::digest::Digest;
@@ -96,11 +96,7 @@ fn kill_after(root: &Path, args: &[&str], after: Duration) -> bool {
 /// layers are being transferred.
 fn registry_with_image() -> (Registry, Vec<Digest>) {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&LayoutSpec::new(7, 3, 1_500_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", "crash/app:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&LayoutSpec::new(7, 3, 1_500_000), "crash/app:v1");
     let layers = image.layers.iter().map(|l| l.digest.clone()).collect();
     (registry, layers)
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::consistency::{assert_consistent, assert_repairs_clean};
-use common::layout::{ImageSpec, Layout};
+use common::layout::ImageSpec;
 use common::registry::Registry;
 use common::rimg_command;
 use std::path::{Path, PathBuf};
@@ -70,12 +70,8 @@ fn assert_full_disk_error(out: &Output, what: &str) {
 #[test]
 fn pull_and_load_onto_a_full_disk_fail_cleanly() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
     // About 3 MB of layers, compressed, for a 2 MB disk.
-    let image = layout.image(&ImageSpec::new(11, 3, 2_000_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", "full/app:v1", &["--preserve-digests"]);
+    registry.push_image(&ImageSpec::new(11, 3, 2_000_000), "full/app:v1");
     let name = registry.image("full/app:v1");
 
     let disk = SmallDisk::mount("2m");
@@ -97,10 +93,7 @@ fn pull_and_load_onto_a_full_disk_fail_cleanly() {
     assert_repairs_clean(&disk.root(), "after a full disk");
 
     // The store keeps working: a small image still fits.
-    let mut small = Layout::new(&src.path().join("small"));
-    let tiny = small.image(&ImageSpec::new(12, 1, 1000));
-    small.tag("v1", &[&tiny]);
-    registry.push(&small.dir, "v1", "full/tiny:v1", &["--preserve-digests"]);
+    registry.push_image(&ImageSpec::new(12, 1, 1000), "full/tiny:v1");
     let out = run(&disk.root(), &["pull", &registry.image("full/tiny:v1")]);
     assert!(out.status.success(), "{out:?}");
     assert_consistent(&disk.root(), "after a small pull");

@@ -137,6 +137,21 @@ impl Registry {
         skopeo(&args);
     }
 
+    /// Pushes a single-platform image built from `spec` as `dest`
+    /// (`repo:tag`), keeping its digests.
+    pub fn push_image(
+        &self,
+        spec: &super::layout::ImageSpec,
+        dest: &str,
+    ) -> super::layout::BuiltImage {
+        let src = tempfile::tempdir().unwrap();
+        let mut layout = super::layout::Layout::new(src.path());
+        let image = layout.image(spec);
+        layout.tag("pushed", &[&image]);
+        self.push(&layout.dir, "pushed", dest, &["--preserve-digests"]);
+        image
+    }
+
     /// The digest the registry serves for `<dest>` (skopeo's view).
     pub fn digest(&self, dest: &str) -> String {
         let target = format!("docker://{}", self.image(dest));
