@@ -3,12 +3,16 @@
 //! The binary (`src/main.rs`) only parses arguments and prints; everything
 //! else lives in these modules. `docs/architecture.md` shows how they fit.
 
+pub mod archive;
 pub mod container;
 pub mod digest;
 pub mod format;
 pub mod image;
 pub mod layer;
 pub mod oci;
+pub mod progress;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod view;

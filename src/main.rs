@@ -1,8 +1,9 @@
 //! The `rimg` command line: parses arguments, calls the library, prints.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use rimg::archive::{self, Loaded, SavePlan};
 use rimg::container::{self, CommitOptions, ContainerError, Containers};
 use rimg::format::{self, human_size4};
 use rimg::image::import::ImportOptions;
@@ -10,6 +11,7 @@ use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEve
 use rimg::store::{self, Store};
 use rimg::view;
 use serde_json::Value;
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -65,6 +71,8 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Download an image from a registry
+    Pull(PullArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +113,10 @@ enum ImageCommand {
     Prune(PruneArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -137,6 +149,24 @@ struct ImagesArgs {
     format: Option<String>,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
+}
+
+#[derive(Args)]
+struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Maximum number of layers downloaded at once
+    #[arg(long, value_name = "N", default_value_t = rimg::pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS)]
+    max_concurrent_downloads: usize,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    name: String,
 }
 
 #[derive(Args)]
@@ -301,6 +331,25 @@ struct ImportArgs {
     reference: Option<String>,
 }
 
+#[derive(Args)]
+struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Read from tar archive file (plain or gzip, bzip2, xz, zstd compressed), instead of STDIN
+    #[arg(short, long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Suppress the load output (rimg shows no progress, so this changes nothing)
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -349,6 +398,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             history(&store, args)
         }
         Command::Image(ImageCommand::Prune(args)) => prune(&store, args),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => save(&store, args),
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => load(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
         Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
@@ -392,6 +443,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Pull(args) => pull(&store, args),
     }
 }
 
@@ -672,6 +724,44 @@ fn system_df(store: &Store, args: DfArgs) -> Result<ExitCode> {
     )
 }
 
+fn save(store: &Store, args: SaveArgs) -> Result<ExitCode> {
+    if args.output.is_none() && io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    let plan = SavePlan::new(store, &args.images)?;
+    match &args.output {
+        Some(path) => plan
+            .write_to_path(path)
+            .with_context(|| format!("saving to {}", path.display()))?,
+        None => {
+            plan.write(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
+    let loaded = match &args.input {
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            archive::load(store, file)?
+        }
+        None if io::stdin().is_terminal() => {
+            bail!("requested load from stdin, but stdin is empty")
+        }
+        None => archive::load(store, io::stdin())?,
+    };
+    let mut out = io::stdout().lock();
+    for item in loaded {
+        match item {
+            Loaded::Tag(name) => writeln!(out, "Loaded image: {}", name.familiar_string())?,
+            Loaded::Id(id) => writeln!(out, "Loaded image ID: {id}")?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
     let report = store.check(args.repair)?;
     let mut out = io::stdout().lock();
@@ -696,4 +786,38 @@ fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
+    use rimg::pull::{self, PullOptions};
+    use rimg::reference::Reference;
+    use rimg::registry::{Client, DockerConfig, RegistryConfig};
+    let reference = if args.all_tags {
+        Reference::parse(&args.name)?
+    } else {
+        Reference::parse_with_default_tag(&args.name)?
+    };
+    let options = PullOptions {
+        all_tags: args.all_tags,
+        platform: args
+            .platform
+            .as_deref()
+            .map(pull::parse_platform)
+            .transpose()?,
+        max_concurrent_downloads: args.max_concurrent_downloads,
+    };
+    let docker_config = DockerConfig::load()?;
+    if let Some(warning) = docker_config.permission_warning() {
+        eprintln!("WARNING: {warning}");
+    }
+    let client = Client::new(RegistryConfig::load()?, docker_config)?;
+    let progress = rimg::progress::Progress::new(args.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let canonical =
+        runtime.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
+    println!("{canonical}");
+    Ok(ExitCode::SUCCESS)
 }

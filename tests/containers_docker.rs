@@ -2,144 +2,28 @@
 //! Docker with the changes, author, comment and CMD, and `rimg export` of
 //! a fresh container is `docker export` of one, file for file.
 //!
-//! Images travel from rimg to Docker as `skopeo copy oci:… docker-archive:…`
-//! then `docker load`. These tests never skip: they fail if dockerd cannot
-//! start (scripts/test.sh installs docker.io and skopeo).
+//! Images travel from rimg to Docker as `rimg save` then `docker load`.
+//! These tests never skip: they fail if dockerd cannot start
+//! (scripts/test.sh installs docker.io).
 
 mod common;
 #[path = "common/layers.rs"]
 mod layers;
 
+use common::docker::Dockerd;
 use common::Fixture;
 use layers::{add_image, read_tar, runnable_layer, Layer, TarEntry};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A private Docker engine: `dockerd` with its own data root, exec root
-/// and socket in a temporary directory and no network set-up, so it
-/// touches nothing else on the machine. Dropping it stops it (and only it).
-struct Dockerd {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Dockerd {
-    /// Starts the daemon and waits (at most 60 s) until it answers; fails
-    /// the test with the daemon's log if it cannot start.
-    fn start() -> Dockerd {
-        let dir = tempfile::tempdir().unwrap();
-        let log = fs::File::create(dir.path().join("dockerd.log")).unwrap();
-        let path = |p: &str| dir.path().join(p);
-        let child = Command::new("dockerd")
-            .args([
-                "--iptables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-                "--bridge=none",
-            ])
-            .arg("--data-root")
-            .arg(path("data"))
-            .arg("--exec-root")
-            .arg(path("exec"))
-            .arg("--pidfile")
-            .arg(path("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", path("docker.sock").display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start dockerd (is docker.io installed?): {e}"));
-        let mut daemon = Dockerd { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !daemon.docker(&["version"]).status.success() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("dockerd exited ({status}):\n{}", daemon.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not answer in 60 s:\n{}",
-                daemon.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        daemon
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("docker.sock")
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket().display()))
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running docker")
-    }
-
-    /// Runs docker, failing the test unless it succeeds; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SIGTERM lets dockerd stop its containerd and unmount its layers.
-        // SAFETY: kill has no memory-safety preconditions; the pid is our
-        // own child's.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Copies `name` from the rimg store into Docker.
+/// Copies `name` from the rimg store into Docker: `rimg save`, then
+/// `docker load`.
 fn load_into_docker(fx: &Fixture, docker: &Dockerd, name: &str) {
     let archive = fx
         .dir
         .path()
         .join(format!("{}.tar", name.replace([':', '/'], "_")));
-    let _ = fs::remove_file(&archive);
-    let mut copy = Command::new("skopeo");
-    copy.arg("copy")
-        .arg(format!(
-            "oci:{}:docker.io/library/{name}",
-            fx.root().display()
-        ))
-        .arg(format!("docker-archive:{}:{name}", archive.display()));
-    let out = copy.output().expect("running skopeo (is it installed?)");
-    assert!(
-        out.status.success(),
-        "skopeo copy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fx.ok(&["save", "-o", archive.to_str().unwrap(), name]);
     let out = docker.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
 }

@@ -34,6 +34,12 @@ impl Ingest {
         self.hasher.is_empty()
     }
 
+    /// The digest of the bytes written so far, without committing: lets a
+    /// caller learn whether the store already holds the blob.
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
+    }
+
     /// Verifies the content against `expected` (digest and size) when
     /// given, then makes it durable and visible. Returns the digest.
     pub fn commit(self, expected: Option<(&Digest, u64)>) -> Result<Digest> {
