@@ -2,8 +2,8 @@
 //! uncompressed tar stream (its digest is the layer's diff ID).
 
 use crate::digest::{Digest, Hasher};
-use serde::{Deserialize, Serialize};
 use flate2::{Decompress, FlushDecompress, Status};
+use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Read};
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +206,10 @@ mod tests {
                 .extra(vec![1, 2, 3]),
         ));
         let mut out = Vec::new();
-        decompress(&blob[..]).unwrap().read_to_end(&mut out).unwrap();
+        decompress(&blob[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, b"first second");
         // Cut short anywhere inside the last member: an error, never a
         // silently short layer.

@@ -49,7 +49,7 @@ pub enum PullError {
     #[error("repository {name} not found: {cause}")]
     RepositoryUnknown { name: String, cause: RegistryError },
     #[error(transparent)]
-    Registry(RegistryError),
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -127,7 +127,10 @@ pub async fn pull(
         client,
         options,
         progress,
-        platform: options.platform.clone().unwrap_or_else(host_platform),
+        platform: options
+            .platform
+            .clone()
+            .unwrap_or_else(image::host_platform),
     };
     if !options.all_tags {
         let updated = puller.pull_one(&repos, reference).await?;
@@ -147,12 +150,6 @@ pub async fn pull(
     }
     puller.status(updated, &reference.familiar_name());
     Ok(reference.name_only())
-}
-
-impl From<RegistryError> for PullError {
-    fn from(e: RegistryError) -> PullError {
-        PullError::Registry(e)
-    }
 }
 
 /// Docker's `translatePullError`: registry errors that mean "no such
@@ -715,23 +712,6 @@ impl BufRead for ChannelReader {
 
     fn consume(&mut self, n: usize) {
         self.chunk.advance(n);
-    }
-}
-
-/// This machine's platform in OCI terms (`linux/amd64`, `linux/arm64`).
-pub fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    };
-    Platform {
-        os: std::env::consts::OS.to_string(),
-        architecture: architecture.to_string(),
-        ..Platform::default()
     }
 }
 

@@ -4,33 +4,18 @@
 mod common;
 
 use common::layout::{BuiltImage, ImageSpec, Layout};
-use common::registry::{skopeo, Registry};
+use common::registry::{isolated_rimg, skopeo, store_is_empty, Registry};
 use common::Compression;
 use rimg::digest::Digest;
 use rimg::oci::{annotation, media_type, Descriptor, Manifest};
 use rimg::store::Store;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use tempfile::TempDir;
 
-/// Runs the rimg binary on a store, with a Docker config dir and rimg
-/// config home of the test's own (never the user's).
+/// Runs the rimg binary on a store, isolated from the user's settings.
 fn rimg(root: &Path, args: &[&str]) -> Output {
-    rimg_env(root, args, &[])
-}
-
-fn rimg_env(root: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rimg"));
-    command
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", root.join("no-docker-config"))
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
+    isolated_rimg(root, None).args(args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -436,12 +421,7 @@ fn errors_are_dockers() {
     assert!(err.contains("Connection refused"), "{err}");
 
     // Nothing was stored for any of them.
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
 }
 
 #[test]
@@ -473,10 +453,5 @@ fn diff_id_mismatch_fails_and_tags_nothing() {
         "{}",
         stderr(&out)
     );
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
 }

@@ -6,25 +6,19 @@ mod common;
 
 use base64::Engine as _;
 use common::layout::{ImageSpec, Layout};
-use common::registry::{AuthKind, Registry, PASSWORD, USER};
+use common::registry::{isolated_rimg, AuthKind, Registry, PASSWORD, USER};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::Ordering;
 use tempfile::TempDir;
 
 fn rimg(root: &Path, docker_config: &Path, path_prefix: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rimg"));
-    command
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", docker_config)
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"));
+    let mut command = isolated_rimg(root, Some(docker_config));
     if let Some(dir) = path_prefix {
         let path = std::env::var("PATH").unwrap_or_default();
         command.env("PATH", format!("{}:{path}", dir.display()));
     }
-    command.output().unwrap()
+    command.args(args).output().unwrap()
 }
 
 fn err(output: &Output) -> String {

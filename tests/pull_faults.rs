@@ -10,11 +10,11 @@ mod common;
 use base64::Engine as _;
 use common::layout::{BuiltImage, ImageSpec, Layout};
 use common::proxy::{Fault, Proxy};
-use common::registry::{AuthKind, Registry, PASSWORD, USER};
+use common::registry::{isolated_rimg, store_is_empty, AuthKind, Registry, PASSWORD, USER};
 use rimg::oci::{annotation, Manifest};
 use rimg::store::Store;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -30,15 +30,8 @@ fn registry_with_image(auth: AuthKind) -> (Registry, BuiltImage) {
 }
 
 fn pull(root: &Path, docker_config: Option<&Path>, name: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rimg"))
-        .arg("--root")
-        .arg(root)
+    isolated_rimg(root, docker_config)
         .args(["pull", name])
-        .env(
-            "DOCKER_CONFIG",
-            docker_config.unwrap_or(&root.join("no-docker-config")),
-        )
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"))
         .output()
         .unwrap()
 }
@@ -104,12 +97,7 @@ fn corrupted_blobs_fail_and_leave_nothing() {
             .count(),
         0
     );
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
 
     // A corrupted config is refused the same way.
     let root = TempDir::new().unwrap();
@@ -289,7 +277,7 @@ fn docker_hub_pulls_go_to_the_configured_mirror() {
     let proxy = Proxy::start(&registry.addr);
 
     let root = TempDir::new().unwrap();
-    let config_home = root.path().join("no-rimg-config");
+    let config_home = root.path().join("config-home");
     std::fs::create_dir_all(config_home.join("rimg")).unwrap();
     let config = serde_json::json!({"registry-mirrors": [format!("http://{}", proxy.addr())]});
     std::fs::write(config_home.join("rimg/config.json"), config.to_string()).unwrap();

@@ -3,6 +3,7 @@
 //! `~/.docker/config.json`, with its `auths`, `credsStore` and
 //! `credHelpers` (`docker-credential-<name> get`).
 
+use super::config::{read_json_file, FileError};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -39,16 +40,8 @@ impl std::fmt::Debug for Credential {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("reading {path}: {error}")]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}: invalid JSON: {error}")]
-    Json {
-        path: PathBuf,
-        error: serde_json::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{path}: invalid auth entry for {registry}")]
     BadAuth { path: PathBuf, registry: String },
     #[error("error getting credentials - err: {0}")]
@@ -97,20 +90,8 @@ impl DockerConfig {
     }
 
     pub fn load_from(path: PathBuf) -> Result<DockerConfig, CredentialError> {
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(DockerConfig {
-                    path,
-                    file: ConfigFile::default(),
-                })
-            }
-            Err(error) => return Err(CredentialError::Io { path, error }),
-        };
-        match serde_json::from_slice(&bytes) {
-            Ok(file) => Ok(DockerConfig { path, file }),
-            Err(error) => Err(CredentialError::Json { path, error }),
-        }
+        let file = read_json_file(&path)?.unwrap_or_default();
+        Ok(DockerConfig { path, file })
     }
 
     /// The credential for a registry host (`docker.io`, `ghcr.io`,

@@ -333,3 +333,27 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// `rimg --root ROOT` cut off from the user's settings: the Docker config
+/// dir is `docker_config` (by default an empty one) and rimg's config home
+/// is `ROOT/config-home`.
+pub fn isolated_rimg(root: &Path, docker_config: Option<&Path>) -> Command {
+    let mut command = super::rimg_command(root);
+    command
+        .env(
+            "DOCKER_CONFIG",
+            docker_config.map_or_else(|| root.join("no-docker-config"), Path::to_path_buf),
+        )
+        .env("XDG_CONFIG_HOME", root.join("config-home"));
+    command
+}
+
+/// True when the store at `root` names no image at all.
+pub fn store_is_empty(root: &Path) -> bool {
+    rimg::store::Store::open(root)
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests
+        .is_empty()
+}
