@@ -121,7 +121,9 @@ pub async fn pull(
     options: &PullOptions,
     progress: &Progress,
 ) -> Result<Reference> {
-    let repos = client.repositories(reference.domain(), reference.path())?;
+    let repos = client
+        .repositories(reference.domain(), reference.path())
+        .await?;
     let puller = Puller {
         store,
         client,

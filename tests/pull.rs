@@ -455,3 +455,17 @@ fn diff_id_mismatch_fails_and_tags_nothing() {
     );
     assert!(store_is_empty(root.path()));
 }
+
+#[test]
+fn loopback_registries_may_speak_https_with_any_certificate() {
+    // Docker treats loopback registries as insecure: HTTPS if they speak
+    // it (certificate unchecked), else HTTP.
+    let registry = Registry::start_tls();
+    let src = TempDir::new().unwrap();
+    let (layout, image) = build(src.path(), ImageSpec::new(14, 2, 20_000), "v1");
+    registry.push(&layout.dir, "v1", "tls/app:v1", &["--preserve-digests"]);
+    let root = TempDir::new().unwrap();
+    let name = registry.image("tls/app:v1");
+    assert_ok(&rimg(root.path(), &["pull", &name]));
+    assert_eq!(image_id(root.path(), &name), image.config);
+}

@@ -60,6 +60,15 @@ impl Registry {
     }
 
     pub fn start_with(auth: AuthKind) -> Registry {
+        Registry::launch(auth, false)
+    }
+
+    /// A registry serving HTTPS with a self-signed certificate.
+    pub fn start_tls() -> Registry {
+        Registry::launch(AuthKind::None, true)
+    }
+
+    fn launch(auth: AuthKind, tls: bool) -> Registry {
         let binary = require("docker-registry");
         require("skopeo");
         let dir = tempfile::tempdir().unwrap();
@@ -82,6 +91,25 @@ impl Registry {
             ),
             _ => String::new(),
         };
+        let tls_yaml = if tls {
+            let (key, cert) = (
+                dir.path().join("tls-key.pem"),
+                dir.path().join("tls-cert.pem"),
+            );
+            self_signed(
+                &key,
+                &cert,
+                "127.0.0.1",
+                &["-addext", "subjectAltName=IP:127.0.0.1"],
+            );
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
         // The port is picked free and then handed over; another process
         // grabbing it in between is retried.
         for _ in 0..5 {
@@ -90,7 +118,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-secret\ncompatibility:\n  schema1:\n    enabled: true\n{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-secret\n{tls_yaml}compatibility:\n  schema1:\n    enabled: true\n{auth_yaml}",
                     storage.display()
                 ),
             )
@@ -102,7 +130,7 @@ impl Registry {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            if wait_for_http(&addr, &mut child) {
+            if wait_for_http(&addr, &mut child, tls) {
                 return Registry {
                     addr,
                     auth,
@@ -170,13 +198,17 @@ pub fn skopeo(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
-/// Waits (bounded) until `addr` answers HTTP on `/v2/`.
-fn wait_for_http(addr: &str, child: &mut Child) -> bool {
+/// Waits (bounded) until `addr` answers HTTP on `/v2/` (for TLS, until
+/// it accepts connections).
+fn wait_for_http(addr: &str, child: &mut Child, tls: bool) -> bool {
     for _ in 0..200 {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
         if let Ok(mut stream) = TcpStream::connect(addr) {
+            if tls {
+                return true;
+            }
             use std::io::{Read, Write};
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = write!(
@@ -287,6 +319,25 @@ impl TokenServer {
             requests,
         }
     }
+}
+
+/// A fresh RSA key and self-signed certificate for `cn`.
+fn self_signed(key: &Path, cert: &Path, cn: &str, extra: &[&str]) {
+    let status = Command::new(require("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={cn}"))
+        .args(extra)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl req failed");
 }
 
 fn sign_jwt(key: &Path, x5c: &str, access: Vec<serde_json::Value>) -> String {
