@@ -110,9 +110,10 @@ impl RegistryConfig {
         })
     }
 
-    /// Whether `host` (`name[:port]`, as in a reference's domain) may be
-    /// reached over plain HTTP: loopback hosts always (as Docker treats
-    /// `127.0.0.0/8`), others only when listed.
+    /// Whether `host` (`name[:port]`, as in a reference's domain) is
+    /// insecure: reached over HTTPS without certificate checks, or plain
+    /// HTTP. Loopback hosts always are (as Docker treats `127.0.0.0/8`),
+    /// others only when listed.
     pub fn is_insecure(&self, host: &str) -> bool {
         let ip = host_ip(host);
         if is_loopback(host) {
