@@ -29,4 +29,15 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+
+# Bounded fuzzing of the parsers (FUZZ_SECONDS per target), then the
+# tests. cargo prints one result line per test binary, the last for the
+# (empty) doctests, so the run closes with one total over all of them.
+./scripts/fuzz.sh
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"

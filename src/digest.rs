@@ -89,7 +89,7 @@ impl<'de> serde::Deserialize<'de> for Digest {
 }
 
 /// Counts and hashes the bytes written through it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Hasher {
     sha: Sha256,
     len: u64,

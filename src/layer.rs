@@ -26,6 +26,11 @@ pub enum Compression {
     None,
     Gzip,
     Zstd,
+    /// Not a layer format any OCI media type names, but `docker save`
+    /// archives piped through `bzip2` or `xz` are loaded, and Docker's own
+    /// loader accepts them for legacy layers too.
+    Bzip2,
+    Xz,
 }
 
 impl Compression {
@@ -36,6 +41,8 @@ impl Compression {
         match head {
             [0x1f, 0x8b, ..] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            [b'B', b'Z', b'h', ..] => Compression::Bzip2,
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
             _ => Compression::None,
         }
     }
@@ -48,6 +55,10 @@ pub fn decompress<'a, R: BufRead + 'a>(mut input: R) -> io::Result<Box<dyn Read 
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(Gunzip::new(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        // The multi-stream variants, for the same reason as gzip: `cat a.xz
+        // b.xz` is a valid xz stream to the command-line tools.
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
     })
 }
 
@@ -175,7 +186,7 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn measures_plain_gzip_and_zstd_alike() {
+    fn measures_every_compression_alike() {
         let data = b"not really a tar, but bytes all the same".repeat(100);
         let want = LayerInfo {
             diff_id: Digest::of(&data),
@@ -185,7 +196,13 @@ mod tests {
         gz.write_all(&data).unwrap();
         let gz = gz.finish().unwrap();
         let zst = zstd::encode_all(&data[..], 3).unwrap();
-        for blob in [&data[..], &gz[..], &zst[..]] {
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&data).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&data).unwrap();
+        let xz = xz.finish().unwrap();
+        for blob in [&data[..], &gz[..], &zst[..], &bz[..], &xz[..]] {
             assert_eq!(measure("", blob).unwrap(), want);
         }
     }

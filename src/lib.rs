@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) only parses arguments and prints; everything
 //! else lives in these modules. `docs/architecture.md` shows how they fit.
 
+pub mod archive;
 pub mod digest;
 pub mod format;
 pub mod image;

@@ -1,14 +1,16 @@
 //! The `rimg` command line: parses arguments, calls the library, prints.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use rimg::archive::{self, Loaded, SavePlan};
 use rimg::format::{self, human_size4};
 use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEvent};
 use rimg::store::{self, Store};
 use rimg::view;
 use serde_json::Value;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +40,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -64,12 +70,18 @@ enum ImageCommand {
     History(HistoryArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load images from a tar archive or STDIN
+    Load(LoadArgs),
 }
 
 #[derive(Subcommand)]
 enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Verify every blob and image in the store; report orphans and leftovers
+    Check(CheckArgs),
 }
 
 #[derive(Args)]
@@ -175,10 +187,36 @@ struct PruneArgs {
 }
 
 #[derive(Args)]
+struct CheckArgs {
+    /// Remove corrupt and orphaned blobs and leftover temporary files
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Args)]
 struct DfArgs {
     /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
+}
+
+#[derive(Args)]
+struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Read from tar archive file (plain or gzip, bzip2, xz, zstd compressed), instead of STDIN
+    #[arg(short, long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Suppress the load output (rimg shows no progress, so this changes nothing)
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -229,7 +267,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             history(&store, args)
         }
         Command::Image(ImageCommand::Prune(args)) => prune(&store, args),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => save(&store, args),
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => load(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
+        Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Pull(args) => pull(&store, args),
     }
 }
@@ -410,6 +451,70 @@ fn system_df(store: &Store, args: DfArgs) -> Result<ExitCode> {
         &view::df_header(),
         &view::df_rows(&usage),
     )
+}
+
+fn save(store: &Store, args: SaveArgs) -> Result<ExitCode> {
+    if args.output.is_none() && io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    let plan = SavePlan::new(store, &args.images)?;
+    match &args.output {
+        Some(path) => plan
+            .write_to_path(path)
+            .with_context(|| format!("saving to {}", path.display()))?,
+        None => {
+            plan.write(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
+    let loaded = match &args.input {
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            archive::load(store, file)?
+        }
+        None if io::stdin().is_terminal() => {
+            bail!("requested load from stdin, but stdin is empty")
+        }
+        None => archive::load(store, io::stdin())?,
+    };
+    let mut out = io::stdout().lock();
+    for item in loaded {
+        match item {
+            Loaded::Tag(name) => writeln!(out, "Loaded image: {}", name.familiar_string())?,
+            Loaded::Id(id) => writeln!(out, "Loaded image ID: {id}")?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
+    let report = store.check(args.repair)?;
+    let mut out = io::stdout().lock();
+    for problem in &report.repaired {
+        writeln!(out, "repaired: {problem}")?;
+    }
+    for problem in &report.problems {
+        writeln!(out, "{problem}")?;
+    }
+    writeln!(
+        out,
+        "checked {} blobs and {} index entries: {}",
+        report.blobs,
+        report.entries,
+        match report.problems.len() {
+            0 => "the store is consistent".to_string(),
+            n => format!("{n} problem(s) found"),
+        }
+    )?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {

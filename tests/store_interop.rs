@@ -3,21 +3,8 @@
 
 mod common;
 
+use common::podman::skopeo;
 use common::{Fixture, ImageSpec};
-use std::process::Command;
-
-fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo must be installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn skopeo_reads_images_rimg_holds() {

@@ -17,10 +17,7 @@ pub struct Ingest {
 
 impl Ingest {
     pub(super) fn new(store: &Store) -> Result<Ingest> {
-        let file = tempfile::Builder::new()
-            .prefix("ingest-")
-            .tempfile_in(store.tmp_dir())
-            .map_err(io_context("creating a temporary blob file"))?;
+        let file = store.temp_file("ingest-")?;
         Ok(Ingest {
             store: store.clone(),
             file: io::BufWriter::with_capacity(1 << 20, file),
@@ -35,6 +32,12 @@ impl Ingest {
 
     pub fn is_empty(&self) -> bool {
         self.hasher.is_empty()
+    }
+
+    /// The digest of the bytes written so far, without committing: lets a
+    /// caller learn whether the store already holds the blob.
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
     }
 
     /// Verifies the content against `expected` (digest and size) when

@@ -14,8 +14,10 @@
 //! never sees a partial blob or index. Everything under `.rimg/` other than
 //! the lock can be rebuilt from the layout itself.
 
+mod check;
 mod ingest;
 
+pub use check::{CheckReport, Problem};
 pub use ingest::Ingest;
 
 use crate::digest::{Digest, Hasher};
@@ -107,7 +109,7 @@ impl Store {
                     r#"{{"imageLayoutVersion":"{}"}}"#,
                     oci::media_type::OCI_LAYOUT_VERSION
                 );
-                store.write_atomically(&layout, body.as_bytes())?;
+                store.write_atomically(&layout, body.as_bytes(), Durability::Synced)?;
             }
             Err(e) => return Err(io_context(format!("reading {}", layout.display()))(e)),
         }
@@ -236,19 +238,38 @@ impl Store {
             what: "index.json".into(),
             source,
         })?;
-        self.write_atomically(&self.index_path(), &bytes)
+        self.write_atomically(&self.index_path(), &bytes, Durability::Synced)
     }
 
-    /// Writes `bytes` to `path` through a temporary file, fsync and rename.
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+    /// A new temporary file in the store's temporary area, exclusively
+    /// locked for as long as it is open: `system check --repair` removes
+    /// only leftovers whose lock it can take, never a live writer's file.
+    pub(crate) fn temp_file(&self, prefix: &str) -> Result<tempfile::NamedTempFile> {
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempfile_in(self.tmp_dir())
+            .map_err(io_context("creating a temporary file in the store"))?;
+        tmp.as_file()
+            .try_lock()
+            .map_err(|e| io_context("locking a temporary file in the store")(e.into()))?;
+        Ok(tmp)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file and a rename;
+    /// `Synced` also fsyncs the file and its directory.
+    fn write_atomically(&self, path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
         let context = || format!("writing {}", path.display());
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_context(context()))?;
+        let mut tmp = self.temp_file("write-")?;
         tmp.write_all(bytes).map_err(io_context(context()))?;
-        tmp.as_file().sync_all().map_err(io_context(context()))?;
+        if durability == Durability::Synced {
+            tmp.as_file().sync_all().map_err(io_context(context()))?;
+        }
         tmp.persist(path)
             .map_err(|e| io_context(context())(e.error))?;
-        sync_dir(path.parent().unwrap_or(&self.root))
+        if durability == Durability::Synced {
+            sync_dir(path.parent().unwrap_or(&self.root))?;
+        }
+        Ok(())
     }
 
     /// The diff ID and uncompressed size of a layer blob, from the cache or
@@ -278,13 +299,12 @@ impl Store {
             what: "layer info".into(),
             source,
         })?;
-        let context = || format!("caching layer info for {digest}");
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_context(context()))?;
-        tmp.write_all(&bytes).map_err(io_context(context()))?;
-        tmp.persist(self.layer_info_dir().join(digest.hex()))
-            .map_err(|e| io_context(context())(e.error))?;
-        Ok(())
+        // A cache entry can be recomputed from the blob, so it skips fsync.
+        self.write_atomically(
+            &self.layer_info_dir().join(digest.hex()),
+            &bytes,
+            Durability::Cache,
+        )
     }
 
     /// Every blob reachable from the index's entries: manifests (and, for
@@ -356,6 +376,12 @@ impl Store {
         }
         Ok(size)
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Synced,
+    Cache,
 }
 
 /// Held while the store is being changed; released on drop.

@@ -2,6 +2,10 @@
 //! it, and a runner for the real `rimg` binary.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod archive;
+pub mod docker;
+pub mod podman;
+
 use rimg::digest::Digest;
 use rimg::oci::{media_type, Descriptor, Manifest};
 use rimg::reference::Reference;
@@ -9,7 +13,7 @@ use rimg::store::Store;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 /// A temporary rimg root.
 pub struct Fixture {
@@ -24,12 +28,20 @@ pub struct Run {
     pub code: i32,
 }
 
+/// What `rimg` printed (stdout as bytes, for archives) and how it exited.
+#[derive(Debug)]
+pub struct RawRun {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub code: i32,
+}
+
 impl Run {
-    fn from(output: Output) -> Run {
+    fn from(raw: RawRun) -> Run {
         Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: raw.stderr,
+            code: raw.code,
         }
     }
 }
@@ -55,6 +67,11 @@ impl Fixture {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        Run::from(self.run_raw(args, stdin.as_bytes()))
+    }
+
+    /// Runs rimg with `stdin` as its input, keeping stdout as bytes.
+    pub fn run_raw(&self, args: &[&str], stdin: &[u8]) -> RawRun {
         let mut child = rimg_command(&self.root())
             .args(args)
             .stdin(Stdio::piped())
@@ -63,11 +80,19 @@ impl Fixture {
             .spawn()
             .expect("starting rimg");
         let mut input = child.stdin.take().expect("rimg stdin");
-        input
-            .write_all(stdin.as_bytes())
-            .expect("writing rimg stdin");
-        drop(input);
-        Run::from(child.wait_with_output().expect("waiting for rimg"))
+        let stdin = stdin.to_vec();
+        // A writer thread, so a rimg that stops reading early (a failed
+        // load) cannot deadlock the test.
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&stdin);
+        });
+        let output = child.wait_with_output().expect("waiting for rimg");
+        writer.join().expect("stdin writer");
+        RawRun {
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        }
     }
 
     /// Runs rimg and fails the test unless it exits 0; returns stdout.
@@ -81,6 +106,21 @@ impl Fixture {
     pub fn add_image(&self, spec: &ImageSpec) -> BuiltImage {
         spec.write(&self.store())
     }
+}
+
+/// Runs `cmd` (`what` names it in messages) with no input and fails the
+/// test unless it exits 0; returns its stdout.
+pub fn checked(mut cmd: Command, what: &str) -> Vec<u8> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {what} (is it installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// `rimg --root ROOT` as a Command.

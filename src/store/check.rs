@@ -1,0 +1,186 @@
+//! `system check`: verifies the whole store against its own digests and
+//! finds what a crash or a foreign tool may have left behind.
+
+use super::{io_context, Result, Store, StoreError};
+use crate::digest::Digest;
+use crate::oci::{annotation, media_type, Index, Manifest};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{self, File};
+use std::path::PathBuf;
+
+/// Something wrong with the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A blob whose content does not hash to its name.
+    CorruptBlob { digest: Digest, actual: Digest },
+    /// A file under `blobs/sha256/` that is not named by a digest.
+    StrayFile(PathBuf),
+    /// A blob an index entry needs but the store lacks (or cannot parse).
+    Incomplete {
+        name: String,
+        digest: Digest,
+        reason: String,
+    },
+    /// A blob no index entry references.
+    Orphan { digest: Digest, size: u64 },
+    /// A temporary file no running rimg is writing.
+    Leftover(PathBuf),
+    /// A cached layer measurement for a blob that is gone.
+    StaleCache(PathBuf),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::CorruptBlob { digest, actual } => {
+                write!(f, "corrupt blob {digest}: its content hashes to {actual}")
+            }
+            Problem::StrayFile(p) => write!(f, "stray file {}", p.display()),
+            Problem::Incomplete {
+                name,
+                digest,
+                reason,
+            } => write!(f, "incomplete image {name}: blob {digest} {reason}"),
+            Problem::Orphan { digest, size } => {
+                write!(
+                    f,
+                    "orphaned blob {digest} ({size} bytes), referenced by no image"
+                )
+            }
+            Problem::Leftover(p) => write!(f, "leftover temporary file {}", p.display()),
+            Problem::StaleCache(p) => write!(f, "stale layer cache entry {}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub blobs: usize,
+    pub entries: usize,
+    /// Problems still present after the check (and any repair).
+    pub problems: Vec<Problem>,
+    /// Problems `--repair` fixed.
+    pub repaired: Vec<Problem>,
+}
+
+impl Store {
+    /// Verifies every blob's digest, that every index entry resolves to a
+    /// complete image, and looks for orphans and leftovers. With `repair`,
+    /// removes corrupt and orphaned blobs, stray files, stale cache entries
+    /// and leftover temporary files. Holds the store lock throughout, so no
+    /// other rimg changes the index meanwhile.
+    pub fn check(&self, repair: bool) -> Result<CheckReport> {
+        let lock = self.lock()?;
+        let index = self.read_index()?;
+        let mut report = CheckReport {
+            entries: index.manifests.len(),
+            ..CheckReport::default()
+        };
+        let mut found = Vec::new();
+        let mut present = BTreeSet::new();
+        for entry in read_dir(&self.blob_dir())? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = Digest::parse(&format!("sha256:{name}")) else {
+                found.push(Problem::StrayFile(entry.path()));
+                continue;
+            };
+            report.blobs += 1;
+            match self.verify_blob(&digest) {
+                Ok(_) => {
+                    present.insert(digest);
+                }
+                Err(StoreError::Mismatch { actual, .. }) => {
+                    found.push(Problem::CorruptBlob { digest, actual })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        found.extend(self.incomplete_images(&index, &present));
+        let referenced = self.referenced_blobs(&index)?;
+        for digest in present.difference(&referenced) {
+            let size = fs::metadata(self.blob_path(digest)).map_or(0, |m| m.len());
+            found.push(Problem::Orphan {
+                digest: digest.clone(),
+                size,
+            });
+        }
+        for entry in read_dir(&self.tmp_dir())? {
+            // A live writer holds its temporary file locked.
+            let idle = File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok());
+            if idle {
+                found.push(Problem::Leftover(entry.path()));
+            }
+        }
+        for entry in read_dir(&self.layer_info_dir())? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !present.iter().any(|d| d.hex() == name) {
+                found.push(Problem::StaleCache(entry.path()));
+            }
+        }
+        for problem in found {
+            if !repair {
+                report.problems.push(problem);
+                continue;
+            }
+            let fixed = match &problem {
+                Problem::CorruptBlob { digest, .. } | Problem::Orphan { digest, .. } => {
+                    let one = BTreeSet::from([digest.clone()]);
+                    self.remove_blobs(&lock, &one, &BTreeSet::new())?;
+                    true
+                }
+                Problem::StrayFile(path) | Problem::Leftover(path) | Problem::StaleCache(path) => {
+                    fs::remove_file(path).is_ok() || !path.exists()
+                }
+                // Pulling or loading the image again is the repair.
+                Problem::Incomplete { .. } => false,
+            };
+            if fixed {
+                report.repaired.push(problem);
+            } else {
+                report.problems.push(problem);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Entries whose manifest, config or layers are missing or unreadable.
+    fn incomplete_images(&self, index: &Index, present: &BTreeSet<Digest>) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for entry in &index.manifests {
+            let name = entry
+                .annotation(annotation::REF_NAME)
+                .map_or_else(|| format!("{} (untagged)", entry.digest), str::to_string);
+            let mut needed = vec![entry.digest.clone()];
+            if present.contains(&entry.digest) && media_type::is_manifest(&entry.media_type) {
+                match self.read_json::<Manifest>(&entry.digest) {
+                    Ok(m) => {
+                        needed.push(m.config.digest);
+                        needed.extend(m.layers.into_iter().map(|l| l.digest));
+                    }
+                    Err(e) => problems.push(Problem::Incomplete {
+                        name: name.clone(),
+                        digest: entry.digest.clone(),
+                        reason: format!("is not a valid manifest ({e})"),
+                    }),
+                }
+            }
+            for digest in needed.into_iter().filter(|d| !present.contains(d)) {
+                problems.push(Problem::Incomplete {
+                    name: name.clone(),
+                    digest,
+                    reason: "is missing or corrupt".to_string(),
+                });
+            }
+        }
+        problems
+    }
+}
+
+fn read_dir(dir: &std::path::Path) -> Result<Vec<fs::DirEntry>> {
+    let context = || format!("listing {}", dir.display());
+    fs::read_dir(dir)
+        .map_err(io_context(context()))?
+        .map(|e| e.map_err(io_context(context())))
+        .collect()
+}
