@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::layout::{BuiltImage, ImageSpec, Layout};
+use common::layout::{ImageSpec, Layout};
 use common::registry::{isolated_rimg, skopeo, store_is_empty, Registry};
 use common::Compression;
 use rimg::digest::Digest;
@@ -37,14 +37,6 @@ fn assert_ok(output: &Output) -> String {
     stdout(output)
 }
 
-/// A layout holding one image tagged `tag`.
-fn build(dir: &Path, spec: ImageSpec, tag: &str) -> (Layout, BuiltImage) {
-    let mut layout = Layout::new(dir);
-    let image = layout.image(&spec);
-    layout.tag(tag, &[&image]);
-    (layout, image)
-}
-
 /// What skopeo reads back from rimg's store for `name`.
 fn inspect_store(root: &Path, name: &str) -> serde_json::Value {
     let raw = skopeo(&["inspect", &format!("oci:{}:{name}", root.display())]);
@@ -54,9 +46,7 @@ fn inspect_store(root: &Path, name: &str) -> serde_json::Value {
 #[test]
 fn pulls_an_oci_image_and_prints_docker_output() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let (layout, image) = build(src.path(), ImageSpec::new(1, 3, 200_000), "v1");
-    registry.push(&layout.dir, "v1", "app/oci:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&ImageSpec::new(1, 3, 200_000), "app/oci:v1", &[]);
     let served = registry.digest("app/oci:v1");
 
     let root = TempDir::new().unwrap();
@@ -383,10 +373,9 @@ fn all_tags_and_quiet() {
 #[test]
 fn errors_are_dockers() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let (layout, _) = build(src.path(), ImageSpec::new(12, 1, 10_000), "v1");
-    registry.push(&layout.dir, "v1", "errs/app:v1", &["--preserve-digests"]);
-    registry.push(&layout.dir, "v1", "errs/old:v1", &["--format", "v2s1"]);
+    let spec = ImageSpec::new(12, 1, 10_000);
+    registry.push_image(&spec, "errs/app:v1", &[]);
+    registry.push_image(&spec, "errs/old:v1", &["--format", "v2s1"]);
     let root = TempDir::new().unwrap();
 
     let missing = registry.image("errs/app:nope");
@@ -461,9 +450,7 @@ fn loopback_registries_may_speak_https_with_any_certificate() {
     // Docker treats loopback registries as insecure: HTTPS if they speak
     // it (certificate unchecked), else HTTP.
     let registry = Registry::start_tls();
-    let src = TempDir::new().unwrap();
-    let (layout, image) = build(src.path(), ImageSpec::new(14, 2, 20_000), "v1");
-    registry.push(&layout.dir, "v1", "tls/app:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&ImageSpec::new(14, 2, 20_000), "tls/app:v1", &[]);
     let root = TempDir::new().unwrap();
     let name = registry.image("tls/app:v1");
     assert_ok(&rimg(root.path(), &["pull", &name]));

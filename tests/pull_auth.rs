@@ -5,7 +5,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::layout::{ImageSpec, Layout};
+use common::layout::ImageSpec;
 use common::registry::{isolated_rimg, AuthKind, Registry, PASSWORD, USER};
 use std::path::Path;
 use std::process::Output;
@@ -38,11 +38,7 @@ fn auths_for(registry: &Registry, user: &str, password: &str) -> TempDir {
 }
 
 fn push_image(registry: &Registry, repo: &str) {
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&ImageSpec::new(repo.len() as u64, 3, 30_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", repo, &["--preserve-digests"]);
+    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo, &[]);
 }
 
 #[test]

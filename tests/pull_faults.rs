@@ -8,7 +8,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::layout::{BuiltImage, ImageSpec, Layout};
+use common::layout::{BuiltImage, ImageSpec};
 use common::proxy::{Fault, Proxy};
 use common::registry::{isolated_rimg, store_is_empty, AuthKind, Registry, PASSWORD, USER};
 use rimg::oci::{annotation, Manifest};
@@ -21,11 +21,7 @@ use tempfile::TempDir;
 /// A registry holding one 3-layer image as `faults/app:v1`.
 fn registry_with_image(auth: AuthKind) -> (Registry, BuiltImage) {
     let registry = Registry::start_with(auth);
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&ImageSpec::new(21, 3, 300_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", "faults/app:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1", &[]);
     (registry, image)
 }
 
@@ -264,16 +260,7 @@ fn up_to_date_pulls_cost_one_request() {
 #[test]
 fn docker_hub_pulls_go_to_the_configured_mirror() {
     let (registry, _) = registry_with_image(AuthKind::None);
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let hub_image = layout.image(&ImageSpec::new(22, 2, 20_000));
-    layout.tag("v1", &[&hub_image]);
-    registry.push(
-        &layout.dir,
-        "v1",
-        "library/mirrored:v1",
-        &["--preserve-digests"],
-    );
+    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1", &[]);
     let proxy = Proxy::start(&registry.addr);
 
     let root = TempDir::new().unwrap();

@@ -4,6 +4,7 @@
 //! issuer. Images go in with skopeo, a tool independent of rimg.
 
 use super::http::{self, Server};
+use super::layout::{BuiltImage, ImageSpec, Layout};
 use base64::Engine as _;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -163,6 +164,22 @@ impl Registry {
         args.extend(extra);
         args.extend([source.as_str(), target.as_str()]);
         skopeo(&args);
+    }
+
+    /// Builds one image from `spec` in a scratch layout and pushes it as
+    /// `<dest>`, with `--preserve-digests` unless `extra` picks a flavour.
+    pub fn push_image(&self, spec: &ImageSpec, dest: &str, extra: &[&str]) -> BuiltImage {
+        let src = TempDir::new().unwrap();
+        let mut layout = Layout::new(src.path());
+        let image = layout.image(spec);
+        layout.tag("image", &[&image]);
+        let flavour = if extra.is_empty() {
+            &["--preserve-digests"][..]
+        } else {
+            extra
+        };
+        self.push(&layout.dir, "image", dest, flavour);
+        image
     }
 
     /// The digest the registry serves for `<dest>` (skopeo's view).
