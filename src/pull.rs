@@ -83,6 +83,8 @@ pub enum PullError {
         actual: Digest,
         actual_size: u64,
     },
+    #[error("manifest verification failed for digest {expected}: the registry served {actual}")]
+    ManifestDigest { expected: String, actual: Digest },
     #[error("filesystem layer verification failed for digest {digest}: {detail}")]
     Layer { digest: Digest, detail: String },
     #[error("layer {digest}: diff ID {actual} does not match the image config's {expected}")]
@@ -278,13 +280,9 @@ impl Puller<'_> {
         let served = Digest::of(&fetched.bytes);
         if let Some(wanted) = reference.digest() {
             if served.as_str() != wanted {
-                return Err(PullError::Verification {
-                    what: "manifest",
-                    expected: Digest::parse(wanted)
-                        .map_err(|e| PullError::Internal(e.to_string()))?,
-                    expected_size: 0,
+                return Err(PullError::ManifestDigest {
+                    expected: wanted.to_string(),
                     actual: served,
-                    actual_size: fetched.bytes.len() as u64,
                 });
             }
         }
@@ -298,8 +296,7 @@ impl Puller<'_> {
         }
         if media_type::is_manifest(&kind) {
             let manifest = parse_manifest(&served, &fetched.bytes)?;
-            let mut descriptor = Descriptor::new(&kind, served.clone(), fetched.bytes.len() as u64);
-            descriptor.platform = None;
+            let descriptor = Descriptor::new(&kind, served.clone(), fetched.bytes.len() as u64);
             return Ok(Resolved {
                 repo,
                 served,

@@ -95,6 +95,23 @@ fn corrupted_blobs_fail_and_leave_nothing() {
     );
     assert!(store_is_empty(root.path()));
 
+    // A manifest pulled by digest must have that digest.
+    let digest = registry.digest("faults/app:v1");
+    let proxy = Proxy::start(&registry.addr);
+    proxy.add("/manifests/", usize::MAX, Fault::Corrupt { offset: 20 });
+    let out = pull(
+        root.path(),
+        None,
+        &format!("{}/faults/app@{digest}", proxy.addr()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "Error: manifest verification failed for digest {digest}"
+        )),
+        "{err}"
+    );
+
     // A corrupted config is refused the same way.
     let root = TempDir::new().unwrap();
     let proxy = Proxy::start(&registry.addr);
