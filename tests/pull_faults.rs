@@ -298,3 +298,71 @@ fn docker_hub_pulls_go_to_the_configured_mirror() {
         .iter()
         .any(|l| l.target == "/v2/library/mirrored/manifests/v1"));
 }
+
+#[test]
+fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
+    let registry = Registry::start();
+    let base = ImageSpec::new(30, 2, 50_000);
+    let mut derived = ImageSpec::new(30, 2, 50_000);
+    derived.layers.push(common::layout::tar(
+        "extra",
+        common::layout::content(31, 10_000),
+    ));
+    let base = registry.push_image(&base, "race/base:v1", &[]);
+    let derived = registry.push_image(&derived, "race/derived:v1", &[]);
+    let proxy = Proxy::start(&registry.addr);
+    let root = TempDir::new().unwrap();
+    let base_name = format!("{}/race/base:v1", proxy.addr());
+    assert_pulled(
+        root.path(),
+        &pull(root.path(), None, &base_name),
+        &base_name,
+        &base,
+    );
+
+    // The derived image finds the base layers present, then waits on its
+    // own layer while `rmi` removes the base image and its layers.
+    let slow = Fault::Slow {
+        delay: Duration::from_secs(3),
+        chunk: 1 << 20,
+        pause: Duration::ZERO,
+    };
+    proxy.add(&blob_path(&derived, 2), 1, slow);
+    let derived_name = format!("{}/race/derived:v1", proxy.addr());
+    let pulling = isolated_rimg(root.path(), None)
+        .args(["pull", &derived_name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let removed = isolated_rimg(root.path(), None)
+        .args(["rmi", &base_name])
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(!root
+        .path()
+        .join("blobs/sha256")
+        .join(base.layers[0].digest.hex())
+        .exists());
+
+    let out = pulling.wait_with_output().unwrap();
+    assert_pulled(root.path(), &out, &derived_name, &derived);
+    let fetched = |layer: usize| {
+        proxy
+            .log()
+            .iter()
+            .filter(|l| l.target.ends_with(&blob_path(&derived, layer)))
+            .count()
+    };
+    assert_eq!(
+        fetched(0),
+        2,
+        "pulled for the base, then again for the derived image"
+    );
+}
