@@ -405,15 +405,17 @@ impl Puller<'_> {
             .zip(&lines)
             .filter_map(|(l, line)| Some((&l.digest, line.as_ref()?)))
             .collect();
+        // Largest first: the biggest layer is the longest to fetch and
+        // decompress, so it bounds the pull's time.
+        let mut queue: Vec<&Descriptor> = wanted.values().copied().collect();
+        queue.sort_by_key(|desc| std::cmp::Reverse(desc.size));
         let limit = self.options.max_concurrent_downloads.max(1);
-        for (i, desc) in wanted.values().enumerate() {
-            if i >= limit {
-                if let Some(line) = lines_by_digest.get(&desc.digest) {
-                    line.status("Waiting");
-                }
+        for desc in queue.iter().skip(limit) {
+            if let Some(line) = lines_by_digest.get(&desc.digest) {
+                line.status("Waiting");
             }
         }
-        let mut downloads = stream::iter(wanted.values().map(|desc| {
+        let mut downloads = stream::iter(queue.into_iter().map(|desc| {
             let line = lines_by_digest.get(&desc.digest).copied();
             async move {
                 let info = self.download_layer(resolved.repo, desc, line).await?;

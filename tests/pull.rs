@@ -456,3 +456,23 @@ fn loopback_registries_may_speak_https_with_any_certificate() {
     assert_ok(&rimg(root.path(), &["pull", &name]));
     assert_eq!(image_id(root.path(), &name), image.config);
 }
+
+#[test]
+fn max_concurrent_downloads_queues_the_rest() {
+    let registry = Registry::start();
+    let image = registry.push_image(&ImageSpec::new(15, 3, 20_000), "queue/app:v1", &[]);
+    let root = TempDir::new().unwrap();
+    let name = registry.image("queue/app:v1");
+    let out = assert_ok(&rimg(
+        root.path(),
+        &["pull", "--max-concurrent-downloads", "1", &name],
+    ));
+    assert_eq!(out.matches(": Waiting\n").count(), 2, "{out}");
+    // The largest layer goes first; the others wait.
+    let largest = image.layers.iter().max_by_key(|l| l.size).unwrap();
+    assert!(
+        !out.contains(&format!("{}: Waiting", largest.digest.short())),
+        "{out}"
+    );
+    assert_eq!(image_id(root.path(), &name), image.config);
+}
