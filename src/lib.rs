@@ -11,6 +11,7 @@ pub mod layer;
 pub mod oci;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -52,6 +52,8 @@ enum Command {
     System(SystemCommand),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
 }
 
 #[derive(Subcommand)]
@@ -123,6 +125,21 @@ struct PullArgs {
     #[arg(long, value_name = "N", default_value_t = rimg::pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS)]
     max_concurrent_downloads: usize,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    name: String,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Maximum number of layers uploaded at once
+    #[arg(long, value_name = "N", default_value_t = rimg::push::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
+    #[arg(value_name = "NAME[:TAG]")]
     name: String,
 }
 
@@ -272,6 +289,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
         Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Pull(args) => pull(&store, args),
+        Command::Push(args) => push(&store, args),
     }
 }
 
@@ -520,7 +538,6 @@ fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
 fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
     use rimg::pull::{self, PullOptions};
     use rimg::reference::Reference;
-    use rimg::registry::{Client, DockerConfig, RegistryConfig};
     let reference = if args.all_tags {
         Reference::parse(&args.name)?
     } else {
@@ -535,14 +552,52 @@ fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
             .transpose()?,
         max_concurrent_downloads: args.max_concurrent_downloads,
     };
-    let client = Client::new(RegistryConfig::load()?, DockerConfig::load()?)?;
+    let client = registry_client()?;
     let progress = rimg::progress::Progress::new(args.quiet);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let canonical =
-        runtime.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
+        runtime()?.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
     println!("{canonical}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn push(store: &Store, args: PushArgs) -> Result<ExitCode> {
+    use rimg::push::{self, PushOptions};
+    use rimg::reference::Reference;
+    let reference = if args.all_tags {
+        Reference::parse(&args.name)?
+    } else {
+        Reference::parse_with_default_tag(&args.name)?
+    };
+    if args.all_tags && reference.tag().is_some() {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
+    if !args.all_tags && !args.quiet && Reference::parse(&args.name)?.tag().is_none() {
+        println!("Using default tag: latest");
+    }
+    let options = PushOptions {
+        all_tags: args.all_tags,
+        max_concurrent_uploads: args.max_concurrent_uploads,
+    };
+    let client = registry_client()?;
+    let progress = rimg::progress::Progress::new(args.quiet);
+    let pushed =
+        runtime()?.block_on(push::push(store, &client, &reference, &options, &progress))?;
+    if args.quiet {
+        for p in pushed {
+            println!("{}", p.reference);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn registry_client() -> Result<rimg::registry::Client> {
+    use rimg::registry::{Client, DockerConfig, RegistryConfig};
+    Ok(Client::new(RegistryConfig::load()?, DockerConfig::load()?)?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

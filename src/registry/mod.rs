@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod upload;
 
 pub use config::RegistryConfig;
 pub use credentials::{Credential, DockerConfig};
@@ -94,6 +95,12 @@ pub enum RegistryError {
     TooLarge { url: String, limit: usize },
     #[error("invalid registry URL {0:?}")]
     Url(String),
+    /// A local file being uploaded could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `GET` as Go's `url.Error` spells it: `Get`.
@@ -360,6 +367,18 @@ impl Client {
         url: Url,
         headers: HeaderMap,
     ) -> Result<Response> {
+        self.send_body(repo, method, url, headers, None).await
+    }
+
+    /// [`Client::send`] with a request body, resent whole on a retry.
+    async fn send_body(
+        &self,
+        repo: &Repository,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
         let host = &repo.endpoint.host;
         let mut answered = false;
         loop {
@@ -370,6 +389,10 @@ impl Client {
                         .http_for(&repo.endpoint)
                         .request(method.clone(), url.clone())
                         .headers(headers.clone());
+                    let request = match &body {
+                        Some(body) => request.body(body.clone()),
+                        None => request,
+                    };
                     match &authorization {
                         Some(value) => request.header(AUTHORIZATION, value),
                         None => request,
