@@ -54,6 +54,10 @@ enum Command {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Authenticate to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
 }
 
 #[derive(Subcommand)]
@@ -141,6 +145,27 @@ struct PushArgs {
     max_concurrent_uploads: usize,
     #[arg(value_name = "NAME[:TAG]")]
     name: String,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
+#[derive(Args)]
+struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
 }
 
 #[derive(Args)]
@@ -290,6 +315,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::System(SystemCommand::Check(args)) => system_check(&store, args),
         Command::Pull(args) => pull(&store, args),
         Command::Push(args) => push(&store, args),
+        Command::Login(args) => login(args),
+        Command::Logout(args) => logout(args),
     }
 }
 
@@ -586,6 +613,116 @@ fn push(store: &Store, args: PushArgs) -> Result<ExitCode> {
         for p in pushed {
             println!("{}", p.reference);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn login(args: LoginArgs) -> Result<ExitCode> {
+    use rimg::registry::{login, DockerConfig};
+    let host = login::server_host(args.server.as_deref());
+    let (username, password) = login_credentials(args)?;
+    let client = registry_client()?;
+    if let Err(e) = runtime()?.block_on(client.check_login(&host, &username, &password)) {
+        anyhow::bail!("login attempt to {host} failed: {e}");
+    }
+    let config = DockerConfig::load()?;
+    config.save_login(&host, &username, &password)?;
+    if config.helper_for(&host).is_none() {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            config.path().display()
+        );
+    }
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The username and password from the flags, stdin, or prompts on a
+/// terminal (the password unechoed), as `docker login` takes them.
+fn login_credentials(args: LoginArgs) -> Result<(String, String)> {
+    use std::io::{BufRead, IsTerminal, Read};
+    if args.password.is_some() && args.password_stdin {
+        anyhow::bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if args.password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    let stdin = io::stdin();
+    let mut password = args.password;
+    if args.password_stdin {
+        if args.username.is_none() {
+            anyhow::bail!("Must provide --username with --password-stdin");
+        }
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .context("reading the password from stdin")?;
+        password = Some(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let interactive = stdin.is_terminal();
+    let username = match args.username {
+        Some(username) => username,
+        None if interactive => {
+            print!("Username: ");
+            io::stdout().flush()?;
+            let mut line = String::new();
+            stdin.lock().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    let password = match password {
+        Some(password) => password,
+        None if interactive => read_hidden("Password: ")?,
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    if username.is_empty() || password.is_empty() {
+        anyhow::bail!("Username and password are required");
+    }
+    Ok((username, password))
+}
+
+/// Reads a line from the terminal with echo off.
+fn read_hidden(prompt: &str) -> Result<String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    print!("{prompt}");
+    io::stdout().flush()?;
+    let fd = io::stdin().as_raw_fd();
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    let have_termios = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if have_termios {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: a valid termios for the same fd.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if have_termios {
+        // SAFETY: restores the settings read above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    println!();
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn logout(args: LogoutArgs) -> Result<ExitCode> {
+    use rimg::registry::{login, DockerConfig};
+    let host = login::server_host(args.server.as_deref());
+    let config = DockerConfig::load()?;
+    let shown = if host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        &host
+    };
+    if config.erase_login(&host)? {
+        println!("Removing login credentials for {shown}");
+    } else {
+        println!("Not logged in to {shown}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod login;
 pub mod upload;
 
 pub use config::RegistryConfig;
