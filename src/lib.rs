@@ -8,6 +8,7 @@ pub mod digest;
 pub mod format;
 pub mod image;
 pub mod layer;
+pub mod manifest;
 pub mod oci;
 pub mod progress;
 pub mod pull;

@@ -58,6 +58,24 @@ enum Command {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Manage manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Display an image manifest, or manifest list
+    Inspect(ManifestInspectArgs),
+}
+
+#[derive(Args)]
+struct ManifestInspectArgs {
+    /// Output additional info including layers and platform
+    #[arg(short, long)]
+    verbose: bool,
+    #[arg(value_name = "MANIFEST")]
+    name: String,
 }
 
 #[derive(Subcommand)]
@@ -317,6 +335,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Push(args) => push(&store, args),
         Command::Login(args) => login(args),
         Command::Logout(args) => logout(args),
+        Command::Manifest(ManifestCommand::Inspect(args)) => manifest_inspect(args),
     }
 }
 
@@ -724,6 +743,15 @@ fn logout(args: LogoutArgs) -> Result<ExitCode> {
     } else {
         println!("Not logged in to {shown}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manifest_inspect(args: ManifestInspectArgs) -> Result<ExitCode> {
+    use rimg::reference::Reference;
+    let reference = Reference::parse_with_default_tag(&args.name)?;
+    let client = registry_client()?;
+    let json = runtime()?.block_on(rimg::manifest::inspect(&client, &reference, args.verbose))?;
+    println!("{json}");
     Ok(ExitCode::SUCCESS)
 }
 

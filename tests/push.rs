@@ -220,3 +220,42 @@ fn pushes_with_basic_and_token_auth() {
         );
     }
 }
+
+#[test]
+fn manifest_inspect_prints_the_pushed_manifest() {
+    let registry = Registry::start();
+    let name = registry.image("inspect/me:v1");
+    let (root, id) = store_with(&name, 2, Compression::Gzip);
+    assert_ok(&rimg(root.path(), None, &["push", "-q", &name]));
+    let digest = registry.digest("inspect/me:v1");
+
+    let out = assert_ok(&rimg(root.path(), None, &["manifest", "inspect", &name]));
+    assert!(out.starts_with("{\n\t\"schemaVersion\": 2,"), "{out}");
+    let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["config"]["digest"], id.to_string());
+
+    let out = assert_ok(&rimg(
+        root.path(),
+        None,
+        &["manifest", "inspect", "--verbose", &name],
+    ));
+    let verbose: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        verbose["Ref"],
+        format!("{}@{digest}", registry.image("inspect/me"))
+    );
+    assert_eq!(verbose["Descriptor"]["digest"], digest);
+    assert_eq!(verbose["OCIManifest"]["config"]["digest"], id.to_string());
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(verbose["Raw"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(Digest::of(&raw).to_string(), digest);
+
+    let missing = rimg(
+        root.path(),
+        None,
+        &["manifest", "inspect", &registry.image("inspect/me:nope")],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such manifest"));
+}
