@@ -259,3 +259,31 @@ fn manifest_inspect_prints_the_pushed_manifest() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such manifest"));
 }
+
+#[test]
+fn large_layer_goes_up_in_chunks() {
+    let registry = Registry::start();
+    let name = registry.image("big:v1");
+    let root = TempDir::new().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    // Incompressible: the gzip stays over one upload chunk (16 MiB).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let image = ImageSpec::new(&[&name])
+        .layers(&[&[("noise", &noise[..])]])
+        .compression(Compression::None)
+        .write(&store);
+    drop(noise);
+    assert_ok(&rimg(root.path(), None, &["push", &name]));
+    assert_eq!(registry_image_id(&registry, "big:v1"), image.id);
+    let fresh = TempDir::new().unwrap();
+    assert_ok(&rimg(fresh.path(), None, &["pull", &name]));
+    assert_eq!(image_id(fresh.path(), &name), image.id.to_string());
+}
