@@ -11,8 +11,17 @@ use std::process::{Output, Stdio};
 use tempfile::TempDir;
 
 fn rimg(config: &Path, args: &[&str], stdin: &str) -> Output {
+    rimg_with_path(config, None, args, stdin)
+}
+
+/// `rimg` with `PATH` set, for credential helpers.
+fn rimg_with_path(config: &Path, path: Option<&str>, args: &[&str], stdin: &str) -> Output {
     let root = config.join("store");
-    let mut child = isolated_rimg(&root, Some(config))
+    let mut command = isolated_rimg(&root, Some(config));
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -154,23 +163,7 @@ fn login_goes_through_the_configured_credential_helper() {
         bin.path().display(),
         std::env::var("PATH").unwrap()
     );
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = isolated_rimg(&config.path().join("store"), Some(config.path()))
-            .env("PATH", &path)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], stdin: &str| rimg_with_path(config.path(), Some(&path), args, stdin);
     let out = run(
         &["login", "-u", USER, "--password-stdin", &registry.addr],
         PASSWORD,
