@@ -102,8 +102,17 @@ impl LayerProgress {
     /// Switches the line to a `Downloading` bar of `total` bytes. Docker
     /// prints nothing for this without a terminal, and neither do we.
     pub fn downloading(&self, total: u64) {
+        self.transferring("Downloading", total);
+    }
+
+    /// The same as [`LayerProgress::downloading`] for a push's `Pushing`.
+    pub fn pushing(&self, total: u64) {
+        self.transferring("Pushing", total);
+    }
+
+    fn transferring(&self, verb: &'static str, total: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_message("Downloading");
+            bar.set_message(verb);
             bar.set_length(total);
             bar.set_position(0);
             bar.reset_eta();

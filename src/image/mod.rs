@@ -8,7 +8,7 @@ mod filter;
 mod remove;
 mod usage;
 
-pub use catalog::{entry_ref, Catalog, Image, ImageRef};
+pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, PruneReport, RemoveEvent};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
