@@ -366,3 +366,46 @@ fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
         "pulled for the base, then again for the derived image"
     );
 }
+
+#[test]
+fn a_terminal_gets_live_progress_bars() {
+    let (registry, image) = registry_with_image(AuthKind::None);
+    let proxy = Proxy::start(&registry.addr);
+    let slow = Fault::Slow {
+        delay: Duration::ZERO,
+        chunk: 16 << 10,
+        pause: Duration::from_millis(40),
+    };
+    proxy.add(&blob_path(&image, 0), 1, slow);
+    let root = TempDir::new().unwrap();
+    let name = format!("{}/faults/app:v1", proxy.addr());
+    // script(1) runs rimg on a pseudo-terminal.
+    let command = format!(
+        "{} --root {} pull {name}",
+        env!("CARGO_BIN_EXE_rimg"),
+        root.path().display()
+    );
+    let out = std::process::Command::new(common::registry::require("script"))
+        .args(["-qec", &command, "/dev/null"])
+        .env("DOCKER_CONFIG", root.path().join("no-docker-config"))
+        .env("XDG_CONFIG_HOME", root.path().join("config-home"))
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\x1b["),
+        "no terminal control sequences: {text:?}"
+    );
+    let short = image.layers[0].digest.short();
+    assert!(
+        text.contains(&format!("{short}: Downloading [")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("{short}: Pull complete")),
+        "{text:?}"
+    );
+    assert!(text.trim_end().ends_with(&name), "{text:?}");
+}
