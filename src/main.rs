@@ -535,7 +535,11 @@ fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
             .transpose()?,
         max_concurrent_downloads: args.max_concurrent_downloads,
     };
-    let client = Client::new(RegistryConfig::load()?, DockerConfig::load()?)?;
+    let docker_config = DockerConfig::load()?;
+    if let Some(warning) = docker_config.permission_warning() {
+        eprintln!("WARNING: {warning}");
+    }
+    let client = Client::new(RegistryConfig::load()?, docker_config)?;
     let progress = rimg::progress::Progress::new(args.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -28,7 +28,12 @@ fn err(output: &Output) -> String {
 /// A Docker config dir whose `config.json` is `json`.
 fn docker_config(json: &serde_json::Value) -> TempDir {
     let dir = TempDir::new().unwrap();
-    std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    // As `docker login` writes it: readable by its owner only, so rimg has
+    // no permission warning to add.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     dir
 }
 
@@ -38,7 +43,7 @@ fn auths_for(registry: &Registry, user: &str, password: &str) -> TempDir {
 }
 
 fn push_image(registry: &Registry, repo: &str) {
-    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo, &[]);
+    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo);
 }
 
 #[test]

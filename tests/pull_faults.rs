@@ -21,7 +21,7 @@ use tempfile::TempDir;
 /// A registry holding one 3-layer image as `faults/app:v1`.
 fn registry_with_image(auth: AuthKind) -> (Registry, BuiltImage) {
     let registry = Registry::start_with(auth);
-    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1", &[]);
+    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1");
     (registry, image)
 }
 
@@ -277,7 +277,7 @@ fn up_to_date_pulls_cost_one_request() {
 #[test]
 fn docker_hub_pulls_go_to_the_configured_mirror() {
     let (registry, _) = registry_with_image(AuthKind::None);
-    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1", &[]);
+    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1");
     let proxy = Proxy::start(&registry.addr);
 
     let root = TempDir::new().unwrap();
@@ -308,8 +308,8 @@ fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
         "extra",
         common::layout::content(31, 10_000),
     ));
-    let base = registry.push_image(&base, "race/base:v1", &[]);
-    let derived = registry.push_image(&derived, "race/derived:v1", &[]);
+    let base = registry.push_image(&base, "race/base:v1");
+    let derived = registry.push_image(&derived, "race/derived:v1");
     let proxy = Proxy::start(&registry.addr);
     let root = TempDir::new().unwrap();
     let base_name = format!("{}/race/base:v1", proxy.addr());

@@ -75,6 +75,8 @@ struct AuthEntry {
 pub struct DockerConfig {
     path: PathBuf,
     file: ConfigFile,
+    /// The file's permission bits when others than its owner may read it.
+    loose_mode: Option<u32>,
 }
 
 impl DockerConfig {
@@ -90,8 +92,37 @@ impl DockerConfig {
     }
 
     pub fn load_from(path: PathBuf) -> Result<DockerConfig, CredentialError> {
-        let file = read_json_file(&path)?.unwrap_or_default();
-        Ok(DockerConfig { path, file })
+        let Some(file) = read_json_file(&path)? else {
+            return Ok(DockerConfig {
+                path,
+                ..DockerConfig::default()
+            });
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let loose_mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+            .filter(|mode| mode & 0o077 != 0);
+        Ok(DockerConfig {
+            path,
+            file,
+            loose_mode,
+        })
+    }
+
+    /// A warning when the file holds credentials that users other than
+    /// its owner may read. The file is still used: refusing it would break
+    /// pulls that worked before, and the secret is already exposed.
+    pub fn permission_warning(&self) -> Option<String> {
+        let mode = self.loose_mode?;
+        let holds_secrets = !self.file.auths.is_empty();
+        holds_secrets.then(|| {
+            format!(
+                "{} holds credentials and is readable by other users (mode {mode:04o}); run chmod 600 {}",
+                self.path.display(),
+                self.path.display()
+            )
+        })
     }
 
     /// The credential for a registry host (`docker.io`, `ghcr.io`,
@@ -216,6 +247,7 @@ mod tests {
         DockerConfig {
             path: "config.json".into(),
             file: serde_json::from_str(json).unwrap(),
+            loose_mode: None,
         }
     }
 

@@ -40,8 +40,12 @@ const MANIFEST_ACCEPT: &str = concat!(
     "application/vnd.docker.distribution.manifest.v1+json;q=0.5"
 );
 
-/// Manifests, configs and tag lists bigger than this are refused.
+/// Configs and tag lists bigger than this are refused.
 const MAX_DOCUMENT: usize = crate::store::MAX_JSON_BLOB as usize;
+/// Manifests and indexes bigger than this are refused: the distribution
+/// registry accepts no larger manifest on push, so only a hostile server
+/// sends one.
+const MAX_MANIFEST: usize = 4 << 20;
 /// Error bodies are read only this far.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
@@ -269,14 +273,19 @@ impl Client {
         let url = repo.url(&format!("manifests/{reference}"))?;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let (media_type, bytes) = self.fetch_document(repo, url, headers).await?;
+        let (media_type, bytes) = self
+            .fetch_document(repo, url, headers, MAX_MANIFEST)
+            .await?;
         Ok(FetchedManifest { bytes, media_type })
     }
 
     /// Fetches a small blob (an image config) whole.
     pub async fn small_blob(&self, repo: &Repository, digest: &Digest) -> Result<Bytes> {
         let url = repo.url(&format!("blobs/{digest}"))?;
-        Ok(self.fetch_document(repo, url, HeaderMap::new()).await?.1)
+        Ok(self
+            .fetch_document(repo, url, HeaderMap::new(), MAX_DOCUMENT)
+            .await?
+            .1)
     }
 
     /// Starts streaming a blob of `size` bytes.
@@ -321,12 +330,14 @@ impl Client {
         Ok(tags)
     }
 
-    /// GETs a small document whole, retrying when the body breaks off.
+    /// GETs a small document whole (at most `limit` bytes), retrying when
+    /// the body breaks off.
     async fn fetch_document(
         &self,
         repo: &Repository,
         url: Url,
         headers: HeaderMap,
+        limit: usize,
     ) -> Result<(String, Bytes)> {
         let mut attempt = 0;
         loop {
@@ -339,7 +350,7 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
                 .unwrap_or_default();
-            match read_limited(response, MAX_DOCUMENT, &url).await {
+            match read_limited(response, limit, &url).await {
                 Ok(bytes) => return Ok((media_type, bytes)),
                 Err(RegistryError::Transport { .. }) if attempt < MAX_RETRIES => {
                     tokio::time::sleep(backoff(attempt)).await;
