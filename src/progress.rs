@@ -61,21 +61,19 @@ pub struct Board {
 }
 
 impl Board {
-    /// Adds a layer line showing `status`.
-    pub fn layer(&self, digest: &Digest, status: &str) -> LayerProgress {
+    /// Adds a layer line; it shows nothing until given a status.
+    pub fn layer(&self, digest: &Digest) -> LayerProgress {
         let id = digest.short().to_string();
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new(0).with_style(status_style()));
             bar.set_prefix(id.clone());
             bar
         });
-        let layer = LayerProgress {
+        LayerProgress {
             mode: self.mode,
             id,
             bar,
-        };
-        layer.status(status);
-        layer
+        }
     }
 }
 
@@ -126,7 +124,8 @@ impl LayerProgress {
         }
     }
 
-    /// Shows a final status and leaves the line on screen.
+    /// Shows a final status and leaves the line on screen (a bar dropped
+    /// unfinished is erased).
     pub fn finish(&self, status: &str) {
         self.status(status);
         if let Some(bar) = &self.bar {

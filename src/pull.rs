@@ -392,9 +392,15 @@ impl Puller<'_> {
         for layer in layers {
             let present = self.store.has_blob(&layer.digest);
             let line = if present {
-                announce.then(|| board.layer(&layer.digest, "Already exists"))
+                announce.then(|| {
+                    let line = board.layer(&layer.digest);
+                    line.finish("Already exists");
+                    line
+                })
             } else if wanted.insert(&layer.digest, layer).is_none() {
-                Some(board.layer(&layer.digest, "Pulling fs layer"))
+                let line = board.layer(&layer.digest);
+                line.status("Pulling fs layer");
+                Some(line)
             } else {
                 None
             };

@@ -260,7 +260,8 @@ impl Pusher<'_> {
         manifest_type: &str,
         board: &Board,
     ) -> Result<Outgoing> {
-        let line = board.layer(diff_id, "Preparing");
+        let line = board.layer(diff_id);
+        line.status("Preparing");
         let descriptor = self.registry_blob(layer, diff_id, manifest_type).await?;
         let out = Outgoing {
             descriptor: descriptor.clone(),

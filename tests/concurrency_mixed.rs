@@ -51,7 +51,7 @@ fn args(list: &[&str]) -> Vec<String> {
 #[test]
 fn sixteen_processes_of_mixed_commands_lose_nothing() {
     let registry = Registry::start();
-    registry.push_image(&LayoutSpec::new(31, 3, 400_000), "mixed/app:v1", &[]);
+    registry.push_image(&LayoutSpec::new(31, 3, 400_000), "mixed/app:v1");
     let pulled = registry.image("mixed/app:v1");
 
     let fx = Fixture::new();

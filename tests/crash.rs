@@ -96,7 +96,7 @@ fn kill_after(root: &Path, args: &[&str], after: Duration) -> bool {
 /// layers are being transferred.
 fn registry_with_image() -> (Registry, Vec<Digest>) {
     let registry = Registry::start();
-    let image = registry.push_image(&LayoutSpec::new(7, 3, 1_500_000), "crash/app:v1", &[]);
+    let image = registry.push_image(&LayoutSpec::new(7, 3, 1_500_000), "crash/app:v1");
     let layers = image.layers.iter().map(|l| l.digest.clone()).collect();
     (registry, layers)
 }

@@ -71,7 +71,7 @@ fn assert_full_disk_error(out: &Output, what: &str) {
 fn pull_and_load_onto_a_full_disk_fail_cleanly() {
     let registry = Registry::start();
     // About 3 MB of layers, compressed, for a 2 MB disk.
-    registry.push_image(&ImageSpec::new(11, 3, 2_000_000), "full/app:v1", &[]);
+    registry.push_image(&ImageSpec::new(11, 3, 2_000_000), "full/app:v1");
     let name = registry.image("full/app:v1");
 
     let disk = SmallDisk::mount("2m");
@@ -93,7 +93,7 @@ fn pull_and_load_onto_a_full_disk_fail_cleanly() {
     assert_repairs_clean(&disk.root(), "after a full disk");
 
     // The store keeps working: a small image still fits.
-    registry.push_image(&ImageSpec::new(12, 1, 1000), "full/tiny:v1", &[]);
+    registry.push_image(&ImageSpec::new(12, 1, 1000), "full/tiny:v1");
     let out = run(&disk.root(), &["pull", &registry.image("full/tiny:v1")]);
     assert!(out.status.success(), "{out:?}");
     assert_consistent(&disk.root(), "after a small pull");

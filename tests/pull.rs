@@ -46,7 +46,7 @@ fn inspect_store(root: &Path, name: &str) -> serde_json::Value {
 #[test]
 fn pulls_an_oci_image_and_prints_docker_output() {
     let registry = Registry::start();
-    let image = registry.push_image(&ImageSpec::new(1, 3, 200_000), "app/oci:v1", &[]);
+    let image = registry.push_image(&ImageSpec::new(1, 3, 200_000), "app/oci:v1");
     let served = registry.digest("app/oci:v1");
 
     let root = TempDir::new().unwrap();
@@ -374,8 +374,8 @@ fn all_tags_and_quiet() {
 fn errors_are_dockers() {
     let registry = Registry::start();
     let spec = ImageSpec::new(12, 1, 10_000);
-    registry.push_image(&spec, "errs/app:v1", &[]);
-    registry.push_image(&spec, "errs/old:v1", &["--format", "v2s1"]);
+    registry.push_image(&spec, "errs/app:v1");
+    registry.push_image_with(&spec, "errs/old:v1", &["--format", "v2s1"]);
     let root = TempDir::new().unwrap();
 
     let missing = registry.image("errs/app:nope");
@@ -450,7 +450,7 @@ fn loopback_registries_may_speak_https_with_any_certificate() {
     // Docker treats loopback registries as insecure: HTTPS if they speak
     // it (certificate unchecked), else HTTP.
     let registry = Registry::start_tls();
-    let image = registry.push_image(&ImageSpec::new(14, 2, 20_000), "tls/app:v1", &[]);
+    let image = registry.push_image(&ImageSpec::new(14, 2, 20_000), "tls/app:v1");
     let root = TempDir::new().unwrap();
     let name = registry.image("tls/app:v1");
     assert_ok(&rimg(root.path(), &["pull", &name]));
@@ -460,7 +460,7 @@ fn loopback_registries_may_speak_https_with_any_certificate() {
 #[test]
 fn max_concurrent_downloads_queues_the_rest() {
     let registry = Registry::start();
-    let image = registry.push_image(&ImageSpec::new(15, 3, 20_000), "queue/app:v1", &[]);
+    let image = registry.push_image(&ImageSpec::new(15, 3, 20_000), "queue/app:v1");
     let root = TempDir::new().unwrap();
     let name = registry.image("queue/app:v1");
     let out = assert_ok(&rimg(

@@ -43,7 +43,7 @@ fn auths_for(registry: &Registry, user: &str, password: &str) -> TempDir {
 }
 
 fn push_image(registry: &Registry, repo: &str) {
-    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo, &[]);
+    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use tempfile::TempDir;
 /// A registry holding one 3-layer image as `faults/app:v1`.
 fn registry_with_image(auth: AuthKind) -> (Registry, BuiltImage) {
     let registry = Registry::start_with(auth);
-    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1", &[]);
+    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1");
     (registry, image)
 }
 
@@ -277,7 +277,7 @@ fn up_to_date_pulls_cost_one_request() {
 #[test]
 fn docker_hub_pulls_go_to_the_configured_mirror() {
     let (registry, _) = registry_with_image(AuthKind::None);
-    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1", &[]);
+    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1");
     let proxy = Proxy::start(&registry.addr);
 
     let root = TempDir::new().unwrap();
@@ -308,8 +308,8 @@ fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
         "extra",
         common::layout::content(31, 10_000),
     ));
-    let base = registry.push_image(&base, "race/base:v1", &[]);
-    let derived = registry.push_image(&derived, "race/derived:v1", &[]);
+    let base = registry.push_image(&base, "race/base:v1");
+    let derived = registry.push_image(&derived, "race/derived:v1");
     let proxy = Proxy::start(&registry.addr);
     let root = TempDir::new().unwrap();
     let base_name = format!("{}/race/base:v1", proxy.addr());
@@ -365,4 +365,47 @@ fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
         2,
         "pulled for the base, then again for the derived image"
     );
+}
+
+#[test]
+fn a_terminal_gets_live_progress_bars() {
+    let (registry, image) = registry_with_image(AuthKind::None);
+    let proxy = Proxy::start(&registry.addr);
+    let slow = Fault::Slow {
+        delay: Duration::ZERO,
+        chunk: 16 << 10,
+        pause: Duration::from_millis(40),
+    };
+    proxy.add(&blob_path(&image, 0), 1, slow);
+    let root = TempDir::new().unwrap();
+    let name = format!("{}/faults/app:v1", proxy.addr());
+    // script(1) runs rimg on a pseudo-terminal.
+    let command = format!(
+        "{} --root {} pull {name}",
+        env!("CARGO_BIN_EXE_rimg"),
+        root.path().display()
+    );
+    let out = std::process::Command::new(common::registry::require("script"))
+        .args(["-qec", &command, "/dev/null"])
+        .env("DOCKER_CONFIG", root.path().join("no-docker-config"))
+        .env("XDG_CONFIG_HOME", root.path().join("config-home"))
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\x1b["),
+        "no terminal control sequences: {text:?}"
+    );
+    let short = image.layers[0].digest.short();
+    assert!(
+        text.contains(&format!("{short}: Downloading [")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("{short}: Pull complete")),
+        "{text:?}"
+    );
+    assert!(text.trim_end().ends_with(&name), "{text:?}");
 }

@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RANGE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const DOCKER_HUB: &str = "docker.io";
@@ -187,7 +187,7 @@ pub struct Client {
     /// the certificate.
     unverified: reqwest::Client,
     config: RegistryConfig,
-    docker_config: DockerConfig,
+    docker_config: Arc<DockerConfig>,
     /// Credential lookups by host, done once per run: a helper may be slow.
     credentials: Mutex<HashMap<String, Option<Credential>>>,
     auth: AuthCache,
@@ -214,7 +214,7 @@ impl Client {
             http: build(true)?,
             unverified: build(false)?,
             config,
-            docker_config,
+            docker_config: Arc::new(docker_config),
             credentials: Mutex::new(HashMap::new()),
             auth: AuthCache::default(),
         })
@@ -480,7 +480,11 @@ impl Client {
             return Ok(found.clone());
         }
         // Credential helpers are programs; keep them off the async workers.
-        let found = tokio::task::block_in_place(|| self.docker_config.lookup(host))?;
+        let docker_config = self.docker_config.clone();
+        let server = host.to_string();
+        let found = tokio::task::spawn_blocking(move || docker_config.lookup(&server))
+            .await
+            .map_err(|e| credentials::CredentialError::Helper(e.to_string()))??;
         self.lock_credentials()
             .insert(host.to_string(), found.clone());
         Ok(found)

@@ -166,19 +166,20 @@ impl Registry {
         skopeo(&args);
     }
 
-    /// Builds one image from `spec` in a scratch layout and pushes it as
-    /// `<dest>`, with `--preserve-digests` unless `extra` picks a flavour.
-    pub fn push_image(&self, spec: &ImageSpec, dest: &str, extra: &[&str]) -> BuiltImage {
+    /// Pushes a single-platform image built from `spec` as `dest`
+    /// (`repo:tag`), keeping its digests.
+    pub fn push_image(&self, spec: &ImageSpec, dest: &str) -> BuiltImage {
+        self.push_image_with(spec, dest, &["--preserve-digests"])
+    }
+
+    /// Like [`Registry::push_image`], with skopeo flags of the caller's
+    /// choosing (`--format v2s1`, ...).
+    pub fn push_image_with(&self, spec: &ImageSpec, dest: &str, flags: &[&str]) -> BuiltImage {
         let src = TempDir::new().unwrap();
         let mut layout = Layout::new(src.path());
         let image = layout.image(spec);
-        layout.tag("image", &[&image]);
-        let flavour = if extra.is_empty() {
-            &["--preserve-digests"][..]
-        } else {
-            extra
-        };
-        self.push(&layout.dir, "image", dest, flavour);
+        layout.tag("pushed", &[&image]);
+        self.push(&layout.dir, "pushed", dest, flags);
         image
     }
 
