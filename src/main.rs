@@ -73,6 +73,30 @@ enum Command {
     Container(ContainerCommand),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Authenticate to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Manage manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Display an image manifest, or manifest list
+    Inspect(ManifestInspectArgs),
+}
+
+#[derive(Args)]
+struct ManifestInspectArgs {
+    /// Output additional info including layers and platform
+    #[arg(short, long)]
+    verbose: bool,
+    #[arg(value_name = "MANIFEST")]
+    name: String,
 }
 
 #[derive(Subcommand)]
@@ -167,6 +191,42 @@ struct PullArgs {
     max_concurrent_downloads: usize,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     name: String,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Maximum number of layers uploaded at once
+    #[arg(long, value_name = "N", default_value_t = rimg::push::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
+    #[arg(value_name = "NAME[:TAG]")]
+    name: String,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
+#[derive(Args)]
+struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
 }
 
 #[derive(Args)]
@@ -444,6 +504,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Pull(args) => pull(&store, args),
+        Command::Push(args) => push(&store, args),
+        Command::Login(args) => login(args),
+        Command::Logout(args) => logout(args),
+        Command::Manifest(ManifestCommand::Inspect(args)) => manifest_inspect(args),
     }
 }
 
@@ -791,7 +855,6 @@ fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
 fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
     use rimg::pull::{self, PullOptions};
     use rimg::reference::Reference;
-    use rimg::registry::{Client, DockerConfig, RegistryConfig};
     let reference = if args.all_tags {
         Reference::parse(&args.name)?
     } else {
@@ -806,18 +869,177 @@ fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
             .transpose()?,
         max_concurrent_downloads: args.max_concurrent_downloads,
     };
+    let client = registry_client()?;
+    let progress = rimg::progress::Progress::new(args.quiet);
+    let canonical =
+        runtime()?.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
+    println!("{canonical}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn push(store: &Store, args: PushArgs) -> Result<ExitCode> {
+    use rimg::push::{self, PushOptions};
+    use rimg::reference::Reference;
+    let reference = if args.all_tags {
+        Reference::parse(&args.name)?
+    } else {
+        Reference::parse_with_default_tag(&args.name)?
+    };
+    if args.all_tags && reference.tag().is_some() {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
+    if !args.all_tags && !args.quiet && Reference::parse(&args.name)?.tag().is_none() {
+        println!("Using default tag: latest");
+    }
+    let options = PushOptions {
+        all_tags: args.all_tags,
+        max_concurrent_uploads: args.max_concurrent_uploads,
+    };
+    let client = registry_client()?;
+    let progress = rimg::progress::Progress::new(args.quiet);
+    let pushed =
+        runtime()?.block_on(push::push(store, &client, &reference, &options, &progress))?;
+    if args.quiet {
+        for p in pushed {
+            println!("{}", p.reference);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn login(args: LoginArgs) -> Result<ExitCode> {
+    use rimg::registry::{login, DockerConfig};
+    let host = login::server_host(args.server.as_deref());
+    let (username, password) = login_credentials(args)?;
+    let client = registry_client()?;
+    if let Err(e) = runtime()?.block_on(client.check_login(&host, &username, &password)) {
+        anyhow::bail!("login attempt to {host} failed: {e}");
+    }
+    let config = DockerConfig::load()?;
+    config.save_login(&host, &username, &password)?;
+    if config.helper_for(&host).is_none() {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            config.path().display()
+        );
+    }
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The username and password from the flags, stdin, or prompts on a
+/// terminal (the password unechoed), as `docker login` takes them.
+fn login_credentials(args: LoginArgs) -> Result<(String, String)> {
+    use std::io::{BufRead, IsTerminal, Read};
+    if args.password.is_some() && args.password_stdin {
+        anyhow::bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if args.password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    let stdin = io::stdin();
+    let mut password = args.password;
+    if args.password_stdin {
+        if args.username.is_none() {
+            anyhow::bail!("Must provide --username with --password-stdin");
+        }
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .context("reading the password from stdin")?;
+        password = Some(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let interactive = stdin.is_terminal();
+    let username = match args.username {
+        Some(username) => username,
+        None if interactive => {
+            print!("Username: ");
+            io::stdout().flush()?;
+            let mut line = String::new();
+            stdin.lock().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    let password = match password {
+        Some(password) => password,
+        None if interactive => read_hidden("Password: ")?,
+        None => anyhow::bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    if username.is_empty() || password.is_empty() {
+        anyhow::bail!("Username and password are required");
+    }
+    Ok((username, password))
+}
+
+/// Reads a line from the terminal with echo off.
+fn read_hidden(prompt: &str) -> Result<String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    print!("{prompt}");
+    io::stdout().flush()?;
+    let fd = io::stdin().as_raw_fd();
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    let have_termios = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if have_termios {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: a valid termios for the same fd.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if have_termios {
+        // SAFETY: restores the settings read above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    println!();
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn logout(args: LogoutArgs) -> Result<ExitCode> {
+    use rimg::registry::{login, DockerConfig};
+    let host = login::server_host(args.server.as_deref());
+    let config = DockerConfig::load()?;
+    let shown = if host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        &host
+    };
+    if config.erase_login(&host)? {
+        println!("Removing login credentials for {shown}");
+    } else {
+        println!("Not logged in to {shown}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manifest_inspect(args: ManifestInspectArgs) -> Result<ExitCode> {
+    use rimg::reference::Reference;
+    let reference = Reference::parse_with_default_tag(&args.name)?;
+    let client = registry_client()?;
+    let json = runtime()?.block_on(rimg::manifest::inspect(&client, &reference, args.verbose))?;
+    println!("{json}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A registry client with the user's Docker logins and rimg's registry
+/// settings; warns when the logins file is readable by others.
+fn registry_client() -> Result<rimg::registry::Client> {
+    use rimg::registry::{Client, DockerConfig, RegistryConfig};
     let docker_config = DockerConfig::load()?;
     if let Some(warning) = docker_config.permission_warning() {
         eprintln!("WARNING: {warning}");
     }
-    let client = Client::new(RegistryConfig::load()?, docker_config)?;
-    let progress = rimg::progress::Progress::new(args.quiet);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok(Client::new(RegistryConfig::load()?, docker_config)?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let canonical =
-        runtime.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
-    println!("{canonical}");
-    Ok(ExitCode::SUCCESS)
+        .context("starting the async runtime")
 }

@@ -144,6 +144,12 @@ impl Store {
         self.meta_dir().join("layers")
     }
 
+    /// `<uncompressed layer hex>` → the digest of the gzip blob a push
+    /// made from it, so a second push sends the same bytes.
+    fn compressed_dir(&self) -> PathBuf {
+        self.meta_dir().join("gzip")
+    }
+
     fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
@@ -296,6 +302,26 @@ impl Store {
         self.write_atomically(
             &self.layer_info_dir().join(digest.hex()),
             &bytes,
+            Durability::Cache,
+        )
+    }
+
+    /// The compressed blob recorded for an uncompressed layer blob, if it
+    /// is still in the store.
+    pub fn compressed_variant(&self, layer: &Digest) -> Option<Digest> {
+        let text = fs::read_to_string(self.compressed_dir().join(layer.hex())).ok()?;
+        let digest = Digest::parse(text.trim()).ok()?;
+        self.has_blob(&digest).then_some(digest)
+    }
+
+    /// Remembers that `compressed` holds the layer `layer` compressed.
+    pub fn record_compressed_variant(&self, layer: &Digest, compressed: &Digest) -> Result<()> {
+        let dir = self.compressed_dir();
+        fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+        // Like the layer-info cache: lost, it only costs a recompression.
+        self.write_atomically(
+            &dir.join(layer.hex()),
+            compressed.as_str().as_bytes(),
             Durability::Cache,
         )
     }
