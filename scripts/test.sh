@@ -30,8 +30,10 @@ fi
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 
-# cargo prints one result line per test binary, the last usually for the
-# (empty) doctests; close with one total over all of them.
+# Bounded fuzzing of the parsers (FUZZ_SECONDS per target), then the
+# tests. cargo prints one result line per test binary, the last for the
+# (empty) doctests, so the run closes with one total over all of them.
+./scripts/fuzz.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -50,6 +50,8 @@ enum Command {
     /// Manage rimg
     #[command(subcommand)]
     System(SystemCommand),
+    /// Download an image from a registry
+    Pull(PullArgs),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +106,24 @@ struct ImagesArgs {
     format: Option<String>,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
+}
+
+#[derive(Args)]
+struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Maximum number of layers downloaded at once
+    #[arg(long, value_name = "N", default_value_t = rimg::pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS)]
+    max_concurrent_downloads: usize,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    name: String,
 }
 
 #[derive(Args)]
@@ -251,6 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => load(&store, args),
         Command::System(SystemCommand::Df(args)) => system_df(&store, args),
         Command::System(SystemCommand::Check(args)) => system_check(&store, args),
+        Command::Pull(args) => pull(&store, args),
     }
 }
 
@@ -494,4 +515,34 @@ fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
+    use rimg::pull::{self, PullOptions};
+    use rimg::reference::Reference;
+    use rimg::registry::{Client, DockerConfig, RegistryConfig};
+    let reference = if args.all_tags {
+        Reference::parse(&args.name)?
+    } else {
+        Reference::parse_with_default_tag(&args.name)?
+    };
+    let options = PullOptions {
+        all_tags: args.all_tags,
+        platform: args
+            .platform
+            .as_deref()
+            .map(pull::parse_platform)
+            .transpose()?,
+        max_concurrent_downloads: args.max_concurrent_downloads,
+    };
+    let client = Client::new(RegistryConfig::load()?, DockerConfig::load()?)?;
+    let progress = rimg::progress::Progress::new(args.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let canonical =
+        runtime.block_on(pull::pull(store, &client, &reference, &options, &progress))?;
+    println!("{canonical}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -290,3 +290,10 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.write_all(bytes).expect("gzip");
     enc.finish().expect("gzip")
 }
+
+// The pull tests' harness: a real registry, images pushed with skopeo, and
+// a fault-injecting proxy.
+pub mod http;
+pub mod layout;
+pub mod proxy;
+pub mod registry;

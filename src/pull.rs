@@ -1,0 +1,902 @@
+//! `rimg pull`: resolve a reference to a platform's image manifest, fetch
+//! the config and the missing layers concurrently, verify every byte, and
+//! name the image in the store.
+//!
+//! Each layer streams from the network into a blocking thread that writes
+//! the blob to a temporary file, hashes it, and decompresses and hashes it
+//! again for the diff ID, all in one pass. Nothing is renamed into the
+//! store unverified, and nothing is tagged unless every layer's diff ID
+//! matches the config.
+
+use crate::digest::Digest;
+use crate::image;
+use crate::layer::{self, LayerInfo};
+use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::progress::{Board, LayerProgress, Progress};
+use crate::reference::Reference;
+use crate::registry::{self, code, Client, RegistryError, Repository};
+use crate::store::{Store, StoreError};
+use bytes::{Buf, Bytes};
+use futures_util::stream::{self, StreamExt};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read, Write};
+use tokio::sync::mpsc;
+
+/// Docker downloads 3 layers at a time; registries and CDNs serve more
+/// well, and two spare streams keep both cores decompressing while a
+/// slow layer finishes.
+pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 6;
+
+/// How often the commit step goes back for blobs a concurrent `rmi`
+/// removed under it.
+const COMMIT_ATTEMPTS: usize = 3;
+
+/// Chunks queued between a download and its writer thread: enough to ride
+/// out a disk hiccup, small enough that memory stays flat.
+const CHUNK_QUEUE: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    // The registry's error is part of the message, as in Docker's, and
+    // deliberately not a `source`: it would be printed twice.
+    #[error("manifest for {reference} not found: {cause}")]
+    ManifestUnknown {
+        reference: String,
+        cause: RegistryError,
+    },
+    #[error("pull access denied for {name}, repository does not exist or may require 'rimg login': {cause}")]
+    AccessDenied { name: String, cause: RegistryError },
+    #[error("repository {name} not found: {cause}")]
+    RepositoryUnknown { name: String, cause: RegistryError },
+    #[error(transparent)]
+    Registry(RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "no matching manifest for {wanted} in the manifest list entries (available: {available})"
+    )]
+    NoMatchingPlatform { wanted: String, available: String },
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        reference: String,
+        wanted: String,
+        actual: String,
+    },
+    #[error("Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported. Suggest the author of {0} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2")]
+    Schema1(String),
+    #[error("{reference}: unsupported manifest media type {media_type:?}")]
+    UnsupportedMediaType {
+        reference: String,
+        media_type: String,
+    },
+    #[error("{what} {digest}: invalid: {reason}")]
+    Invalid {
+        what: &'static str,
+        digest: Digest,
+        reason: String,
+    },
+    #[error("{what} verification failed: expected {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes)")]
+    Verification {
+        what: &'static str,
+        expected: Digest,
+        expected_size: u64,
+        actual: Digest,
+        actual_size: u64,
+    },
+    #[error("filesystem layer verification failed for digest {digest}: {detail}")]
+    Layer { digest: Digest, detail: String },
+    #[error("layer {digest}: diff ID {actual} does not match the image config's {expected}")]
+    DiffId {
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
+    InvalidPlatform(String),
+    #[error("{0}")]
+    Reference(#[from] crate::reference::ReferenceError),
+    #[error("tag can't be used with --all-tags/-a")]
+    TagWithAllTags,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = PullError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    pub all_tags: bool,
+    /// The platform asked for with `--platform`; `None` means this
+    /// machine's, with no complaint if a single-platform image differs.
+    pub platform: Option<Platform>,
+    pub max_concurrent_downloads: usize,
+}
+
+/// Pulls `reference` (a tag or digest, or with `all_tags` a bare name)
+/// and returns the canonical reference to print last.
+pub async fn pull(
+    store: &Store,
+    client: &Client,
+    reference: &Reference,
+    options: &PullOptions,
+    progress: &Progress,
+) -> Result<Reference> {
+    let repos = client.repositories(reference.domain(), reference.path())?;
+    let puller = Puller {
+        store,
+        client,
+        options,
+        progress,
+        platform: options.platform.clone().unwrap_or_else(host_platform),
+    };
+    if !options.all_tags {
+        let updated = puller.pull_one(&repos, reference).await?;
+        puller.status(updated, &reference.familiar_string());
+        return Ok(reference.clone());
+    }
+    if reference.tag().is_some() || reference.digest().is_some() {
+        return Err(PullError::TagWithAllTags);
+    }
+    let tags = first_success(&repos, |repo| client.tags(repo))
+        .await
+        .map_err(|e| translate(e, reference))?
+        .1;
+    let mut updated = false;
+    for tag in tags {
+        updated |= puller.pull_one(&repos, &reference.with_tag(&tag)?).await?;
+    }
+    puller.status(updated, &reference.familiar_name());
+    Ok(reference.name_only())
+}
+
+impl From<RegistryError> for PullError {
+    fn from(e: RegistryError) -> PullError {
+        PullError::Registry(e)
+    }
+}
+
+/// Docker's `translatePullError`: registry errors that mean "no such
+/// image" in the words `docker pull` uses.
+fn translate(e: RegistryError, reference: &Reference) -> PullError {
+    match e.code() {
+        Some(code::DENIED) => PullError::AccessDenied {
+            name: reference.familiar_name(),
+            cause: e,
+        },
+        Some(code::MANIFEST_UNKNOWN) => PullError::ManifestUnknown {
+            reference: reference.familiar_string(),
+            cause: e,
+        },
+        Some(code::NAME_UNKNOWN) => PullError::RepositoryUnknown {
+            name: reference.familiar_name(),
+            cause: e,
+        },
+        _ => PullError::Registry(e),
+    }
+}
+
+/// Tries `op` on each endpoint (mirrors first); a mirror's failure falls
+/// through to the next, the registry's own is final.
+async fn first_success<'r, T, F, Fut>(
+    repos: &'r [Repository],
+    op: F,
+) -> std::result::Result<(&'r Repository, T), RegistryError>
+where
+    F: Fn(&'r Repository) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, RegistryError>>,
+{
+    let mut last = None;
+    for repo in repos {
+        match op(repo).await {
+            Ok(value) => return Ok((repo, value)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| RegistryError::Url("no registry endpoint".into())))
+}
+
+struct Puller<'a> {
+    store: &'a Store,
+    client: &'a Client,
+    options: &'a PullOptions,
+    progress: &'a Progress,
+    platform: Platform,
+}
+
+/// The image a reference resolved to.
+struct Resolved<'r> {
+    repo: &'r Repository,
+    /// The digest the registry served for the reference: an index's for a
+    /// multi-platform image. Docker's repo digest.
+    served: Digest,
+    /// The platform manifest as stored, and its descriptor for index.json.
+    manifest_bytes: Bytes,
+    descriptor: Descriptor,
+    manifest: Manifest,
+    from_index: bool,
+}
+
+impl Puller<'_> {
+    fn status(&self, updated: bool, name: &str) {
+        let verb = if updated {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        };
+        self.progress.line(&format!("Status: {verb} {name}"));
+    }
+
+    /// Pulls one tag or digest; true when the name now points at a
+    /// different image than before.
+    async fn pull_one(&self, repos: &[Repository], reference: &Reference) -> Result<bool> {
+        let resolved = self.resolve(repos, reference).await?;
+        let config = self.config(&resolved).await?;
+        if resolved.manifest.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(PullError::Invalid {
+                what: "image config",
+                digest: resolved.manifest.config.digest.clone(),
+                reason: format!(
+                    "{} diff IDs for {} layers",
+                    config.rootfs.diff_ids.len(),
+                    resolved.manifest.layers.len()
+                ),
+            });
+        }
+        if let Some(wanted) = &self.options.platform {
+            let actual = config_platform(&config);
+            if !resolved.from_index && !platform_matches(wanted, &actual) {
+                return Err(PullError::PlatformMismatch {
+                    reference: reference.familiar_string(),
+                    wanted: platform_string(wanted),
+                    actual: platform_string(&actual),
+                });
+            }
+        }
+        let board = self.progress.board();
+        self.fetch_layers(&resolved, &config, &board, true).await?;
+        drop(board);
+        let updated = self.commit(&resolved, &config, reference).await?;
+        self.progress.line(&format!("Digest: {}", resolved.served));
+        Ok(updated)
+    }
+
+    /// Fetches the manifest for `reference` and, for an index, the
+    /// manifest of the wanted platform.
+    async fn resolve<'r>(
+        &self,
+        repos: &'r [Repository],
+        reference: &Reference,
+    ) -> Result<Resolved<'r>> {
+        let tag_or_digest = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let (repo, fetched) =
+            first_success(repos, |repo| self.client.manifest(repo, &tag_or_digest))
+                .await
+                .map_err(|e| translate(e, reference))?;
+        let served = Digest::of(&fetched.bytes);
+        if let Some(wanted) = reference.digest() {
+            if served.as_str() != wanted {
+                return Err(PullError::Verification {
+                    what: "manifest",
+                    expected: Digest::parse(wanted)
+                        .map_err(|e| PullError::Internal(e.to_string()))?,
+                    expected_size: 0,
+                    actual: served,
+                    actual_size: fetched.bytes.len() as u64,
+                });
+            }
+        }
+        self.progress.line(&format!(
+            "{tag_or_digest}: Pulling from {}",
+            reference.path()
+        ));
+        let kind = document_type(&fetched.media_type, &fetched.bytes);
+        if registry::is_schema1(&kind) {
+            return Err(PullError::Schema1(reference.familiar_string()));
+        }
+        if media_type::is_manifest(&kind) {
+            let manifest = parse_manifest(&served, &fetched.bytes)?;
+            let mut descriptor = Descriptor::new(&kind, served.clone(), fetched.bytes.len() as u64);
+            descriptor.platform = None;
+            return Ok(Resolved {
+                repo,
+                served,
+                manifest_bytes: fetched.bytes,
+                descriptor,
+                manifest,
+                from_index: false,
+            });
+        }
+        if !media_type::is_index(&kind) {
+            return Err(PullError::UnsupportedMediaType {
+                reference: reference.familiar_string(),
+                media_type: kind,
+            });
+        }
+        let index: Index =
+            serde_json::from_slice(&fetched.bytes).map_err(|e| PullError::Invalid {
+                what: "manifest list",
+                digest: served.clone(),
+                reason: e.to_string(),
+            })?;
+        let chosen = choose_platform(&index, &self.platform)?.clone();
+        if !media_type::is_manifest(&chosen.media_type) {
+            return Err(PullError::UnsupportedMediaType {
+                reference: reference.familiar_string(),
+                media_type: chosen.media_type,
+            });
+        }
+        let bytes = self.manifest_by_digest(repo, &chosen).await?;
+        let manifest = parse_manifest(&chosen.digest, &bytes)?;
+        let mut descriptor =
+            Descriptor::new(&chosen.media_type, chosen.digest.clone(), chosen.size);
+        descriptor.platform = chosen.platform;
+        Ok(Resolved {
+            repo,
+            served,
+            manifest_bytes: bytes,
+            descriptor,
+            manifest,
+            from_index: true,
+        })
+    }
+
+    /// A platform manifest from the store if it is there (so an
+    /// up-to-date re-pull costs one request), else from the registry.
+    async fn manifest_by_digest(&self, repo: &Repository, desc: &Descriptor) -> Result<Bytes> {
+        if self.store.has_blob(&desc.digest) {
+            return Ok(Bytes::from(self.store.read_blob(&desc.digest)?));
+        }
+        let fetched = self.client.manifest(repo, desc.digest.as_str()).await?;
+        verify_document("manifest", desc, &fetched.bytes)?;
+        Ok(fetched.bytes)
+    }
+
+    /// The image config, fetched and stored if missing.
+    async fn config(&self, resolved: &Resolved<'_>) -> Result<ImageConfig> {
+        let desc = &resolved.manifest.config;
+        if !(desc.media_type == media_type::DOCKER_CONFIG
+            || desc.media_type == media_type::OCI_CONFIG)
+        {
+            return Err(PullError::Invalid {
+                what: "manifest",
+                digest: resolved.descriptor.digest.clone(),
+                reason: format!(
+                    "config media type {:?} is not an image config",
+                    desc.media_type
+                ),
+            });
+        }
+        if !self.store.has_blob(&desc.digest) {
+            let bytes = self.client.small_blob(resolved.repo, &desc.digest).await?;
+            verify_document("image config", desc, &bytes)?;
+            self.store.put_blob(&bytes)?;
+        }
+        Ok(self.store.read_json(&desc.digest)?)
+    }
+
+    /// Makes every layer of the image present and measured, checking each
+    /// diff ID against the config. `announce` prints `Already exists` for
+    /// layers already stored (the first pass; a commit retry stays quiet
+    /// about them).
+    async fn fetch_layers(
+        &self,
+        resolved: &Resolved<'_>,
+        config: &ImageConfig,
+        board: &Board,
+        announce: bool,
+    ) -> Result<()> {
+        let layers = &resolved.manifest.layers;
+        // A digest listed twice is downloaded once.
+        let mut wanted: BTreeMap<&Digest, &Descriptor> = BTreeMap::new();
+        let mut lines: Vec<Option<LayerProgress>> = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let present = self.store.has_blob(&layer.digest);
+            let line = if present {
+                announce.then(|| board.layer(&layer.digest, "Already exists"))
+            } else if wanted.insert(&layer.digest, layer).is_none() {
+                Some(board.layer(&layer.digest, "Pulling fs layer"))
+            } else {
+                None
+            };
+            lines.push(line);
+        }
+        let lines_by_digest: BTreeMap<&Digest, &LayerProgress> = layers
+            .iter()
+            .zip(&lines)
+            .filter_map(|(l, line)| Some((&l.digest, line.as_ref()?)))
+            .collect();
+        let limit = self.options.max_concurrent_downloads.max(1);
+        for (i, desc) in wanted.values().enumerate() {
+            if i >= limit {
+                if let Some(line) = lines_by_digest.get(&desc.digest) {
+                    line.status("Waiting");
+                }
+            }
+        }
+        let mut downloads = stream::iter(wanted.values().map(|desc| {
+            let line = lines_by_digest.get(&desc.digest).copied();
+            async move {
+                let info = self.download_layer(resolved.repo, desc, line).await?;
+                Ok::<_, PullError>((desc.digest.clone(), info))
+            }
+        }))
+        .buffer_unordered(limit);
+        let mut measured: BTreeMap<Digest, LayerInfo> = BTreeMap::new();
+        let mut completed = 0;
+        // "Pull complete" comes in layer order, as Docker's extraction does.
+        let mut report = |measured: &BTreeMap<Digest, LayerInfo>| -> Result<()> {
+            while completed < layers.len() {
+                let layer = &layers[completed];
+                let info = match measured.get(&layer.digest) {
+                    Some(info) => info.clone(),
+                    None if !wanted.contains_key(&layer.digest) => self.store.layer_info(layer)?,
+                    None => break,
+                };
+                let expected = &config.rootfs.diff_ids[completed];
+                if &info.diff_id != expected {
+                    return Err(PullError::DiffId {
+                        digest: layer.digest.clone(),
+                        expected: expected.clone(),
+                        actual: info.diff_id,
+                    });
+                }
+                if wanted.contains_key(&layer.digest) {
+                    if let Some(line) = &lines[completed] {
+                        line.finish("Pull complete");
+                    }
+                }
+                completed += 1;
+            }
+            Ok(())
+        };
+        report(&measured)?;
+        while let Some(done) = downloads.next().await {
+            let (digest, info) = done?;
+            measured.insert(digest, info);
+            report(&measured)?;
+        }
+        Ok(())
+    }
+
+    /// Streams one layer to two threads: one stores the compressed bytes
+    /// (hashing them on the way), the other decompresses and hashes the
+    /// tar for the diff ID. Splitting the work lets a big layer use both
+    /// cores once the small ones are done.
+    async fn download_layer(
+        &self,
+        repo: &Repository,
+        desc: &Descriptor,
+        line: Option<&LayerProgress>,
+    ) -> Result<LayerInfo> {
+        if let Some(line) = line {
+            line.downloading(desc.size);
+        }
+        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let (to_measure, measure_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let store = self.store.clone();
+        let target = desc.clone();
+        let stored = tokio::task::spawn_blocking(move || store_blob(&store, &target, blob_chunks));
+        let measured = tokio::task::spawn_blocking(move || {
+            layer::measure("", ChannelReader::new(measure_chunks))
+        });
+        let mut to_measure = Some(to_measure);
+        let mut blob = self.client.blob(repo, &desc.digest, desc.size);
+        let fetched: Result<()> = async {
+            while let Some(chunk) = blob.next_chunk().await? {
+                if let Some(line) = line {
+                    line.advance(chunk.len() as u64);
+                }
+                // The decompressor stops early at the end of its stream or
+                // at an error; the blob still gets every byte, so that its
+                // digest decides what went wrong.
+                if let Some(sender) = &to_measure {
+                    if sender.send(chunk.clone()).await.is_err() {
+                        to_measure = None;
+                    }
+                }
+                if to_blob.send(chunk).await.is_err() {
+                    break; // the blob writer failed; its error says why
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(to_blob);
+        drop(to_measure);
+        if let Some(line) = line {
+            line.status("Verifying Checksum");
+        }
+        let joined = |e: tokio::task::JoinError| PullError::Internal(format!("layer thread: {e}"));
+        let stored = stored.await.map_err(joined)?;
+        let measured = measured.await.map_err(joined)?;
+        fetched?;
+        stored?;
+        let info = measured.map_err(|layer::LayerError::Io(e)| PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: format!("decompressing: {e}"),
+        })?;
+        self.store.record_layer_info(&desc.digest, &info)?;
+        if let Some(line) = line {
+            line.status("Download complete");
+        }
+        Ok(info)
+    }
+
+    /// Names the image. `image::register` checks under the store lock
+    /// that every blob is still there (a concurrent `rmi` may have removed
+    /// a shared one after we found it); any that is not is fetched again.
+    async fn commit(
+        &self,
+        resolved: &Resolved<'_>,
+        config: &ImageConfig,
+        reference: &Reference,
+    ) -> Result<bool> {
+        let names = image_names(reference, &resolved.served)?;
+        let mut missing = None;
+        for _ in 0..COMMIT_ATTEMPTS {
+            if !self.store.has_blob(&resolved.descriptor.digest) {
+                verify_document("manifest", &resolved.descriptor, &resolved.manifest_bytes)?;
+                self.store.put_blob(&resolved.manifest_bytes)?;
+            }
+            let index = self.store.read_index()?;
+            let updated =
+                self.points_elsewhere(&index, &names[0], &resolved.manifest.config.digest);
+            match image::register(self.store, &resolved.descriptor, &names) {
+                Ok(()) => return Ok(updated),
+                Err(StoreError::BlobMissing(digest)) => missing = Some(digest),
+                Err(e) => return Err(e.into()),
+            }
+            self.config(resolved).await?;
+            self.fetch_layers(resolved, config, &self.progress.board(), false)
+                .await?;
+        }
+        let digest = missing.unwrap_or_else(|| resolved.descriptor.digest.clone());
+        Err(PullError::Store(StoreError::BlobMissing(digest)))
+    }
+
+    /// Whether `name` is unset or names an image other than `config` (the
+    /// image ID): Docker's "Downloaded newer image" test.
+    fn points_elsewhere(&self, index: &Index, name: &Reference, config: &Digest) -> bool {
+        let key = name.to_string();
+        let Some(entry) = index
+            .manifests
+            .iter()
+            .find(|d| d.annotation(annotation::REF_NAME) == Some(key.as_str()))
+        else {
+            return true;
+        };
+        match self.store.read_json::<Manifest>(&entry.digest) {
+            Ok(old) => &old.config.digest != config,
+            Err(_) => true,
+        }
+    }
+}
+
+/// The names a pull gives the image: the reference itself (tag or digest)
+/// and the repo digest, `name@<digest served>`.
+fn image_names(reference: &Reference, served: &Digest) -> Result<Vec<Reference>> {
+    let repo_digest = reference.name_only().with_digest(served.as_str())?;
+    let mut names = vec![reference.clone()];
+    if repo_digest != *reference {
+        names.push(repo_digest);
+    }
+    Ok(names)
+}
+
+/// The document's media type: the `Content-Type` when it names one we
+/// know, else the body's `mediaType`, else its shape (OCI allows leaving
+/// `mediaType` out).
+fn document_type(content_type: &str, body: &[u8]) -> String {
+    let known =
+        |t: &str| media_type::is_manifest(t) || media_type::is_index(t) || registry::is_schema1(t);
+    if known(content_type) {
+        return content_type.to_string();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Shape {
+        #[serde(default)]
+        schema_version: u32,
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+        #[serde(default)]
+        config: Option<serde_json::Value>,
+    }
+    let Ok(shape) = serde_json::from_slice::<Shape>(body) else {
+        return content_type.to_string();
+    };
+    match shape {
+        Shape {
+            media_type: Some(t),
+            ..
+        } if known(&t) => t,
+        Shape {
+            schema_version: 1, ..
+        } => media_type::DOCKER_MANIFEST_V1_SIGNED.to_string(),
+        Shape {
+            manifests: Some(_), ..
+        } => media_type::OCI_INDEX.to_string(),
+        Shape {
+            config: Some(_), ..
+        } => media_type::OCI_MANIFEST.to_string(),
+        _ => content_type.to_string(),
+    }
+}
+
+fn parse_manifest(digest: &Digest, bytes: &[u8]) -> Result<Manifest> {
+    serde_json::from_slice(bytes).map_err(|e| PullError::Invalid {
+        what: "manifest",
+        digest: digest.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Checks a document fetched whole against its descriptor.
+fn verify_document(what: &'static str, desc: &Descriptor, bytes: &[u8]) -> Result<()> {
+    let actual = Digest::of(bytes);
+    if actual != desc.digest || bytes.len() as u64 != desc.size {
+        return Err(PullError::Verification {
+            what,
+            expected: desc.digest.clone(),
+            expected_size: desc.size,
+            actual,
+            actual_size: bytes.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a blob's chunks to a temporary file and commits it only if its
+/// digest and size match the descriptor.
+fn store_blob(store: &Store, desc: &Descriptor, mut chunks: mpsc::Receiver<Bytes>) -> Result<()> {
+    let mut ingest = store.ingest()?;
+    while let Some(chunk) = chunks.blocking_recv() {
+        ingest.write_all(&chunk).map_err(|e| StoreError::Io {
+            context: format!("writing blob {}", desc.digest),
+            source: e,
+        })?;
+    }
+    match ingest.commit(Some((&desc.digest, desc.size))) {
+        Ok(_) => Ok(()),
+        Err(StoreError::Mismatch {
+            actual,
+            actual_size,
+            ..
+        }) => Err(PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: format!("got {actual} ({actual_size} bytes, expected {})", desc.size),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The chunks a download sends, read in place (no copy into a buffer of
+/// our own); the end of the channel is the end of the blob.
+struct ChannelReader {
+    receiver: mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+}
+
+impl ChannelReader {
+    fn new(receiver: mpsc::Receiver<Bytes>) -> ChannelReader {
+        ChannelReader {
+            receiver,
+            chunk: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.chunk.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.chunk = chunk,
+                None => break,
+            }
+        }
+        Ok(&self.chunk)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.chunk.advance(n);
+    }
+}
+
+/// This machine's platform in OCI terms (`linux/amd64`, `linux/arm64`).
+pub fn host_platform() -> Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    };
+    Platform {
+        os: std::env::consts::OS.to_string(),
+        architecture: architecture.to_string(),
+        ..Platform::default()
+    }
+}
+
+/// Parses `--platform os/arch[/variant]`, normalising the usual aliases.
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let invalid = || PullError::InvalidPlatform(s.to_string());
+    let (os, arch, variant) = match parts[..] {
+        [os, arch] => (os, arch, None),
+        [os, arch, variant] => (os, arch, Some(variant)),
+        _ => return Err(invalid()),
+    };
+    if os.is_empty() || arch.is_empty() || variant.is_some_and(str::is_empty) {
+        return Err(invalid());
+    }
+    let (architecture, variant) = match (arch.to_ascii_lowercase().as_str(), variant) {
+        ("x86_64" | "x86-64", v) => ("amd64".to_string(), v.map(str::to_string)),
+        ("aarch64", v) => ("arm64".to_string(), v.map(str::to_string)),
+        ("armhf", None) => ("arm".to_string(), Some("v7".to_string())),
+        ("armel", None) => ("arm".to_string(), Some("v6".to_string())),
+        (a, v) => (a.to_string(), v.map(str::to_string)),
+    };
+    Ok(Platform {
+        os: os.to_ascii_lowercase(),
+        architecture,
+        variant,
+        ..Platform::default()
+    })
+}
+
+pub fn platform_string(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+fn config_platform(config: &ImageConfig) -> Platform {
+    Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+        ..Platform::default()
+    }
+}
+
+/// OS and architecture must agree; a variant only when one is asked for
+/// (arm64 without a variant is v8).
+fn platform_matches(wanted: &Platform, have: &Platform) -> bool {
+    wanted.os == have.os
+        && wanted.architecture == have.architecture
+        && match (&wanted.variant, &have.variant) {
+            (None, _) => true,
+            (Some(w), Some(h)) => w == h,
+            (Some(w), None) => wanted.architecture == "arm64" && w == "v8",
+        }
+}
+
+/// The index entry for `wanted`, or an error naming what there is.
+fn choose_platform<'i>(index: &'i Index, wanted: &Platform) -> Result<&'i Descriptor> {
+    let candidates = || {
+        index
+            .manifests
+            .iter()
+            .filter_map(|d| Some((d, d.platform.as_ref()?)))
+    };
+    if let Some((desc, _)) = candidates().find(|(_, p)| platform_matches(wanted, p)) {
+        return Ok(desc);
+    }
+    let mut available: Vec<String> = candidates()
+        // Attestation manifests (BuildKit's provenance) use unknown/unknown.
+        .filter(|(_, p)| p.os != "unknown")
+        .map(|(_, p)| platform_string(p))
+        .collect();
+    available.dedup();
+    Err(PullError::NoMatchingPlatform {
+        wanted: platform_string(wanted),
+        available: if available.is_empty() {
+            "none".into()
+        } else {
+            available.join(", ")
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+            ..Platform::default()
+        }
+    }
+
+    #[test]
+    fn parses_platforms() {
+        assert_eq!(
+            parse_platform("linux/arm/v7").unwrap(),
+            platform("linux", "arm", Some("v7"))
+        );
+        assert_eq!(
+            parse_platform("linux/x86_64").unwrap(),
+            platform("linux", "amd64", None)
+        );
+        assert!(parse_platform("linux").is_err());
+        assert!(parse_platform("linux/arm/").is_err());
+    }
+
+    #[test]
+    fn platform_matching() {
+        let arm64 = platform("linux", "arm64", None);
+        assert!(platform_matches(
+            &platform("linux", "arm64", Some("v8")),
+            &arm64
+        ));
+        assert!(platform_matches(
+            &arm64,
+            &platform("linux", "arm64", Some("v8"))
+        ));
+        assert!(!platform_matches(
+            &platform("linux", "arm", Some("v7")),
+            &platform("linux", "arm", Some("v6"))
+        ));
+        assert!(!platform_matches(&platform("linux", "amd64", None), &arm64));
+    }
+
+    #[test]
+    fn no_match_names_the_available_platforms() {
+        let d = |p: Platform| {
+            let mut d = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"x"), 1);
+            d.platform = Some(p);
+            d
+        };
+        let index = Index {
+            manifests: vec![
+                d(platform("linux", "arm64", None)),
+                d(platform("linux", "arm", Some("v7"))),
+                d(platform("unknown", "unknown", None)),
+            ],
+            ..Index::default()
+        };
+        let err = choose_platform(&index, &platform("linux", "s390x", None)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no matching manifest for linux/s390x in the manifest list entries (available: linux/arm64, linux/arm/v7)"
+        );
+    }
+
+    #[test]
+    fn document_type_falls_back_to_the_body() {
+        assert_eq!(
+            document_type("application/json", br#"{"schemaVersion":2,"manifests":[]}"#),
+            media_type::OCI_INDEX
+        );
+        assert_eq!(
+            document_type("", br#"{"schemaVersion":1,"name":"x"}"#),
+            media_type::DOCKER_MANIFEST_V1_SIGNED
+        );
+        assert_eq!(
+            document_type(media_type::DOCKER_MANIFEST, b"{}"),
+            media_type::DOCKER_MANIFEST
+        );
+    }
+}

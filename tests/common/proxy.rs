@@ -1,0 +1,255 @@
+//! A fault-injecting HTTP proxy to put in front of the real registry:
+//! corrupted bytes, short bodies, connections dropped mid-body, error
+//! statuses, slow answers and redirects to another host. It logs every
+//! request so tests can check what the client sent (`Range`,
+//! `Authorization`).
+
+use super::http::{self, Server};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Flip the body byte at `offset`.
+    Corrupt { offset: usize },
+    /// Answer with only the first `bytes` of the body, announced as the
+    /// whole (`Content-Length: bytes`).
+    Truncate { bytes: usize },
+    /// Announce the whole body, send `bytes` of it, drop the connection.
+    Drop { bytes: usize },
+    /// Answer with `code` instead of forwarding.
+    Status { code: u16, retry_after: Option<u32> },
+    /// Wait `delay` before answering, then send the body in `chunk`-byte
+    /// pieces `pause` apart.
+    Slow {
+        delay: Duration,
+        chunk: usize,
+        pause: Duration,
+    },
+    /// Answer authenticated requests with a 307 to the same path on `to`
+    /// (`host:port`), as Docker Hub sends blob downloads to its CDN.
+    Redirect { to: String },
+}
+
+struct Rule {
+    path_contains: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+/// One request as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub method: String,
+    pub target: String,
+    pub range: Option<String>,
+    pub authorization: Option<String>,
+    pub fault: Option<Fault>,
+}
+
+pub struct Proxy {
+    server: Server,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    log: Arc<Mutex<Vec<Logged>>>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> Proxy {
+        Proxy::start_with_auth(upstream, None)
+    }
+
+    /// A proxy that adds its own `Authorization` upstream: a stand-in for
+    /// a CDN, which serves blobs without the registry's credentials.
+    pub fn start_with_auth(upstream: &str, authorization: Option<String>) -> Proxy {
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let log: Arc<Mutex<Vec<Logged>>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (r, l) = (rules.clone(), log.clone());
+        let server = Server::start(move |client| {
+            handle(client, &upstream, authorization.as_deref(), &r, &l);
+        });
+        Proxy { server, rules, log }
+    }
+
+    pub fn addr(&self) -> String {
+        self.server.addr()
+    }
+
+    /// Applies `fault` to the next `times` requests whose path contains
+    /// `path_contains`.
+    pub fn add(&self, path_contains: &str, times: usize, fault: Fault) {
+        self.rules.lock().unwrap().push(Rule {
+            path_contains: path_contains.to_string(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: &str,
+    authorization: Option<&str>,
+    rules: &Mutex<Vec<Rule>>,
+    log: &Mutex<Vec<Logged>>,
+) {
+    let Some(request) = http::accept_request(&client) else {
+        return;
+    };
+    let client_auth = request.header("authorization").map(str::to_string);
+    let fault = {
+        let mut rules = rules.lock().unwrap();
+        rules
+            .iter_mut()
+            .find(|rule| {
+                rule.remaining > 0
+                    && request.target.contains(&rule.path_contains)
+                    && (client_auth.is_some() || !matches!(rule.fault, Fault::Redirect { .. }))
+            })
+            .map(|rule| {
+                rule.remaining -= 1;
+                rule.fault.clone()
+            })
+    };
+    log.lock().unwrap().push(Logged {
+        method: request.method.clone(),
+        target: request.target.clone(),
+        range: request.header("range").map(str::to_string),
+        authorization: client_auth.clone(),
+        fault: fault.clone(),
+    });
+    match &fault {
+        Some(Fault::Status { code, retry_after }) => {
+            let mut headers = vec![("Content-Type", "application/json".to_string())];
+            if let Some(seconds) = retry_after {
+                headers.push(("Retry-After", seconds.to_string()));
+            }
+            let body = br#"{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}"#;
+            http::respond(&mut client, &format!("{code} Injected"), &headers, body);
+            return;
+        }
+        Some(Fault::Redirect { to }) => {
+            let location = format!("http://{to}{}", request.target);
+            http::respond(
+                &mut client,
+                "307 Temporary Redirect",
+                &[("Location", location)],
+                b"",
+            );
+            return;
+        }
+        Some(Fault::Slow { delay, .. }) => std::thread::sleep(*delay),
+        _ => {}
+    }
+    let Some(Answer {
+        status,
+        headers,
+        mut body,
+    }) = forward(&request, upstream, authorization.or(client_auth.as_deref()))
+    else {
+        return;
+    };
+    let mut announced = body.len();
+    match &fault {
+        Some(Fault::Corrupt { offset }) if *offset < body.len() => body[*offset] ^= 0xff,
+        Some(Fault::Truncate { bytes }) => {
+            body.truncate(*bytes);
+            announced = body.len();
+        }
+        Some(Fault::Drop { bytes }) => body.truncate(*bytes),
+        _ => {}
+    }
+    let mut head = format!("{status}\r\nContent-Length: {announced}\r\nConnection: close\r\n");
+    for (k, v) in &headers {
+        if !["content-length", "connection", "transfer-encoding"]
+            .contains(&k.to_ascii_lowercase().as_str())
+        {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    if client.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    match &fault {
+        Some(Fault::Slow { chunk, pause, .. }) => {
+            for piece in body.chunks((*chunk).max(1)) {
+                if client.write_all(piece).is_err() {
+                    return;
+                }
+                std::thread::sleep(*pause);
+            }
+        }
+        _ => {
+            let _ = client.write_all(&body);
+        }
+    }
+    let _ = client.flush();
+    // Dropping `client` closes the connection, mid-body for `Drop`.
+}
+
+/// An upstream answer: status line, headers, whole body.
+struct Answer {
+    status: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Sends the request upstream and reads the whole answer.
+fn forward(request: &http::Request, upstream: &str, authorization: Option<&str>) -> Option<Answer> {
+    let mut stream = TcpStream::connect(upstream).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nConnection: close\r\n",
+        request.method, request.target
+    );
+    for (k, v) in &request.headers {
+        let lower = k.to_ascii_lowercase();
+        if lower != "connection" && lower != "authorization" && lower != "host" {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str(&format!("Host: {upstream}\r\n"));
+    if let Some(auth) = authorization {
+        head.push_str(&format!("Authorization: {auth}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
+    let (status, headers) = http::read_head(&mut reader)?;
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let mut body = Vec::new();
+    if request.method == "HEAD" {
+        // No body follows a HEAD answer.
+    } else if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let size = usize::from_str_radix(size.trim(), 16).ok()?;
+            if size == 0 {
+                break;
+            }
+            let mut piece = vec![0; size + 2];
+            reader.read_exact(&mut piece).ok()?;
+            body.extend_from_slice(&piece[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut body).ok()?;
+    }
+    Some(Answer {
+        status,
+        headers,
+        body,
+    })
+}
