@@ -74,7 +74,8 @@ fn valid_inputs_used_below_do_load() {
 fn empty_input_and_non_archives_are_refused() {
     assert_refused(b"", "the archive is empty");
     assert_refused(&TarWriter::new().finish(), "not an image archive");
-    assert_refused(&[0x42; 4096], "reading the archive");
+    assert_refused(&[0x42; 4096], "the input is not a tar archive");
+    assert_refused(b"hello", "the input is not a tar archive");
 }
 
 #[test]

@@ -47,10 +47,14 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    // The I/O error is part of the message, not a source: `{:#}` would
+    // print it twice.
     #[error("writing the archive: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
     #[error("reading the archive: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
+    #[error("the input is not a tar archive (plain, or gzip, bzip2, xz or zstd compressed)")]
+    NotATar,
     #[error("the archive is empty")]
     Empty,
     #[error("the archive holds no manifest.json or index.json: it is not an image archive")]
@@ -71,13 +75,13 @@ pub enum ArchiveError {
     Missing { referrer: String, path: String },
     #[error("{referrer} refers to blob {digest}, which is not in the archive")]
     MissingBlob { referrer: String, digest: Digest },
-    #[error("archive entry {path:?}: {source}")]
+    #[error("archive entry {path:?}")]
     Entry {
         path: String,
         #[source]
         source: StoreError,
     },
-    #[error("{what}: invalid JSON: {source}")]
+    #[error("{what}: invalid JSON")]
     Json {
         what: String,
         #[source]
@@ -100,7 +104,7 @@ pub enum ArchiveError {
     UnsupportedLayerCompression(Digest, &'static str),
     #[error("{0} is an image index; archives of multi-platform images are not supported")]
     NestedIndex(Digest),
-    #[error("invalid image name {name:?} in {referrer}: {source}")]
+    #[error("invalid image name {name:?} in {referrer}")]
     BadName {
         name: String,
         referrer: String,
