@@ -13,8 +13,10 @@
 #   scripts/bench-pull.sh            # 5 runs per tool
 #   BENCH_RUNS=3 scripts/bench-pull.sh
 #
-# Needs: docker-registry, skopeo, podman, hyperfine, GNU time; dockerd is
-# optional (root only). Everything listens on 127.0.0.1 only.
+# Needs: docker-registry, skopeo, podman, GNU time, python3; dockerd is
+# optional (root only). Everything listens on 127.0.0.1 only. Peak RSS is
+# the pulling process's own: for docker that is only the CLI (the daemon
+# does the work), for podman and skopeo the whole pull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ min_mb=${BENCH_MIN_MB:-500}
 bench_dir=${BENCH_DIR:-${TMPDIR:-/tmp}/rimg-bench}
 layer_dirs=(usr/bin usr/lib/gcc usr/share/locale "usr/share/doc usr/share/man" etc)
 
-for tool in docker-registry skopeo podman hyperfine /usr/bin/time; do
+for tool in docker-registry skopeo podman python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench-pull: $tool is required" >&2; exit 1; }
 done
 
@@ -116,7 +118,7 @@ if command -v dockerd >/dev/null && [ "$(id -u)" = 0 ]; then
   fi
 fi
 
-# --- the runs: each one pulls into an empty store.
+# --- the commands: each run pulls into an empty store.
 declare -A commands=(
   [rimg]="$rimg --root $work/rimg pull -q $image"
   [skopeo]="skopeo copy -q --src-tls-verify=false docker://$image oci:$work/skopeo:v1"
@@ -134,20 +136,29 @@ if [ -n "$docker_cmd" ]; then
   tools+=(docker)
 fi
 
-declare -A mean
-for tool in "${tools[@]}"; do
-  hyperfine --style basic --runs "$runs" --prepare "${prepare[$tool]}" \
-    --export-json "$work/$tool.json" "${commands[$tool]}" >&2
-  mean[$tool]=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$work/$tool.json")
+# Runs alternate between the tools, so that load from anything else on the
+# machine falls on all of them alike; each run is timed with GNU time
+# (wall seconds and peak RSS).
+for run in $(seq "$runs"); do
+  for tool in "${tools[@]}"; do
+    eval "${prepare[$tool]}"
+    # shellcheck disable=SC2086 # the command is a word list
+    /usr/bin/time -f "%e %M" -o "$work/time" ${commands[$tool]} >/dev/null
+    echo "$tool $(cat "$work/time")" >>"$work/times"
+    echo "run $run: $tool $(cut -d' ' -f1 "$work/time") s" >&2
+  done
 done
-eval "${prepare[rimg]}"
-peak_kb=$(/usr/bin/time -f %M $rimg --root "$work/rimg" pull -q "$image" 2>&1 >/dev/null | tail -1)
 
 echo
-echo "Cold pull of $image: $layer_count gzip layers, $compressed_mb MB compressed, $uncompressed_mb MB uncompressed; mean of $runs runs; $(nproc) cores"
-printf '%-8s %10s %12s %12s\n' tool seconds "vs rimg" "vs skopeo"
-for tool in "${tools[@]}"; do
-  python3 -c 'import sys; t,r,s=map(float,sys.argv[2:5]); print("%-8s %10.2f %11.2fx %11.2fx" % (sys.argv[1], t, t/r, t/s))' \
-    "$tool" "${mean[$tool]}" "${mean[rimg]}" "${mean[skopeo]}"
-done
-echo "rimg peak memory (max RSS): $((peak_kb / 1024)) MB"
+echo "Cold pull of $image: $layer_count gzip layers, $compressed_mb MB compressed, $uncompressed_mb MB uncompressed"
+echo "median of $runs runs per tool, runs interleaved; $(nproc) cores"
+python3 - "$work/times" "${tools[@]}" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+tools = sys.argv[2:]
+secs = {t: statistics.median(float(r[1]) for r in rows if r[0] == t) for t in tools}
+rss = {t: max(int(r[2]) for r in rows if r[0] == t) for t in tools}
+print("%-8s %9s %9s %10s %12s" % ("tool", "seconds", "vs rimg", "vs skopeo", "peak RSS"))
+for t in tools:
+    print("%-8s %9.2f %8.2fx %9.2fx %9d MB" % (t, secs[t], secs[t] / secs["rimg"], secs[t] / secs["skopeo"], rss[t] // 1024))
+PY

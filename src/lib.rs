@@ -4,13 +4,16 @@
 //! else lives in these modules. `docs/architecture.md` shows how they fit.
 
 pub mod archive;
+pub mod container;
 pub mod digest;
 pub mod format;
 pub mod image;
 pub mod layer;
+pub mod manifest;
 pub mod oci;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -61,21 +61,19 @@ pub struct Board {
 }
 
 impl Board {
-    /// Adds a layer line showing `status`.
-    pub fn layer(&self, digest: &Digest, status: &str) -> LayerProgress {
+    /// Adds a layer line; it shows nothing until given a status.
+    pub fn layer(&self, digest: &Digest) -> LayerProgress {
         let id = digest.short().to_string();
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new(0).with_style(status_style()));
             bar.set_prefix(id.clone());
             bar
         });
-        let layer = LayerProgress {
+        LayerProgress {
             mode: self.mode,
             id,
             bar,
-        };
-        layer.status(status);
-        layer
+        }
     }
 }
 
@@ -102,8 +100,17 @@ impl LayerProgress {
     /// Switches the line to a `Downloading` bar of `total` bytes. Docker
     /// prints nothing for this without a terminal, and neither do we.
     pub fn downloading(&self, total: u64) {
+        self.transferring("Downloading", total);
+    }
+
+    /// The same as [`LayerProgress::downloading`] for a push's `Pushing`.
+    pub fn pushing(&self, total: u64) {
+        self.transferring("Pushing", total);
+    }
+
+    fn transferring(&self, verb: &'static str, total: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_message("Downloading");
+            bar.set_message(verb);
             bar.set_length(total);
             bar.set_position(0);
             bar.reset_eta();
@@ -117,7 +124,8 @@ impl LayerProgress {
         }
     }
 
-    /// Shows a final status and leaves the line on screen.
+    /// Shows a final status and leaves the line on screen (a bar dropped
+    /// unfinished is erased).
     pub fn finish(&self, status: &str) {
         self.status(status);
         if let Some(bar) = &self.bar {

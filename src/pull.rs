@@ -49,7 +49,7 @@ pub enum PullError {
     #[error("repository {name} not found: {cause}")]
     RepositoryUnknown { name: String, cause: RegistryError },
     #[error(transparent)]
-    Registry(RegistryError),
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -83,6 +83,8 @@ pub enum PullError {
         actual: Digest,
         actual_size: u64,
     },
+    #[error("manifest verification failed for digest {expected}: the registry served {actual}")]
+    ManifestDigest { expected: String, actual: Digest },
     #[error("filesystem layer verification failed for digest {digest}: {detail}")]
     Layer { digest: Digest, detail: String },
     #[error("layer {digest}: diff ID {actual} does not match the image config's {expected}")]
@@ -121,13 +123,18 @@ pub async fn pull(
     options: &PullOptions,
     progress: &Progress,
 ) -> Result<Reference> {
-    let repos = client.repositories(reference.domain(), reference.path())?;
+    let repos = client
+        .repositories(reference.domain(), reference.path())
+        .await?;
     let puller = Puller {
         store,
         client,
         options,
         progress,
-        platform: options.platform.clone().unwrap_or_else(host_platform),
+        platform: options
+            .platform
+            .clone()
+            .unwrap_or_else(image::host_platform),
     };
     if !options.all_tags {
         let updated = puller.pull_one(&repos, reference).await?;
@@ -147,12 +154,6 @@ pub async fn pull(
     }
     puller.status(updated, &reference.familiar_name());
     Ok(reference.name_only())
-}
-
-impl From<RegistryError> for PullError {
-    fn from(e: RegistryError) -> PullError {
-        PullError::Registry(e)
-    }
 }
 
 /// Docker's `translatePullError`: registry errors that mean "no such
@@ -279,13 +280,9 @@ impl Puller<'_> {
         let served = Digest::of(&fetched.bytes);
         if let Some(wanted) = reference.digest() {
             if served.as_str() != wanted {
-                return Err(PullError::Verification {
-                    what: "manifest",
-                    expected: Digest::parse(wanted)
-                        .map_err(|e| PullError::Internal(e.to_string()))?,
-                    expected_size: 0,
+                return Err(PullError::ManifestDigest {
+                    expected: wanted.to_string(),
                     actual: served,
-                    actual_size: fetched.bytes.len() as u64,
                 });
             }
         }
@@ -299,8 +296,7 @@ impl Puller<'_> {
         }
         if media_type::is_manifest(&kind) {
             let manifest = parse_manifest(&served, &fetched.bytes)?;
-            let mut descriptor = Descriptor::new(&kind, served.clone(), fetched.bytes.len() as u64);
-            descriptor.platform = None;
+            let descriptor = Descriptor::new(&kind, served.clone(), fetched.bytes.len() as u64);
             return Ok(Resolved {
                 repo,
                 served,
@@ -396,9 +392,15 @@ impl Puller<'_> {
         for layer in layers {
             let present = self.store.has_blob(&layer.digest);
             let line = if present {
-                announce.then(|| board.layer(&layer.digest, "Already exists"))
+                announce.then(|| {
+                    let line = board.layer(&layer.digest);
+                    line.finish("Already exists");
+                    line
+                })
             } else if wanted.insert(&layer.digest, layer).is_none() {
-                Some(board.layer(&layer.digest, "Pulling fs layer"))
+                let line = board.layer(&layer.digest);
+                line.status("Pulling fs layer");
+                Some(line)
             } else {
                 None
             };
@@ -409,15 +411,17 @@ impl Puller<'_> {
             .zip(&lines)
             .filter_map(|(l, line)| Some((&l.digest, line.as_ref()?)))
             .collect();
+        // Largest first: the biggest layer is the longest to fetch and
+        // decompress, so it bounds the pull's time.
+        let mut queue: Vec<&Descriptor> = wanted.values().copied().collect();
+        queue.sort_by_key(|desc| std::cmp::Reverse(desc.size));
         let limit = self.options.max_concurrent_downloads.max(1);
-        for (i, desc) in wanted.values().enumerate() {
-            if i >= limit {
-                if let Some(line) = lines_by_digest.get(&desc.digest) {
-                    line.status("Waiting");
-                }
+        for desc in queue.iter().skip(limit) {
+            if let Some(line) = lines_by_digest.get(&desc.digest) {
+                line.status("Waiting");
             }
         }
-        let mut downloads = stream::iter(wanted.values().map(|desc| {
+        let mut downloads = stream::iter(queue.into_iter().map(|desc| {
             let line = lines_by_digest.get(&desc.digest).copied();
             async move {
                 let info = self.download_layer(resolved.repo, desc, line).await?;
@@ -715,23 +719,6 @@ impl BufRead for ChannelReader {
 
     fn consume(&mut self, n: usize) {
         self.chunk.advance(n);
-    }
-}
-
-/// This machine's platform in OCI terms (`linux/amd64`, `linux/arm64`).
-pub fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    };
-    Platform {
-        os: std::env::consts::OS.to_string(),
-        architecture: architecture.to_string(),
-        ..Platform::default()
     }
 }
 

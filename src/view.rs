@@ -1,9 +1,10 @@
 //! How images look to Docker users: the per-row contexts that `--format`
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
+use crate::container::Container;
 use crate::format::units::{history_created_since, image_created_since};
-use crate::format::{ellipsis, human_size, human_size4};
-use crate::image::{DiskUsage, Image, ListRow};
+use crate::format::{ellipsis, human_size, human_size4, time_ago};
+use crate::image::{Catalog, DiskUsage, Image, ListRow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
@@ -183,22 +184,94 @@ pub fn df_header() -> Value {
     })
 }
 
-/// `system df` rows: images, and the (so far empty) containers row.
+/// `system df` rows: images and containers (none of which ever runs).
 pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
-    let percent = (usage.reclaimable * 100)
-        .checked_div(usage.size)
-        .unwrap_or(0);
     vec![
         json!({
             "Type": "Images",
             "TotalCount": usage.images.to_string(),
             "Active": usage.active_images.to_string(),
             "Size": human_size4(usage.size),
-            "Reclaimable": format!("{} ({percent}%)", human_size4(usage.reclaimable)),
+            "Reclaimable": reclaimable(usage.reclaimable, usage.size),
         }),
         json!({
-            "Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B",
-            "Reclaimable": "0B",
+            "Type": "Containers",
+            "TotalCount": usage.containers.to_string(),
+            "Active": "0",
+            "Size": human_size4(usage.containers_size),
+            "Reclaimable": reclaimable(usage.containers_size, usage.containers_size),
         }),
     ]
+}
+
+/// `SIZE (PERCENT%)`, or just the size when there is nothing at all.
+fn reclaimable(reclaimable: u64, total: u64) -> String {
+    match (reclaimable * 100).checked_div(total) {
+        Some(percent) => format!("{} ({percent}%)", human_size4(reclaimable)),
+        None => human_size4(reclaimable),
+    }
+}
+
+/// Docker's `ps` table, without the columns that only mean something for
+/// running containers.
+pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Names}}";
+
+pub fn ps_header() -> Value {
+    json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+        "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+    })
+}
+
+/// The context of one `ps` row. The image shows as it was named at
+/// `create` while that name still means the same image, else by short ID,
+/// as Docker shows it.
+pub fn container_row(
+    container: &Container,
+    catalog: &Catalog,
+    trunc: bool,
+    now: DateTime<Utc>,
+) -> Value {
+    let image = catalog.images().iter().find(|i| i.id == container.image_id);
+    let named = catalog
+        .find(&container.image)
+        .ok()
+        .is_some_and(|found| catalog.image(&found).id == container.image_id);
+    let image_name = if named {
+        container.image.clone()
+    } else {
+        container.image_id.short().to_string()
+    };
+    let runtime = image.and_then(|i| i.config.config.as_ref());
+    let command: Vec<&str> = ["Entrypoint", "Cmd"]
+        .iter()
+        .filter_map(|key| runtime.and_then(|r| r.get(*key)).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let command = command.join(" ");
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
+    let created = container.created_time();
+    json!({
+        "Command": serde_json::to_string(&command).unwrap_or_default(),
+        "CreatedAt": go_time_string(created),
+        "ID": if trunc { container.short_id().to_string() } else { container.id.clone() },
+        "Image": image_name,
+        "Labels": "",
+        "LocalVolumes": "0",
+        "Mounts": "",
+        "Names": container.name,
+        "Networks": "",
+        "Ports": "",
+        "RunningFor": created.map(|c| time_ago(c, now)).unwrap_or_default(),
+        "Size": "0B",
+        "State": "created",
+        "Status": "Created",
+    })
 }

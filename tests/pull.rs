@@ -3,34 +3,19 @@
 
 mod common;
 
-use common::layout::{BuiltImage, ImageSpec, Layout};
-use common::registry::{skopeo, Registry};
+use common::layout::{ImageSpec, Layout};
+use common::registry::{isolated_rimg, skopeo, store_is_empty, Registry};
 use common::Compression;
 use rimg::digest::Digest;
 use rimg::oci::{annotation, media_type, Descriptor, Manifest};
 use rimg::store::Store;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use tempfile::TempDir;
 
-/// Runs the rimg binary on a store, with a Docker config dir and rimg
-/// config home of the test's own (never the user's).
+/// Runs the rimg binary on a store, isolated from the user's settings.
 fn rimg(root: &Path, args: &[&str]) -> Output {
-    rimg_env(root, args, &[])
-}
-
-fn rimg_env(root: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rimg"));
-    command
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", root.join("no-docker-config"))
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
+    isolated_rimg(root, None).args(args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -52,14 +37,6 @@ fn assert_ok(output: &Output) -> String {
     stdout(output)
 }
 
-/// A layout holding one image tagged `tag`.
-fn build(dir: &Path, spec: ImageSpec, tag: &str) -> (Layout, BuiltImage) {
-    let mut layout = Layout::new(dir);
-    let image = layout.image(&spec);
-    layout.tag(tag, &[&image]);
-    (layout, image)
-}
-
 /// What skopeo reads back from rimg's store for `name`.
 fn inspect_store(root: &Path, name: &str) -> serde_json::Value {
     let raw = skopeo(&["inspect", &format!("oci:{}:{name}", root.display())]);
@@ -69,9 +46,7 @@ fn inspect_store(root: &Path, name: &str) -> serde_json::Value {
 #[test]
 fn pulls_an_oci_image_and_prints_docker_output() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let (layout, image) = build(src.path(), ImageSpec::new(1, 3, 200_000), "v1");
-    registry.push(&layout.dir, "v1", "app/oci:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&ImageSpec::new(1, 3, 200_000), "app/oci:v1");
     let served = registry.digest("app/oci:v1");
 
     let root = TempDir::new().unwrap();
@@ -398,10 +373,9 @@ fn all_tags_and_quiet() {
 #[test]
 fn errors_are_dockers() {
     let registry = Registry::start();
-    let src = TempDir::new().unwrap();
-    let (layout, _) = build(src.path(), ImageSpec::new(12, 1, 10_000), "v1");
-    registry.push(&layout.dir, "v1", "errs/app:v1", &["--preserve-digests"]);
-    registry.push(&layout.dir, "v1", "errs/old:v1", &["--format", "v2s1"]);
+    let spec = ImageSpec::new(12, 1, 10_000);
+    registry.push_image(&spec, "errs/app:v1");
+    registry.push_image_with(&spec, "errs/old:v1", &["--format", "v2s1"]);
     let root = TempDir::new().unwrap();
 
     let missing = registry.image("errs/app:nope");
@@ -436,12 +410,7 @@ fn errors_are_dockers() {
     assert!(err.contains("Connection refused"), "{err}");
 
     // Nothing was stored for any of them.
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
 }
 
 #[test]
@@ -473,10 +442,37 @@ fn diff_id_mismatch_fails_and_tags_nothing() {
         "{}",
         stderr(&out)
     );
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
+}
+
+#[test]
+fn loopback_registries_may_speak_https_with_any_certificate() {
+    // Docker treats loopback registries as insecure: HTTPS if they speak
+    // it (certificate unchecked), else HTTP.
+    let registry = Registry::start_tls();
+    let image = registry.push_image(&ImageSpec::new(14, 2, 20_000), "tls/app:v1");
+    let root = TempDir::new().unwrap();
+    let name = registry.image("tls/app:v1");
+    assert_ok(&rimg(root.path(), &["pull", &name]));
+    assert_eq!(image_id(root.path(), &name), image.config);
+}
+
+#[test]
+fn max_concurrent_downloads_queues_the_rest() {
+    let registry = Registry::start();
+    let image = registry.push_image(&ImageSpec::new(15, 3, 20_000), "queue/app:v1");
+    let root = TempDir::new().unwrap();
+    let name = registry.image("queue/app:v1");
+    let out = assert_ok(&rimg(
+        root.path(),
+        &["pull", "--max-concurrent-downloads", "1", &name],
+    ));
+    assert_eq!(out.matches(": Waiting\n").count(), 2, "{out}");
+    // The largest layer goes first; the others wait.
+    let largest = image.layers.iter().max_by_key(|l| l.size).unwrap();
+    assert!(
+        !out.contains(&format!("{}: Waiting", largest.digest.short())),
+        "{out}"
+    );
+    assert_eq!(image_id(root.path(), &name), image.config);
 }

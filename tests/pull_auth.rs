@@ -5,26 +5,20 @@
 mod common;
 
 use base64::Engine as _;
-use common::layout::{ImageSpec, Layout};
-use common::registry::{AuthKind, Registry, PASSWORD, USER};
+use common::layout::ImageSpec;
+use common::registry::{isolated_rimg, AuthKind, Registry, PASSWORD, USER};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::Ordering;
 use tempfile::TempDir;
 
 fn rimg(root: &Path, docker_config: &Path, path_prefix: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rimg"));
-    command
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", docker_config)
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"));
+    let mut command = isolated_rimg(root, Some(docker_config));
     if let Some(dir) = path_prefix {
         let path = std::env::var("PATH").unwrap_or_default();
         command.env("PATH", format!("{}:{path}", dir.display()));
     }
-    command.output().unwrap()
+    command.args(args).output().unwrap()
 }
 
 fn err(output: &Output) -> String {
@@ -34,7 +28,12 @@ fn err(output: &Output) -> String {
 /// A Docker config dir whose `config.json` is `json`.
 fn docker_config(json: &serde_json::Value) -> TempDir {
     let dir = TempDir::new().unwrap();
-    std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    // As `docker login` writes it: readable by its owner only, so rimg has
+    // no permission warning to add.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     dir
 }
 
@@ -44,11 +43,7 @@ fn auths_for(registry: &Registry, user: &str, password: &str) -> TempDir {
 }
 
 fn push_image(registry: &Registry, repo: &str) {
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&ImageSpec::new(repo.len() as u64, 3, 30_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", repo, &["--preserve-digests"]);
+    registry.push_image(&ImageSpec::new(repo.len() as u64, 3, 30_000), repo);
 }
 
 #[test]

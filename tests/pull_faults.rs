@@ -8,37 +8,26 @@
 mod common;
 
 use base64::Engine as _;
-use common::layout::{BuiltImage, ImageSpec, Layout};
+use common::layout::{BuiltImage, ImageSpec};
 use common::proxy::{Fault, Proxy};
-use common::registry::{AuthKind, Registry, PASSWORD, USER};
+use common::registry::{isolated_rimg, store_is_empty, AuthKind, Registry, PASSWORD, USER};
 use rimg::oci::{annotation, Manifest};
 use rimg::store::Store;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// A registry holding one 3-layer image as `faults/app:v1`.
 fn registry_with_image(auth: AuthKind) -> (Registry, BuiltImage) {
     let registry = Registry::start_with(auth);
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let image = layout.image(&ImageSpec::new(21, 3, 300_000));
-    layout.tag("v1", &[&image]);
-    registry.push(&layout.dir, "v1", "faults/app:v1", &["--preserve-digests"]);
+    let image = registry.push_image(&ImageSpec::new(21, 3, 300_000), "faults/app:v1");
     (registry, image)
 }
 
 fn pull(root: &Path, docker_config: Option<&Path>, name: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rimg"))
-        .arg("--root")
-        .arg(root)
+    isolated_rimg(root, docker_config)
         .args(["pull", name])
-        .env(
-            "DOCKER_CONFIG",
-            docker_config.unwrap_or(&root.join("no-docker-config")),
-        )
-        .env("XDG_CONFIG_HOME", root.join("no-rimg-config"))
         .output()
         .unwrap()
 }
@@ -104,12 +93,24 @@ fn corrupted_blobs_fail_and_leave_nothing() {
             .count(),
         0
     );
-    assert!(Store::open(root.path())
-        .unwrap()
-        .read_index()
-        .unwrap()
-        .manifests
-        .is_empty());
+    assert!(store_is_empty(root.path()));
+
+    // A manifest pulled by digest must have that digest.
+    let digest = registry.digest("faults/app:v1");
+    let proxy = Proxy::start(&registry.addr);
+    proxy.add("/manifests/", usize::MAX, Fault::Corrupt { offset: 20 });
+    let out = pull(
+        root.path(),
+        None,
+        &format!("{}/faults/app@{digest}", proxy.addr()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "Error: manifest verification failed for digest {digest}"
+        )),
+        "{err}"
+    );
 
     // A corrupted config is refused the same way.
     let root = TempDir::new().unwrap();
@@ -276,20 +277,11 @@ fn up_to_date_pulls_cost_one_request() {
 #[test]
 fn docker_hub_pulls_go_to_the_configured_mirror() {
     let (registry, _) = registry_with_image(AuthKind::None);
-    let src = TempDir::new().unwrap();
-    let mut layout = Layout::new(src.path());
-    let hub_image = layout.image(&ImageSpec::new(22, 2, 20_000));
-    layout.tag("v1", &[&hub_image]);
-    registry.push(
-        &layout.dir,
-        "v1",
-        "library/mirrored:v1",
-        &["--preserve-digests"],
-    );
+    let hub_image = registry.push_image(&ImageSpec::new(22, 2, 20_000), "library/mirrored:v1");
     let proxy = Proxy::start(&registry.addr);
 
     let root = TempDir::new().unwrap();
-    let config_home = root.path().join("no-rimg-config");
+    let config_home = root.path().join("config-home");
     std::fs::create_dir_all(config_home.join("rimg")).unwrap();
     let config = serde_json::json!({"registry-mirrors": [format!("http://{}", proxy.addr())]});
     std::fs::write(config_home.join("rimg/config.json"), config.to_string()).unwrap();
@@ -305,4 +297,115 @@ fn docker_hub_pulls_go_to_the_configured_mirror() {
         .log()
         .iter()
         .any(|l| l.target == "/v2/library/mirrored/manifests/v1"));
+}
+
+#[test]
+fn blobs_removed_by_a_concurrent_rmi_are_fetched_again() {
+    let registry = Registry::start();
+    let base = ImageSpec::new(30, 2, 50_000);
+    let mut derived = ImageSpec::new(30, 2, 50_000);
+    derived.layers.push(common::layout::tar(
+        "extra",
+        common::layout::content(31, 10_000),
+    ));
+    let base = registry.push_image(&base, "race/base:v1");
+    let derived = registry.push_image(&derived, "race/derived:v1");
+    let proxy = Proxy::start(&registry.addr);
+    let root = TempDir::new().unwrap();
+    let base_name = format!("{}/race/base:v1", proxy.addr());
+    assert_pulled(
+        root.path(),
+        &pull(root.path(), None, &base_name),
+        &base_name,
+        &base,
+    );
+
+    // The derived image finds the base layers present, then waits on its
+    // own layer while `rmi` removes the base image and its layers.
+    let slow = Fault::Slow {
+        delay: Duration::from_secs(3),
+        chunk: 1 << 20,
+        pause: Duration::ZERO,
+    };
+    proxy.add(&blob_path(&derived, 2), 1, slow);
+    let derived_name = format!("{}/race/derived:v1", proxy.addr());
+    let pulling = isolated_rimg(root.path(), None)
+        .args(["pull", &derived_name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let removed = isolated_rimg(root.path(), None)
+        .args(["rmi", &base_name])
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(!root
+        .path()
+        .join("blobs/sha256")
+        .join(base.layers[0].digest.hex())
+        .exists());
+
+    let out = pulling.wait_with_output().unwrap();
+    assert_pulled(root.path(), &out, &derived_name, &derived);
+    let fetched = |layer: usize| {
+        proxy
+            .log()
+            .iter()
+            .filter(|l| l.target.ends_with(&blob_path(&derived, layer)))
+            .count()
+    };
+    assert_eq!(
+        fetched(0),
+        2,
+        "pulled for the base, then again for the derived image"
+    );
+}
+
+#[test]
+fn a_terminal_gets_live_progress_bars() {
+    let (registry, image) = registry_with_image(AuthKind::None);
+    let proxy = Proxy::start(&registry.addr);
+    let slow = Fault::Slow {
+        delay: Duration::ZERO,
+        chunk: 16 << 10,
+        pause: Duration::from_millis(40),
+    };
+    proxy.add(&blob_path(&image, 0), 1, slow);
+    let root = TempDir::new().unwrap();
+    let name = format!("{}/faults/app:v1", proxy.addr());
+    // script(1) runs rimg on a pseudo-terminal.
+    let command = format!(
+        "{} --root {} pull {name}",
+        env!("CARGO_BIN_EXE_rimg"),
+        root.path().display()
+    );
+    let out = std::process::Command::new(common::registry::require("script"))
+        .args(["-qec", &command, "/dev/null"])
+        .env("DOCKER_CONFIG", root.path().join("no-docker-config"))
+        .env("XDG_CONFIG_HOME", root.path().join("config-home"))
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\x1b["),
+        "no terminal control sequences: {text:?}"
+    );
+    let short = image.layers[0].digest.short();
+    assert!(
+        text.contains(&format!("{short}: Downloading [")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("{short}: Pull complete")),
+        "{text:?}"
+    );
+    assert!(text.trim_end().ends_with(&name), "{text:?}");
 }

@@ -2,20 +2,23 @@
 //! image ID (the config digest), each with its tag and digest references,
 //! and the lookups and changes `images`, `tag`, `rmi` and friends make.
 
+pub mod build;
 mod catalog;
 mod edit;
 mod filter;
+pub mod import;
+pub mod instruction;
 mod remove;
 mod usage;
 
-pub use catalog::{entry_ref, Catalog, Image, ImageRef};
+pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
-pub use remove::{prune, remove_images, PruneReport, RemoveEvent};
+pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
 
 use crate::oci::{Descriptor, Manifest};
 use crate::reference::{Reference, ReferenceError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -25,6 +28,14 @@ pub enum ImageError {
     Ambiguous { prefix: String, count: usize },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleRepositories(String),
+    #[error("conflict: unable to remove repository reference {reference:?} (must force) - container {container} is using its referenced image {image}")]
+    ReferenceInUse {
+        reference: String,
+        container: String,
+        image: String,
+    },
+    #[error("conflict: unable to delete {image} (must be forced) - image is being used by stopped container {container}")]
+    UsedByContainer { image: String, container: String },
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error("Error parsing reference: {input:?} is not a valid repository/tag")]
@@ -49,6 +60,19 @@ pub enum ImageError {
 /// SOURCE names; an image that loses its last name this way stays, as
 /// `<none>`.
 pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> {
+    let name = parse_target(target)?;
+    let lock = store.lock()?;
+    let mut catalog = Catalog::load(store)?;
+    let found = catalog.find(source)?;
+    let descriptor = catalog.image(&found).descriptor.clone();
+    edit::set_name(&mut catalog.index, &name, &descriptor);
+    store.write_index(&lock, &catalog.index)?;
+    Ok(())
+}
+
+/// A name to give an image (`tag`, `commit`, `import`): `latest` implied,
+/// digests refused.
+pub fn parse_target(target: &str) -> Result<Reference, ImageError> {
     let name =
         Reference::parse_with_default_tag(target).map_err(|source| ImageError::BadTarget {
             input: target.to_string(),
@@ -57,13 +81,7 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> 
     if name.digest().is_some() {
         return Err(ImageError::TagWithDigest);
     }
-    let lock = store.lock()?;
-    let mut catalog = Catalog::load(store)?;
-    let found = catalog.find(source)?;
-    let descriptor = catalog.image(&found).descriptor.clone();
-    edit::set_name(&mut catalog.index, &name, &descriptor);
-    store.write_index(&lock, &catalog.index)?;
-    Ok(())
+    Ok(name)
 }
 
 /// Records an image whose blobs are already in the store: points each of
@@ -78,6 +96,16 @@ pub fn register(
     names: &[Reference],
 ) -> Result<(), StoreError> {
     let lock = store.lock()?;
+    register_locked(store, &lock, manifest, names)
+}
+
+/// [`register`] for a caller that already holds the store lock.
+pub fn register_locked(
+    store: &Store,
+    lock: &StoreLock,
+    manifest: &Descriptor,
+    names: &[Reference],
+) -> Result<(), StoreError> {
     let parsed: Manifest = store.read_json(&manifest.digest)?;
     let needed =
         std::iter::once(&parsed.config.digest).chain(parsed.layers.iter().map(|l| &l.digest));
@@ -91,5 +119,5 @@ pub fn register(
     for name in names {
         edit::set_name(&mut index, name, manifest);
     }
-    store.write_index(&lock, &index)
+    store.write_index(lock, &index)
 }

@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use crate::oci::{chain_ids, Index};
 use crate::reference::Reference;
 use crate::store::{Store, StoreLock};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One line of `rmi` / `image prune` output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,23 +22,30 @@ pub enum RemoveEvent {
 /// What removing one `rmi` argument did, or why it failed.
 pub type RemoveResult = Result<Vec<RemoveEvent>, ImageError>;
 
+/// Image IDs in use by containers, each with the ID of one container
+/// using it.
+pub type ImageUsers = BTreeMap<Digest, String>;
+
 /// Removes each image named in `args`, as `docker rmi` does, under one
 /// lock. Repeated arguments are handled once (so `rmi $(images -q)` works
 /// when an image has several tags). Each argument gets its own result;
-/// a failed one does not stop the others.
+/// a failed one does not stop the others. `users` is asked, under the
+/// lock, which images containers use: those are only removed with `force`.
 pub fn remove_images(
     store: &Store,
     args: &[String],
     force: bool,
+    users: impl FnOnce() -> Result<ImageUsers, ImageError>,
 ) -> Result<Vec<(String, RemoveResult)>, ImageError> {
     let lock = store.lock()?;
+    let users = users()?;
     let mut seen = BTreeSet::new();
     let mut results = Vec::new();
     for arg in args {
         if !seen.insert(arg.as_str()) {
             continue;
         }
-        results.push((arg.clone(), remove_one(store, &lock, arg, force)));
+        results.push((arg.clone(), remove_one(store, &lock, arg, force, &users)));
     }
     Ok(results)
 }
@@ -48,14 +55,26 @@ fn remove_one(
     lock: &StoreLock,
     arg: &str,
     force: bool,
+    users: &ImageUsers,
 ) -> Result<Vec<RemoveEvent>, ImageError> {
     let mut catalog = Catalog::load(store)?;
     let found = catalog.find(arg)?;
     let image = catalog.image(&found).clone();
     let mut refs = image.refs.clone();
     let mut events = Vec::new();
+    let user = users
+        .get(&image.id)
+        .filter(|_| !force && is_single_reference_or_none(&refs))
+        .map(|container| container[..12].to_string());
     match &found.by {
         Some(by) => {
+            if let Some(container) = user {
+                return Err(ImageError::ReferenceInUse {
+                    reference: arg.to_string(),
+                    container,
+                    image: image.id.short().to_string(),
+                });
+            }
             untag(&mut catalog.index, by, &mut events);
             refs.retain(|r| r != by);
             // Untagging a repository's last tag also drops its digest
@@ -80,6 +99,12 @@ fn remove_one(
                     image.id.short().to_string(),
                 ));
             }
+            if let Some(container) = user {
+                return Err(ImageError::UsedByContainer {
+                    image: image.id.short().to_string(),
+                    container,
+                });
+            }
             for r in &refs {
                 untag(&mut catalog.index, r, &mut events);
             }
@@ -92,6 +117,11 @@ fn remove_one(
 fn untag(index: &mut Index, name: &Reference, events: &mut Vec<RemoveEvent>) {
     strip_name(index, name);
     events.push(RemoveEvent::Untagged(name.familiar_string()));
+}
+
+/// [`is_single_reference`], also true for an image with no reference.
+fn is_single_reference_or_none(refs: &[Reference]) -> bool {
+    refs.is_empty() || is_single_reference(refs)
 }
 
 /// Docker's rule for removing an image by ID without `-f`: allowed when

@@ -1,37 +1,71 @@
 //! `system df` figures and `image prune --filter`.
 
 use super::catalog::{Catalog, Image};
-use super::ImageError;
+use super::{ImageError, ImageUsers};
+use crate::digest::Digest;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Image disk usage as `system df` reports it: uncompressed layer sizes,
-/// each shared layer counted once.
+/// Disk usage as `system df` reports it: uncompressed layer sizes, each
+/// shared layer counted once, and the containers' changes.
 #[derive(Debug, Default)]
 pub struct DiskUsage {
     pub images: usize,
+    /// Images a container uses.
     pub active_images: usize,
     pub size: u64,
     pub reclaimable: u64,
+    pub containers: usize,
+    /// What the containers' changes add up to (their `SizeRw`).
+    pub containers_size: u64,
 }
 
-pub fn disk_usage(store: &Store, catalog: &Catalog) -> Result<DiskUsage, StoreError> {
+/// Image figures; `users` are the images containers use. As the docker
+/// CLI computes it, what is not reclaimable is each in-use image's unique
+/// size (its layers no other image shares).
+pub fn disk_usage(
+    store: &Store,
+    catalog: &Catalog,
+    users: &ImageUsers,
+) -> Result<DiskUsage, StoreError> {
     let mut layers = BTreeMap::new();
+    let mut sharing: BTreeMap<&Digest, usize> = BTreeMap::new();
     for image in catalog.images() {
+        let mut seen = BTreeSet::new();
         for layer in &image.manifest.layers {
             if !layers.contains_key(&layer.digest) {
                 layers.insert(layer.digest.clone(), store.layer_info(layer)?.size);
             }
+            if seen.insert(&layer.digest) {
+                *sharing.entry(&layer.digest).or_default() += 1;
+            }
         }
     }
     let size = layers.values().sum();
+    let active: Vec<&Image> = catalog
+        .images()
+        .iter()
+        .filter(|i| users.contains_key(&i.id))
+        .collect();
+    let used: u64 = active
+        .iter()
+        .flat_map(|i| {
+            i.manifest
+                .layers
+                .iter()
+                .map(|l| &l.digest)
+                .collect::<BTreeSet<_>>()
+        })
+        .filter(|d| sharing.get(d) == Some(&1))
+        .map(|d| layers[d])
+        .sum();
     Ok(DiskUsage {
         images: catalog.images().len(),
-        // No container holds an image yet, so all of it could be reclaimed.
-        active_images: 0,
+        active_images: active.len(),
         size,
-        reclaimable: size,
+        reclaimable: size.saturating_sub(used),
+        ..DiskUsage::default()
     })
 }
 

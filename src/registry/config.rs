@@ -7,12 +7,26 @@
 //!  "registry-mirrors": ["https://mirror.example.com"]}
 //! ```
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{path}: invalid registry mirror {mirror:?}: {reason}")]
+    Mirror {
+        path: PathBuf,
+        mirror: String,
+        reason: String,
+    },
+}
+
+/// A JSON settings file (rimg's or Docker's) that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
     #[error("reading {path}: {error}")]
     Io {
         path: PathBuf,
@@ -23,12 +37,26 @@ pub enum ConfigError {
         path: PathBuf,
         error: serde_json::Error,
     },
-    #[error("{path}: invalid registry mirror {mirror:?}: {reason}")]
-    Mirror {
-        path: PathBuf,
-        mirror: String,
-        reason: String,
-    },
+}
+
+/// Parses a JSON file; `None` when there is no such file.
+pub(super) fn read_json_file<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, FileError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(FileError::Io {
+                path: path.to_path_buf(),
+                error,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|error| FileError::Json {
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -58,23 +86,9 @@ impl RegistryConfig {
     }
 
     pub fn load_from(path: &Path) -> Result<RegistryConfig, ConfigError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(RegistryConfig::default())
-            }
-            Err(error) => {
-                return Err(ConfigError::Io {
-                    path: path.to_path_buf(),
-                    error,
-                })
-            }
+        let Some(file) = read_json_file::<ConfigFile>(path)? else {
+            return Ok(RegistryConfig::default());
         };
-        let file: ConfigFile =
-            serde_json::from_slice(&bytes).map_err(|error| ConfigError::Json {
-                path: path.to_path_buf(),
-                error,
-            })?;
         let mut registry_mirrors = Vec::new();
         for mirror in file.registry_mirrors {
             match reqwest::Url::parse(&mirror) {
@@ -96,9 +110,10 @@ impl RegistryConfig {
         })
     }
 
-    /// Whether `host` (`name[:port]`, as in a reference's domain) may be
-    /// reached over plain HTTP: loopback hosts always (as Docker treats
-    /// `127.0.0.0/8`), others only when listed.
+    /// Whether `host` (`name[:port]`, as in a reference's domain) is
+    /// insecure: reached over HTTPS without certificate checks, or plain
+    /// HTTP. Loopback hosts always are (as Docker treats `127.0.0.0/8`),
+    /// others only when listed.
     pub fn is_insecure(&self, host: &str) -> bool {
         let ip = host_ip(host);
         if is_loopback(host) {

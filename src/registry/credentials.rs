@@ -3,6 +3,7 @@
 //! `~/.docker/config.json`, with its `auths`, `credsStore` and
 //! `credHelpers` (`docker-credential-<name> get`).
 
+use super::config::{read_json_file, FileError};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -39,20 +40,16 @@ impl std::fmt::Debug for Credential {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("reading {path}: {error}")]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}: invalid JSON: {error}")]
-    Json {
-        path: PathBuf,
-        error: serde_json::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{path}: invalid auth entry for {registry}")]
     BadAuth { path: PathBuf, registry: String },
     #[error("error getting credentials - err: {0}")]
     Helper(String),
+    #[error("error saving credentials - err: {0}")]
+    Save(String),
+    #[error("error erasing credentials - err: {0}")]
+    Erase(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +79,8 @@ struct AuthEntry {
 pub struct DockerConfig {
     path: PathBuf,
     file: ConfigFile,
+    /// The file's permission bits when others than its owner may read it.
+    loose_mode: Option<u32>,
 }
 
 impl DockerConfig {
@@ -97,37 +96,160 @@ impl DockerConfig {
     }
 
     pub fn load_from(path: PathBuf) -> Result<DockerConfig, CredentialError> {
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(DockerConfig {
-                    path,
-                    file: ConfigFile::default(),
-                })
+        use std::os::unix::fs::PermissionsExt;
+        let file = read_json_file(&path)?.unwrap_or_default();
+        let loose_mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+            .filter(|mode| mode & 0o077 != 0);
+        Ok(DockerConfig {
+            path,
+            file,
+            loose_mode,
+        })
+    }
+
+    /// A warning when the file holds credentials that users other than
+    /// its owner may read. The file is still used: refusing it would break
+    /// pulls that worked before, and the secret is already exposed.
+    pub fn permission_warning(&self) -> Option<String> {
+        let mode = self.loose_mode?;
+        let holds_secrets = !self.file.auths.is_empty();
+        holds_secrets.then(|| {
+            format!(
+                "{} holds credentials and is readable by other users (mode {mode:04o}); run chmod 600 {}",
+                self.path.display(),
+                self.path.display()
+            )
+        })
+    }
+
+    /// The `config.json` this was read from (it may not exist).
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The credential helper that keeps logins for `host`, if any.
+    pub fn helper_for(&self, host: &str) -> Option<&str> {
+        self.file
+            .cred_helpers
+            .get(server_key(host))
+            .or(self.file.creds_store.as_ref())
+            .map(String::as_str)
+    }
+
+    /// Saves a login as `docker login` does: through the host's credential
+    /// helper when one is configured (the password goes over the helper's
+    /// stdin, never its arguments), else base64 in `auths`. Other keys of
+    /// the file are kept; a file this creates is readable by its owner only.
+    pub fn save_login(
+        &self,
+        host: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), CredentialError> {
+        let key = server_key(host);
+        let entry = match self.helper_for(host) {
+            Some(helper) => {
+                let request = serde_json::json!({
+                    "ServerURL": key,
+                    "Username": username,
+                    "Secret": password,
+                });
+                helper_command(helper, "store", request.to_string().as_bytes())
+                    .map_err(CredentialError::Save)?;
+                // Docker keeps an empty entry so `docker info` lists the login.
+                serde_json::json!({})
             }
-            Err(error) => return Err(CredentialError::Io { path, error }),
+            None => {
+                let auth = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                serde_json::json!({ "auth": auth })
+            }
         };
-        match serde_json::from_slice(&bytes) {
-            Ok(file) => Ok(DockerConfig { path, file }),
-            Err(error) => Err(CredentialError::Json { path, error }),
+        self.edit_file(|auths| {
+            auths.insert(key.to_string(), entry);
+        })
+    }
+
+    /// Removes the login for `host`; false when there was none.
+    pub fn erase_login(&self, host: &str) -> Result<bool, CredentialError> {
+        let key = server_key(host);
+        let helper = self.helper_for(host);
+        if let Some(helper) = helper {
+            helper_command(helper, "erase", key.as_bytes()).map_err(CredentialError::Erase)?;
         }
+        let stored: Vec<String> = self
+            .file
+            .auths
+            .keys()
+            .filter(|k| *k == key || normalize_key(k) == host)
+            .cloned()
+            .collect();
+        if stored.is_empty() {
+            return Ok(helper.is_some());
+        }
+        self.edit_file(|auths| {
+            for k in &stored {
+                auths.remove(k);
+            }
+        })?;
+        Ok(true)
+    }
+
+    /// Rewrites `config.json` with `edit` applied to its `auths`, keeping
+    /// every other key, through a temporary file and a rename so a reader
+    /// never sees half a file.
+    fn edit_file(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> Result<(), CredentialError> {
+        use std::os::unix::fs::PermissionsExt;
+        let io_error = |error: std::io::Error| {
+            CredentialError::File(FileError::Io {
+                path: self.path.clone(),
+                error,
+            })
+        };
+        let mut document: serde_json::Map<String, serde_json::Value> =
+            read_json_file(&self.path)?.unwrap_or_default();
+        let auths = document
+            .entry("auths")
+            .or_insert_with(|| serde_json::json!({}));
+        if !auths.is_object() {
+            *auths = serde_json::json!({});
+        }
+        if let Some(auths) = auths.as_object_mut() {
+            edit(auths);
+        }
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        // A temporary file starts as 0600; an existing file keeps its mode.
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            let mode = meta.permissions().mode() & 0o777;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+                .map_err(io_error)?;
+        }
+        let bytes = serde_json::to_vec_pretty(&document).map_err(|error| {
+            CredentialError::File(FileError::Json {
+                path: self.path.clone(),
+                error,
+            })
+        })?;
+        tmp.write_all(&bytes).map_err(io_error)?;
+        tmp.write_all(b"\n").map_err(io_error)?;
+        tmp.as_file().sync_all().map_err(io_error)?;
+        tmp.persist(&self.path).map_err(|e| io_error(e.error))?;
+        Ok(())
     }
 
     /// The credential for a registry host (`docker.io`, `ghcr.io`,
     /// `localhost:5000`), as `docker login` stored it. A credential helper
     /// named for the host wins over `credsStore`, which wins over `auths`.
     pub fn lookup(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
-        let key = if host == "docker.io" {
-            DOCKER_HUB_KEY
-        } else {
-            host
-        };
-        if let Some(helper) = self
-            .file
-            .cred_helpers
-            .get(key)
-            .or(self.file.creds_store.as_ref())
-        {
+        let key = server_key(host);
+        if let Some(helper) = self.helper_for(host) {
             return run_helper(helper, key);
         }
         let entry = self
@@ -167,9 +289,18 @@ impl DockerConfig {
     }
 }
 
+/// The key Docker files a host's login under.
+fn server_key(host: &str) -> &str {
+    if host == "docker.io" {
+        DOCKER_HUB_KEY
+    } else {
+        host
+    }
+}
+
 /// `https://host/v1/` and similar keys older Docker versions wrote, reduced
 /// to the host.
-fn normalize_key(key: &str) -> &str {
+pub(super) fn normalize_key(key: &str) -> &str {
     let rest = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
@@ -188,31 +319,14 @@ struct HelperReply {
 /// Runs `docker-credential-<helper> get` with the server on stdin, as the
 /// docker CLI does.
 fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, CredentialError> {
-    let program = format!("docker-credential-{helper}");
-    let fail = |msg: String| CredentialError::Helper(format!("{program}: {msg}"));
-    let mut child = Command::new(&program)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !output.status.success() {
-        let message = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let fail = |msg: String| CredentialError::Helper(format!("docker-credential-{helper}: {msg}"));
+    let stdout = match helper_command(helper, "get", server.as_bytes()) {
+        Ok(stdout) => stdout,
         // The helper protocol's way of saying "no login for this server".
-        if message.contains("credentials not found") {
-            return Ok(None);
-        }
-        return Err(fail(message));
-    }
-    let reply: HelperReply =
-        serde_json::from_slice(&output.stdout).map_err(|e| fail(e.to_string()))?;
+        Err(message) if message.contains("credentials not found") => return Ok(None),
+        Err(message) => return Err(CredentialError::Helper(message)),
+    };
+    let reply: HelperReply = serde_json::from_slice(&stdout).map_err(|e| fail(e.to_string()))?;
     Ok(match (reply.username.as_str(), reply.secret) {
         (_, secret) if secret.is_empty() => None,
         // Docker's marker for an identity token in place of a password.
@@ -227,6 +341,31 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, Credenti
     })
 }
 
+/// Runs `docker-credential-<helper> <action>` with `input` on stdin (the
+/// protocol's only channel for secrets); its stdout on success, else a
+/// message naming the program.
+fn helper_command(helper: &str, action: &str, input: &[u8]) -> Result<Vec<u8>, String> {
+    let program = format!("docker-credential-{helper}");
+    let fail = |msg: String| format!("{program}: {msg}");
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).map_err(|e| fail(e.to_string()))?;
+    }
+    let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !output.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        ));
+    }
+    Ok(output.stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +374,7 @@ mod tests {
         DockerConfig {
             path: "config.json".into(),
             file: serde_json::from_str(json).unwrap(),
+            loose_mode: None,
         }
     }
 

@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod login;
+pub mod upload;
 
 pub use config::RegistryConfig;
 pub use credentials::{Credential, DockerConfig};
@@ -21,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RANGE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const DOCKER_HUB: &str = "docker.io";
@@ -40,8 +42,12 @@ const MANIFEST_ACCEPT: &str = concat!(
     "application/vnd.docker.distribution.manifest.v1+json;q=0.5"
 );
 
-/// Manifests, configs and tag lists bigger than this are refused.
+/// Configs and tag lists bigger than this are refused.
 const MAX_DOCUMENT: usize = crate::store::MAX_JSON_BLOB as usize;
+/// Manifests and indexes bigger than this are refused: the distribution
+/// registry accepts no larger manifest on push, so only a hostile server
+/// sends one.
+const MAX_MANIFEST: usize = 4 << 20;
 /// Error bodies are read only this far.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
@@ -55,6 +61,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// this much and then another try.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the HTTPS probe of an insecure registry may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A body that sends nothing for this long is treated as a dropped
 /// connection and resumed.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,6 +100,12 @@ pub enum RegistryError {
     TooLarge { url: String, limit: usize },
     #[error("invalid registry URL {0:?}")]
     Url(String),
+    /// A local file being uploaded could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `GET` as Go's `url.Error` spells it: `Get`.
@@ -129,6 +143,8 @@ pub struct Endpoint {
     /// `host[:port]`: what credentials and tokens are looked up by.
     host: String,
     pub is_mirror: bool,
+    /// HTTPS without certificate checks (an insecure registry).
+    unverified_tls: bool,
 }
 
 impl Endpoint {
@@ -166,8 +182,12 @@ pub struct FetchedManifest {
 
 pub struct Client {
     http: reqwest::Client,
+    /// For HTTPS to insecure registries (loopback hosts and
+    /// `insecure-registries`): Docker talks TLS to them without checking
+    /// the certificate.
+    unverified: reqwest::Client,
     config: RegistryConfig,
-    docker_config: DockerConfig,
+    docker_config: Arc<DockerConfig>,
     /// Credential lookups by host, done once per run: a helper may be slow.
     credentials: Mutex<HashMap<String, Option<Credential>>>,
     auth: AuthCache,
@@ -175,22 +195,26 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: RegistryConfig, docker_config: DockerConfig) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("rimg/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            // reqwest drops Authorization (and cookies) when a redirect
-            // leaves the host, so Docker Hub's CDN never sees the token.
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .build()
-            .map_err(|e| RegistryError::Transport {
-                method: Method::GET,
-                url: String::new(),
-                cause: describe(&e),
-            })?;
+        let build = |verify: bool| {
+            reqwest::Client::builder()
+                .user_agent(concat!("rimg/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(CONNECT_TIMEOUT)
+                // reqwest drops Authorization (and cookies) when a redirect
+                // leaves the host, so Docker Hub's CDN never sees the token.
+                .redirect(reqwest::redirect::Policy::limited(10))
+                .danger_accept_invalid_certs(!verify)
+                .build()
+                .map_err(|e| RegistryError::Transport {
+                    method: Method::GET,
+                    url: String::new(),
+                    cause: describe(&e),
+                })
+        };
         Ok(Client {
-            http,
+            http: build(true)?,
+            unverified: build(false)?,
             config,
-            docker_config,
+            docker_config: Arc::new(docker_config),
             credentials: Mutex::new(HashMap::new()),
             auth: AuthCache::default(),
         })
@@ -198,21 +222,24 @@ impl Client {
 
     /// Where `path` on `domain` can be pulled from, in the order to try:
     /// for Docker Hub the configured mirrors, then Hub itself.
-    pub fn repositories(&self, domain: &str, path: &str) -> Result<Vec<Repository>> {
+    pub async fn repositories(&self, domain: &str, path: &str) -> Result<Vec<Repository>> {
         let scope = format!("repository:{path}:pull");
         let mut endpoints = Vec::new();
         if domain == DOCKER_HUB {
             for mirror in &self.config.registry_mirrors {
+                let host = host_port(mirror);
                 endpoints.push(Endpoint {
-                    host: host_port(mirror),
+                    unverified_tls: self.config.is_insecure(&host),
+                    host,
                     base: mirror.clone(),
                     is_mirror: true,
                 });
             }
         }
+        let insecure = domain != DOCKER_HUB && self.config.is_insecure(domain);
         let base = if domain == DOCKER_HUB {
             DOCKER_HUB_ENDPOINT.to_string()
-        } else if self.config.is_insecure(domain) {
+        } else if insecure && !self.speaks_tls(domain).await {
             format!("http://{domain}")
         } else {
             format!("https://{domain}")
@@ -221,6 +248,7 @@ impl Client {
             base: Url::parse(&base).map_err(|_| RegistryError::Url(base))?,
             host: domain.to_string(),
             is_mirror: false,
+            unverified_tls: insecure,
         });
         Ok(endpoints
             .into_iter()
@@ -232,19 +260,40 @@ impl Client {
             .collect())
     }
 
+    /// Docker's rule for an insecure registry: HTTPS (certificate
+    /// unchecked) if it speaks TLS at all, else plain HTTP. One request to
+    /// `/v2/` decides; any HTTP answer means TLS worked.
+    async fn speaks_tls(&self, domain: &str) -> bool {
+        let probe = self.unverified.get(format!("https://{domain}/v2/")).send();
+        matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(_)))
+    }
+
+    fn http_for(&self, endpoint: &Endpoint) -> &reqwest::Client {
+        if endpoint.unverified_tls {
+            &self.unverified
+        } else {
+            &self.http
+        }
+    }
+
     /// Fetches a manifest or index by tag or digest.
     pub async fn manifest(&self, repo: &Repository, reference: &str) -> Result<FetchedManifest> {
         let url = repo.url(&format!("manifests/{reference}"))?;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let (media_type, bytes) = self.fetch_document(repo, url, headers).await?;
+        let (media_type, bytes) = self
+            .fetch_document(repo, url, headers, MAX_MANIFEST)
+            .await?;
         Ok(FetchedManifest { bytes, media_type })
     }
 
     /// Fetches a small blob (an image config) whole.
     pub async fn small_blob(&self, repo: &Repository, digest: &Digest) -> Result<Bytes> {
         let url = repo.url(&format!("blobs/{digest}"))?;
-        Ok(self.fetch_document(repo, url, HeaderMap::new()).await?.1)
+        Ok(self
+            .fetch_document(repo, url, HeaderMap::new(), MAX_DOCUMENT)
+            .await?
+            .1)
     }
 
     /// Starts streaming a blob of `size` bytes.
@@ -289,12 +338,14 @@ impl Client {
         Ok(tags)
     }
 
-    /// GETs a small document whole, retrying when the body breaks off.
+    /// GETs a small document whole (at most `limit` bytes), retrying when
+    /// the body breaks off.
     async fn fetch_document(
         &self,
         repo: &Repository,
         url: Url,
         headers: HeaderMap,
+        limit: usize,
     ) -> Result<(String, Bytes)> {
         let mut attempt = 0;
         loop {
@@ -307,7 +358,7 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
                 .unwrap_or_default();
-            match read_limited(response, MAX_DOCUMENT, &url).await {
+            match read_limited(response, limit, &url).await {
                 Ok(bytes) => return Ok((media_type, bytes)),
                 Err(RegistryError::Transport { .. }) if attempt < MAX_RETRIES => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -328,6 +379,18 @@ impl Client {
         url: Url,
         headers: HeaderMap,
     ) -> Result<Response> {
+        self.send_body(repo, method, url, headers, None).await
+    }
+
+    /// [`Client::send`] with a request body, resent whole on a retry.
+    async fn send_body(
+        &self,
+        repo: &Repository,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
         let host = &repo.endpoint.host;
         let mut answered = false;
         loop {
@@ -335,9 +398,13 @@ impl Client {
             let response = self
                 .with_retries(&method, &url, || {
                     let request = self
-                        .http
+                        .http_for(&repo.endpoint)
                         .request(method.clone(), url.clone())
                         .headers(headers.clone());
+                    let request = match &body {
+                        Some(body) => request.body(body.clone()),
+                        None => request,
+                    };
                     match &authorization {
                         Some(value) => request.header(AUTHORIZATION, value),
                         None => request,
@@ -413,7 +480,11 @@ impl Client {
             return Ok(found.clone());
         }
         // Credential helpers are programs; keep them off the async workers.
-        let found = tokio::task::block_in_place(|| self.docker_config.lookup(host))?;
+        let docker_config = self.docker_config.clone();
+        let server = host.to_string();
+        let found = tokio::task::spawn_blocking(move || docker_config.lookup(&server))
+            .await
+            .map_err(|e| credentials::CredentialError::Helper(e.to_string()))??;
         self.lock_credentials()
             .insert(host.to_string(), found.clone());
         Ok(found)
@@ -442,11 +513,12 @@ impl Client {
             Some(Credential::IdentityToken { .. }) => Method::POST,
             _ => Method::GET,
         };
+        let http = self.http_for(&repo.endpoint);
         let response = self
             .with_retries(&method, &realm_url, || match credential {
                 // An identity token is an OAuth2 refresh token.
                 Some(Credential::IdentityToken { token, .. }) => {
-                    self.http.post(realm_url.clone()).form(&[
+                    http.post(realm_url.clone()).form(&[
                         ("grant_type", "refresh_token"),
                         ("refresh_token", token),
                         ("service", service),
@@ -455,8 +527,7 @@ impl Client {
                     ])
                 }
                 _ => {
-                    let request = self
-                        .http
+                    let request = http
                         .get(realm_url.clone())
                         .query(&[("service", service), ("scope", &repo.scope)]);
                     match credential {
@@ -822,14 +893,17 @@ pub fn is_schema1(media_type: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn docker_hub_goes_to_registry_1_after_mirrors() {
+    #[tokio::test]
+    async fn docker_hub_goes_to_registry_1_after_mirrors() {
         let config = RegistryConfig {
             insecure_registries: vec![],
             registry_mirrors: vec![Url::parse("https://mirror.example:5000").unwrap()],
         };
         let client = Client::new(config, DockerConfig::default()).unwrap();
-        let repos = client.repositories("docker.io", "library/ubuntu").unwrap();
+        let repos = client
+            .repositories("docker.io", "library/ubuntu")
+            .await
+            .unwrap();
         assert_eq!(repos.len(), 2);
         assert!(repos[0].endpoint.is_mirror);
         assert_eq!(repos[0].endpoint.host, "mirror.example:5000");
@@ -837,10 +911,18 @@ mod tests {
             repos[1].url("manifests/18.04").unwrap().as_str(),
             "https://registry-1.docker.io/v2/library/ubuntu/manifests/18.04"
         );
-        let local = client.repositories("127.0.0.1:5000", "a/b").unwrap();
+        // Nothing speaks TLS on a port just freed: plain HTTP.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let local = client
+            .repositories(&format!("127.0.0.1:{port}"), "a/b")
+            .await
+            .unwrap();
         assert_eq!(local.len(), 1);
         assert_eq!(local[0].endpoint.base.scheme(), "http");
-        let remote = client.repositories("ghcr.io", "a/b").unwrap();
+        let remote = client.repositories("ghcr.io", "a/b").await.unwrap();
         assert_eq!(remote[0].endpoint.base.scheme(), "https");
     }
 

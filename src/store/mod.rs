@@ -144,6 +144,12 @@ impl Store {
         self.meta_dir().join("layers")
     }
 
+    /// `<uncompressed layer hex>` → the digest of the gzip blob a push
+    /// made from it, so a second push sends the same bytes.
+    fn compressed_dir(&self) -> PathBuf {
+        self.meta_dir().join("gzip")
+    }
+
     fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
@@ -210,16 +216,9 @@ impl Store {
     /// Takes the store's exclusive lock; every change to `index.json` and
     /// every blob removal happens while holding it.
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.meta_dir().join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_context(format!("opening {}", path.display())))?;
-        file.lock()
-            .map_err(io_context(format!("locking {}", path.display())))?;
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock {
+            _file: lock_file(&self.meta_dir().join("lock"))?,
+        })
     }
 
     /// Reads `index.json`. Needs no lock: writers replace it by rename.
@@ -307,6 +306,26 @@ impl Store {
         )
     }
 
+    /// The compressed blob recorded for an uncompressed layer blob, if it
+    /// is still in the store.
+    pub fn compressed_variant(&self, layer: &Digest) -> Option<Digest> {
+        let text = fs::read_to_string(self.compressed_dir().join(layer.hex())).ok()?;
+        let digest = Digest::parse(text.trim()).ok()?;
+        self.has_blob(&digest).then_some(digest)
+    }
+
+    /// Remembers that `compressed` holds the layer `layer` compressed.
+    pub fn record_compressed_variant(&self, layer: &Digest, compressed: &Digest) -> Result<()> {
+        let dir = self.compressed_dir();
+        fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+        // Like the layer-info cache: lost, it only costs a recompression.
+        self.write_atomically(
+            &dir.join(layer.hex()),
+            compressed.as_str().as_bytes(),
+            Durability::Cache,
+        )
+    }
+
     /// Every blob reachable from the index's entries: manifests (and, for
     /// nested indexes, their children), configs and layers. Blobs missing
     /// from the store are included too; they are still referenced.
@@ -387,6 +406,20 @@ enum Durability {
 /// Held while the store is being changed; released on drop.
 pub struct StoreLock {
     _file: File,
+}
+
+/// Opens (creating it if need be) and exclusively flocks `path`; the lock
+/// lasts as long as the returned file.
+pub(crate) fn lock_file(path: &Path) -> Result<File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_context(format!("opening {}", path.display())))?;
+    file.lock()
+        .map_err(io_context(format!("locking {}", path.display())))?;
+    Ok(file)
 }
 
 /// fsyncs a directory so a rename into it survives a crash.

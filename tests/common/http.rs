@@ -160,8 +160,12 @@ impl Drop for Server {
     }
 }
 
-/// Reads one request from a fresh connection.
+/// Reads one request from a fresh connection. A TLS handshake (rimg
+/// probing whether a loopback registry speaks HTTPS) is refused at once.
 pub fn accept_request(stream: &TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
+    if reader.fill_buf().ok()?.first() == Some(&0x16) {
+        return None;
+    }
     read_request(&mut reader)
 }

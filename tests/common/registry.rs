@@ -4,6 +4,7 @@
 //! issuer. Images go in with skopeo, a tool independent of rimg.
 
 use super::http::{self, Server};
+use super::layout::{BuiltImage, ImageSpec, Layout};
 use base64::Engine as _;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,15 @@ impl Registry {
     }
 
     pub fn start_with(auth: AuthKind) -> Registry {
+        Registry::launch(auth, false)
+    }
+
+    /// A registry serving HTTPS with a self-signed certificate.
+    pub fn start_tls() -> Registry {
+        Registry::launch(AuthKind::None, true)
+    }
+
+    fn launch(auth: AuthKind, tls: bool) -> Registry {
         let binary = require("docker-registry");
         require("skopeo");
         let dir = tempfile::tempdir().unwrap();
@@ -82,6 +92,25 @@ impl Registry {
             ),
             _ => String::new(),
         };
+        let tls_yaml = if tls {
+            let (key, cert) = (
+                dir.path().join("tls-key.pem"),
+                dir.path().join("tls-cert.pem"),
+            );
+            self_signed(
+                &key,
+                &cert,
+                "127.0.0.1",
+                &["-addext", "subjectAltName=IP:127.0.0.1"],
+            );
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
         // The port is picked free and then handed over; another process
         // grabbing it in between is retried.
         for _ in 0..5 {
@@ -90,7 +119,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-secret\ncompatibility:\n  schema1:\n    enabled: true\n{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-secret\n{tls_yaml}compatibility:\n  schema1:\n    enabled: true\n{auth_yaml}",
                     storage.display()
                 ),
             )
@@ -102,7 +131,7 @@ impl Registry {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            if wait_for_http(&addr, &mut child) {
+            if wait_for_http(&addr, &mut child, tls) {
                 return Registry {
                     addr,
                     auth,
@@ -135,6 +164,23 @@ impl Registry {
         args.extend(extra);
         args.extend([source.as_str(), target.as_str()]);
         skopeo(&args);
+    }
+
+    /// Pushes a single-platform image built from `spec` as `dest`
+    /// (`repo:tag`), keeping its digests.
+    pub fn push_image(&self, spec: &ImageSpec, dest: &str) -> BuiltImage {
+        self.push_image_with(spec, dest, &["--preserve-digests"])
+    }
+
+    /// Like [`Registry::push_image`], with skopeo flags of the caller's
+    /// choosing (`--format v2s1`, ...).
+    pub fn push_image_with(&self, spec: &ImageSpec, dest: &str, flags: &[&str]) -> BuiltImage {
+        let src = TempDir::new().unwrap();
+        let mut layout = Layout::new(src.path());
+        let image = layout.image(spec);
+        layout.tag("pushed", &[&image]);
+        self.push(&layout.dir, "pushed", dest, flags);
+        image
     }
 
     /// The digest the registry serves for `<dest>` (skopeo's view).
@@ -170,13 +216,17 @@ pub fn skopeo(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
-/// Waits (bounded) until `addr` answers HTTP on `/v2/`.
-fn wait_for_http(addr: &str, child: &mut Child) -> bool {
+/// Waits (bounded) until `addr` answers HTTP on `/v2/` (for TLS, until
+/// it accepts connections).
+fn wait_for_http(addr: &str, child: &mut Child, tls: bool) -> bool {
     for _ in 0..200 {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
         if let Ok(mut stream) = TcpStream::connect(addr) {
+            if tls {
+                return true;
+            }
             use std::io::{Read, Write};
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = write!(
@@ -289,6 +339,25 @@ impl TokenServer {
     }
 }
 
+/// A fresh RSA key and self-signed certificate for `cn`.
+fn self_signed(key: &Path, cert: &Path, cn: &str, extra: &[&str]) {
+    let status = Command::new(require("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={cn}"))
+        .args(extra)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl req failed");
+}
+
 fn sign_jwt(key: &Path, x5c: &str, access: Vec<serde_json::Value>) -> String {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let now = SystemTime::now()
@@ -332,4 +401,28 @@ fn rand_suffix() -> u128 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos()
+}
+
+/// `rimg --root ROOT` cut off from the user's settings: the Docker config
+/// dir is `docker_config` (by default an empty one) and rimg's config home
+/// is `ROOT/config-home`.
+pub fn isolated_rimg(root: &Path, docker_config: Option<&Path>) -> Command {
+    let mut command = super::rimg_command(root);
+    command
+        .env(
+            "DOCKER_CONFIG",
+            docker_config.map_or_else(|| root.join("no-docker-config"), Path::to_path_buf),
+        )
+        .env("XDG_CONFIG_HOME", root.join("config-home"));
+    command
+}
+
+/// True when the store at `root` names no image at all.
+pub fn store_is_empty(root: &Path) -> bool {
+    rimg::store::Store::open(root)
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests
+        .is_empty()
 }

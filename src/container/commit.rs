@@ -1,0 +1,207 @@
+//! `commit`: the container's changes since its last snapshot become one
+//! new layer on top of its head image, with a config that records it.
+//!
+//! Only the changed paths are read; everything else is known unchanged
+//! from its metadata. Afterwards the container's head is the new image and
+//! its snapshot the state just committed, so the next commit holds only
+//! what changed since.
+
+use super::changes::{self, Kind, LayerEntry};
+use super::{
+    io_context, snapshot, tarball, write_snapshot, Container, ContainerError, Containers, Head,
+    Result,
+};
+use crate::digest::Digest;
+use crate::image::build::{self, LayerWriter};
+use crate::image::{self, instruction};
+use crate::oci::{Descriptor, History, ImageConfig};
+use crate::store::{Store, StoreError};
+use chrono::{SecondsFormat, Utc};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::fs;
+
+#[derive(Clone, Debug, Default)]
+pub struct CommitOptions {
+    pub author: Option<String>,
+    pub message: Option<String>,
+    /// Dockerfile instructions (`-c`).
+    pub changes: Vec<String>,
+    /// `REPO[:TAG]`; without one the image is untagged.
+    pub reference: Option<String>,
+}
+
+/// Commits the container `arg`; returns the new image's ID.
+pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Digest> {
+    let names = match &options.reference {
+        Some(target) => vec![image::parse_target(target)?],
+        None => Vec::new(),
+    };
+    let containers = Containers::new(store);
+    let container = containers.find(arg)?;
+    let _lock = containers.lock(&container)?;
+    // Re-read under the lock: a commit that just finished moved the head.
+    let mut container = containers.find(&container.id)?;
+    let base: ImageConfig = match store.read_json(&container.head.config) {
+        Ok(config) => config,
+        Err(StoreError::BlobMissing(_)) => {
+            return Err(ContainerError::BaseMissing(container.head.config.clone()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut runtime = base.config.clone().unwrap_or_default();
+    instruction::apply_changes(&mut runtime, &options.changes)?;
+
+    let rootfs = containers.rootfs(&container);
+    let old = containers.read_snapshot(&container)?;
+    let mut new =
+        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
+    let changes = changes::changes(&old, &new);
+    if let Some(reserved) = changes.iter().find(|c| {
+        c.kind != Kind::Deleted && base_name(&c.path).starts_with(super::unpack::WHITEOUT_PREFIX)
+    }) {
+        return Err(ContainerError::ReservedName(
+            String::from_utf8_lossy(&reserved.path).into_owned(),
+        ));
+    }
+
+    let now = Utc::now();
+    let mut layers = container.head.layers.clone();
+    let mut diff_id = None;
+    if !changes.is_empty() {
+        let layer = write_layer(store, &container, &containers, &changes, now.timestamp())?;
+        // A file that changed while it was read is marked so the next
+        // commit takes it again.
+        for entry in new.iter_mut().filter(|e| layer.raced.contains(&e.path)) {
+            entry.meta.ctime = -1;
+        }
+        diff_id = Some(layer.diff_id);
+        layers.push(layer.descriptor);
+    }
+
+    let created = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    let config = child_config(&base, runtime, &container, options, &created, diff_id);
+    let image = build::store_image(store, &config, layers.clone())?;
+
+    let dir = containers.dir(&container.id);
+    let old_snapshot = container.snapshot.clone();
+    let snapshot = write_snapshot(&dir, &new)?;
+    {
+        let lock = store.lock()?;
+        build::name_image(store, &lock, &image, &names).map_err(|e| match e {
+            StoreError::BlobMissing(_) => {
+                ContainerError::BaseMissing(container.head.config.clone())
+            }
+            e => e.into(),
+        })?;
+        container.head = Head {
+            config: image.id.clone(),
+            layers,
+        };
+        container.snapshot = snapshot;
+        containers.write_record(&container)?;
+    }
+    let _ = fs::remove_file(dir.join(old_snapshot));
+    Ok(image.id)
+}
+
+fn base_name(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &path[slash + 1..],
+        None => path,
+    }
+}
+
+/// A layer written for a commit.
+struct NewLayer {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    /// Paths whose size changed while they were read.
+    raced: BTreeSet<Vec<u8>>,
+}
+
+/// Writes the layer for `changes`.
+fn write_layer(
+    store: &Store,
+    container: &Container,
+    containers: &Containers,
+    changes: &[changes::Change],
+    now: i64,
+) -> Result<NewLayer> {
+    let rootfs = containers.rootfs(container);
+    let context = || format!("writing the layer for container {}", container.id);
+    let mut tar = tarball::TarWriter::new(LayerWriter::new(store)?, &rootfs);
+    let mut raced = BTreeSet::new();
+    for entry in changes::layer_entries(changes) {
+        match &entry {
+            LayerEntry::Path(path, meta) => {
+                let appended = tar.append(path, meta).map_err(io_context(context()))?;
+                if appended.raced {
+                    raced.insert(path.clone());
+                }
+            }
+            LayerEntry::Whiteout(_) | LayerEntry::Opaque(_) => tar
+                .append_marker(&entry.tar_path(), now.max(0) as u64)
+                .map_err(io_context(context()))?,
+        }
+    }
+    let writer = tar.finish().map_err(io_context(context()))?;
+    let (descriptor, info) = writer.finish(store)?;
+    Ok(NewLayer {
+        descriptor,
+        diff_id: info.diff_id,
+        raced,
+    })
+}
+
+/// The committed image's config: the head's, with the new runtime config,
+/// the layer's diff ID and a history entry, as Docker's `NewChildImage`.
+fn child_config(
+    base: &ImageConfig,
+    runtime: serde_json::Map<String, Value>,
+    container: &Container,
+    options: &CommitOptions,
+    created: &str,
+    diff_id: Option<Digest>,
+) -> ImageConfig {
+    let mut config = base.clone();
+    // Docker records the command the container ran; a working container
+    // ran none, so this is the command its image would run.
+    let created_by = base
+        .config
+        .as_ref()
+        .and_then(|c| c.get("Cmd"))
+        .and_then(Value::as_array)
+        .map(|cmd| {
+            cmd.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|s| !s.is_empty());
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    config.created = Some(created.to_string());
+    config.author = nonempty(&options.author);
+    config.config = Some(runtime);
+    for stale in ["container_config", "docker_version", "comment"] {
+        config.extra.remove(stale);
+    }
+    config.extra.insert("container".into(), json!(container.id));
+    if let Some(message) = nonempty(&options.message) {
+        config.extra.insert("comment".into(), json!(message));
+    }
+    config.history.push(History {
+        created: Some(created.to_string()),
+        created_by,
+        author: nonempty(&options.author),
+        comment: nonempty(&options.message),
+        empty_layer: diff_id.is_none(),
+    });
+    if let Some(diff_id) = diff_id {
+        config.rootfs.diff_ids.push(diff_id);
+    }
+    if config.rootfs.kind.is_empty() {
+        config.rootfs.kind = "layers".into();
+    }
+    config
+}

@@ -1,0 +1,445 @@
+//! Working containers, as in buildah: an image's layers unpacked into a
+//! directory that the user changes with ordinary tools and then commits.
+//! rimg runs no processes, so a container is only ever "created".
+//!
+//! ```text
+//! <root>/containers/<id>/config.json      the record (JSON, replaced by rename)
+//! <root>/containers/<id>/rootfs/          the container's filesystem
+//! <root>/containers/<id>/snapshot-<n>     lstat metadata of rootfs at the last create/commit
+//! <root>/containers/<id>/lock             flock held while committing or removing
+//! ```
+//!
+//! A container's record is written under the store lock, so `rmi` (which
+//! checks for containers under the same lock) never misses one, and a
+//! container's name is unique among the records.
+
+pub mod changes;
+mod commit;
+mod names;
+pub mod resolve;
+pub mod snapshot;
+mod tarball;
+pub mod unpack;
+
+pub use commit::{commit, CommitOptions};
+
+use crate::digest::Digest;
+use crate::image::instruction::InstructionError;
+use crate::image::{Catalog, ImageError, ImageUsers};
+use crate::layer;
+use crate::oci::Descriptor;
+use crate::store::{io_context as store_io, Store, StoreError};
+use changes::Change;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use unpack::UnpackError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("Multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
+    #[error("unpacking layer {layer}")]
+    Unpack {
+        layer: Digest,
+        #[source]
+        source: UnpackError,
+    },
+    #[error("the image the container was last created or committed from ({0}) is no longer in the store")]
+    BaseMissing(Digest),
+    #[error("cannot commit /{0}: names starting with .wh. are reserved for whiteouts")]
+    ReservedName(String),
+    #[error(transparent)]
+    Instruction(#[from] InstructionError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> ContainerError {
+    let context = context.into();
+    move |source| ContainerError::Io { context, source }
+}
+
+/// A container's record (`config.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Container {
+    /// 64 hex digits.
+    pub id: String,
+    pub name: String,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    /// The image as named at `create` (Docker's `Config.Image`).
+    pub image: String,
+    /// The image ID the container was created from.
+    pub image_id: Digest,
+    /// The image whose layers the rootfs matches as of the snapshot: the
+    /// image created from, then the last commit.
+    pub head: Head,
+    /// The snapshot file's name in the container's directory.
+    pub snapshot: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Head {
+    pub config: Digest,
+    pub layers: Vec<Descriptor>,
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn created_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.created)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The images the container depends on: the one it was created from
+    /// and the one it was last committed to.
+    pub fn images(&self) -> impl Iterator<Item = &Digest> {
+        std::iter::once(&self.image_id)
+            .chain(Some(&self.head.config).filter(|h| **h != self.image_id))
+    }
+}
+
+/// The containers of one store.
+pub struct Containers {
+    dir: PathBuf,
+}
+
+impl Containers {
+    pub fn new(store: &Store) -> Containers {
+        Containers {
+            dir: store.root().join("containers"),
+        }
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub fn rootfs(&self, container: &Container) -> PathBuf {
+        self.dir(&container.id).join("rootfs")
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Result<Vec<Container>, StoreError> {
+        let mut out = Vec::new();
+        let reading = |path: &Path| store_io(format!("reading {}", path.display()));
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(reading(&self.dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(reading(&self.dir))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path().join("config.json");
+            match fs::read(&path) {
+                Ok(bytes) => {
+                    out.push(
+                        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+                            what: path.display().to_string(),
+                            source,
+                        })?,
+                    )
+                }
+                // Being created, or removed, right now.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(reading(&path)(e)),
+            }
+        }
+        out.sort_by(|a: &Container, b: &Container| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Finds a container as Docker does: full ID, then name, then a unique
+    /// ID prefix.
+    pub fn find(&self, arg: &str) -> Result<Container> {
+        let all = self.list()?;
+        if let Some(c) = all.iter().find(|c| c.id == arg) {
+            return Ok(c.clone());
+        }
+        let name = arg.strip_prefix('/').unwrap_or(arg);
+        if let Some(c) = all.iter().find(|c| c.name == name) {
+            return Ok(c.clone());
+        }
+        if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut matches = all.iter().filter(|c| c.id.starts_with(arg));
+            match (matches.next(), matches.next()) {
+                (Some(c), None) => return Ok(c.clone()),
+                (Some(_), Some(_)) => return Err(ContainerError::Ambiguous(arg.to_string())),
+                _ => {}
+            }
+        }
+        Err(ContainerError::NotFound(arg.to_string()))
+    }
+
+    fn check_name_free(&self, name: &str) -> Result<()> {
+        match self.list()?.into_iter().find(|c| c.name == name) {
+            Some(c) => Err(ContainerError::NameInUse {
+                name: name.to_string(),
+                id: c.id,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Replaces the container's record atomically.
+    fn write_record(&self, container: &Container) -> Result<()> {
+        let dir = self.dir(&container.id);
+        let context = || format!("writing the record of container {}", container.id);
+        let bytes = serde_json::to_vec_pretty(container).expect("a record serializes");
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_context(context()))?;
+        tmp.write_all(&bytes).map_err(io_context(context()))?;
+        tmp.as_file().sync_all().map_err(io_context(context()))?;
+        tmp.persist(dir.join("config.json"))
+            .map_err(|e| io_context(context())(e.error))?;
+        Ok(())
+    }
+
+    /// Takes the container's own lock, held while committing or removing.
+    fn lock(&self, container: &Container) -> Result<File> {
+        Ok(crate::store::lock_file(
+            &self.dir(&container.id).join("lock"),
+        )?)
+    }
+
+    /// Reads the container's snapshot.
+    fn read_snapshot(&self, container: &Container) -> Result<Vec<snapshot::Entry>> {
+        let path = self.dir(&container.id).join(&container.snapshot);
+        let file = File::open(&path).map_err(io_context(format!("opening {}", path.display())))?;
+        snapshot::read(file).map_err(io_context(format!("reading {}", path.display())))
+    }
+}
+
+/// Writes `entries` as a new snapshot file in `dir`; returns its name.
+fn write_snapshot(dir: &Path, entries: &[snapshot::Entry]) -> Result<String> {
+    let context = || format!("writing a snapshot in {}", dir.display());
+    snapshot::settle(dir, entries).map_err(io_context(context()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("snapshot-")
+        .tempfile_in(dir)
+        .map_err(io_context(context()))?;
+    snapshot::write(entries, tmp.as_file()).map_err(io_context(context()))?;
+    let (_, path) = tmp.keep().map_err(|e| io_context(context())(e.error))?;
+    Ok(path
+        .file_name()
+        .expect("a temporary file has a name")
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Removes a directory tree when dropped, unless disarmed.
+struct Cleanup(Option<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `create [--name NAME] IMAGE`: unpacks the image's layers into a new
+/// container's rootfs and records it.
+pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Container> {
+    let containers = Containers::new(store);
+    let name = name.map(|n| n.strip_prefix('/').unwrap_or(n));
+    if let Some(name) = name {
+        if !names::is_valid_name(name) {
+            return Err(ContainerError::InvalidName(name.to_string()));
+        }
+        containers.check_name_free(name)?;
+    }
+    // Open the layer blobs under the lock: a concurrent `rmi` may unlink
+    // them afterwards, but what is open stays readable.
+    let (found, blobs) = {
+        let _lock = store.lock()?;
+        let catalog = Catalog::load(store)?;
+        let found = catalog.image(&catalog.find(image)?).clone();
+        let blobs = found
+            .manifest
+            .layers
+            .iter()
+            .map(|l| store.open_blob(&l.digest))
+            .collect::<Result<Vec<_>, _>>()?;
+        (found, blobs)
+    };
+    let id = names::new_id().map_err(io_context("generating a container ID"))?;
+    let dir = containers.dir(&id);
+    fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+    let mut cleanup = Cleanup(Some(dir.clone()));
+    let rootfs = dir.join("rootfs");
+    fs::create_dir(&rootfs).map_err(io_context(format!("creating {}", rootfs.display())))?;
+    let options = unpack::Options::for_current_user();
+    for (layer, blob) in found.manifest.layers.iter().zip(blobs) {
+        let unpack_error = |source| ContainerError::Unpack {
+            layer: layer.digest.clone(),
+            source,
+        };
+        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob)).map_err(|e| {
+            unpack_error(UnpackError::Io {
+                context: "decompressing".into(),
+                source: e,
+            })
+        })?;
+        unpack::unpack_layer(&rootfs, reader, options).map_err(unpack_error)?;
+    }
+    let entries =
+        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
+    let snapshot = write_snapshot(&dir, &entries)?;
+    let mut record = Container {
+        id,
+        name: String::new(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        image: image.to_string(),
+        image_id: found.id.clone(),
+        head: Head {
+            config: found.id.clone(),
+            layers: found.manifest.layers.clone(),
+        },
+        snapshot,
+    };
+    {
+        let _lock = store.lock()?;
+        record.name = match name {
+            Some(name) => {
+                containers.check_name_free(name)?;
+                name.to_string()
+            }
+            None => unused_name(&containers)?,
+        };
+        // The image may have been removed while we unpacked it.
+        let catalog = Catalog::load(store)?;
+        if !catalog.images().iter().any(|i| i.id == found.id) {
+            return Err(ImageError::NotFound(image.to_string()).into());
+        }
+        containers.write_record(&record)?;
+    }
+    cleanup.0 = None;
+    Ok(record)
+}
+
+fn unused_name(containers: &Containers) -> Result<String> {
+    let taken: Vec<String> = containers.list()?.into_iter().map(|c| c.name).collect();
+    for attempt in 0.. {
+        let name =
+            names::random_name(attempt.min(1)).map_err(io_context("naming the container"))?;
+        if !taken.contains(&name) {
+            return Ok(name);
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+/// `rm NAME`: removes the container and its rootfs.
+pub fn remove(store: &Store, arg: &str) -> Result<()> {
+    let containers = Containers::new(store);
+    let container = containers.find(arg)?;
+    let _lock = containers.lock(&container)?;
+    let dir = containers.dir(&container.id);
+    // Renamed first, so the container disappears at once even if deleting
+    // a large rootfs takes a while or is interrupted.
+    let trash = containers.dir(&format!(".removing-{}", container.id));
+    fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
+    remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))
+}
+
+/// `remove_dir_all`, making directories writable first if an unprivileged
+/// user cannot otherwise empty them.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    if fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fn open_up(dir: &Path) {
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        if let Ok(children) = fs::read_dir(dir) {
+            for child in children.flatten() {
+                if child.file_type().is_ok_and(|t| t.is_dir()) {
+                    open_up(&child.path());
+                }
+            }
+        }
+    }
+    open_up(path);
+    fs::remove_dir_all(path)
+}
+
+/// `diff NAME`: the changes since the container was created or last
+/// committed.
+pub fn diff(store: &Store, arg: &str) -> Result<Vec<Change>> {
+    let containers = Containers::new(store);
+    let container = containers.find(arg)?;
+    current_changes(&containers, &container)
+}
+
+fn current_changes(containers: &Containers, container: &Container) -> Result<Vec<Change>> {
+    let old = containers.read_snapshot(container)?;
+    let rootfs = containers.rootfs(container);
+    let new =
+        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
+    Ok(changes::changes(&old, &new))
+}
+
+/// The bytes a container's changes add (`SizeRw`): the sizes of its added
+/// and changed files.
+pub fn size_rw(store: &Store, container: &Container) -> Result<u64> {
+    let containers = Containers::new(store);
+    Ok(current_changes(&containers, container)?
+        .iter()
+        .filter_map(|c| c.meta)
+        .filter(|m| !m.is_dir())
+        .map(|m| m.size)
+        .sum())
+}
+
+/// `export CONTAINER`: the container's whole filesystem as a tar stream.
+pub fn export<W: Write>(store: &Store, arg: &str, out: W) -> Result<W> {
+    let containers = Containers::new(store);
+    let container = containers.find(arg)?;
+    let rootfs = containers.rootfs(&container);
+    let context = || format!("exporting {}", rootfs.display());
+    let entries = snapshot::walk(&rootfs).map_err(io_context(context()))?;
+    let mut tar = tarball::TarWriter::new(out, &rootfs);
+    for entry in &entries {
+        tar.append(&entry.path, &entry.meta)
+            .map_err(io_context(context()))?;
+    }
+    tar.finish().map_err(io_context(context()))
+}
+
+/// Which containers use which images: image ID → a container's ID.
+pub fn image_users(store: &Store) -> Result<ImageUsers, StoreError> {
+    let mut users = ImageUsers::new();
+    for container in Containers::new(store).list()? {
+        for image in container.images() {
+            users
+                .entry(image.clone())
+                .or_insert_with(|| container.id.clone());
+        }
+    }
+    Ok(users)
+}

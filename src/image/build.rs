@@ -1,0 +1,126 @@
+//! Writing new images into the store, for `commit` and `import`: a layer
+//! blob gzip-compressed as it streams in while its diff ID is computed,
+//! then the config and manifest, then the names.
+
+use crate::digest::{Digest, Hasher};
+use crate::layer::LayerInfo;
+use crate::oci::{media_type, Descriptor, ImageConfig, Manifest};
+use crate::reference::Reference;
+use crate::store::{io_context, Ingest, Store, StoreError, StoreLock};
+use flate2::write::GzEncoder;
+use serde_json::Map;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// gzip level for new layers: zlib's default, as `docker push` compresses.
+const GZIP_LEVEL: u32 = 6;
+
+/// The uncompressed tar stream of a new layer goes in; a gzip blob comes
+/// out in the store, with its diff ID and size recorded.
+pub struct LayerWriter {
+    diff: Hasher,
+    gzip: GzEncoder<Ingest>,
+}
+
+impl LayerWriter {
+    pub fn new(store: &Store) -> Result<LayerWriter, StoreError> {
+        Ok(LayerWriter {
+            diff: Hasher::new(),
+            gzip: GzEncoder::new(store.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
+        })
+    }
+
+    /// Uncompressed bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.diff.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.diff.is_empty()
+    }
+
+    /// Stores the blob; returns its descriptor and what it holds.
+    pub fn finish(self, store: &Store) -> Result<(Descriptor, LayerInfo), StoreError> {
+        let info = LayerInfo {
+            size: self.diff.len(),
+            diff_id: self.diff.finish(),
+        };
+        let ingest = self
+            .gzip
+            .finish()
+            .map_err(io_context("compressing the layer"))?;
+        let size = ingest.len();
+        let digest = ingest.commit(None)?;
+        store.record_layer_info(&digest, &info)?;
+        Ok((
+            Descriptor::new(media_type::OCI_LAYER_GZIP, digest, size),
+            info,
+        ))
+    }
+}
+
+impl Write for LayerWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.gzip.write(buf)?;
+        self.diff.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.gzip.flush()
+    }
+}
+
+/// A new image's manifest and config, stored but not yet named.
+pub struct NewImage {
+    pub id: Digest,
+    pub manifest: Descriptor,
+}
+
+/// Stores `config` and a manifest listing `layers`; register it with
+/// [`name_image`] (or [`super::register`]) to make it visible.
+pub fn store_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: Vec<Descriptor>,
+) -> Result<NewImage, StoreError> {
+    let json = |what: &str, source| StoreError::Json {
+        what: what.to_string(),
+        source,
+    };
+    let config_bytes = serde_json::to_vec(config).map_err(|e| json("image config", e))?;
+    let id = store.put_blob(&config_bytes)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.to_string()),
+        config: Descriptor::new(
+            media_type::OCI_CONFIG,
+            id.clone(),
+            config_bytes.len() as u64,
+        ),
+        layers,
+        annotations: BTreeMap::new(),
+        extra: Map::new(),
+    };
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| json("manifest", e))?;
+    let manifest_digest = store.put_blob(&manifest_bytes)?;
+    Ok(NewImage {
+        id,
+        manifest: Descriptor::new(
+            media_type::OCI_MANIFEST,
+            manifest_digest,
+            manifest_bytes.len() as u64,
+        ),
+    })
+}
+
+/// Names a stored image (or keeps it untagged) while the caller holds the
+/// lock, so it can record what uses the image in the same step.
+pub fn name_image(
+    store: &Store,
+    lock: &StoreLock,
+    image: &NewImage,
+    names: &[Reference],
+) -> Result<(), StoreError> {
+    super::register_locked(store, lock, &image.manifest, names)
+}

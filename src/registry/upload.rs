@@ -1,0 +1,314 @@
+//! The push side of the distribution API: asking whether the registry has a
+//! blob, cross-repository mounts, blob uploads (monolithic for small blobs,
+//! chunked `PATCH`es with `Content-Range` for large ones, resumed from the
+//! registry's own idea of the offset after a failed chunk) and manifest
+//! `PUT`s.
+
+use super::{Client, RegistryError, Repository, Result, MAX_RETRIES};
+use crate::digest::Digest;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode, Url};
+use std::path::Path;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Blobs up to this size go up in one `PUT`; larger ones in `PATCH`
+/// chunks of this size, so that a dropped connection costs at most one
+/// chunk and memory stays at one chunk per upload.
+pub const CHUNK_SIZE: u64 = 16 << 20;
+
+/// An upload session the registry opened (`202 Accepted` and a
+/// `Location`).
+pub struct Upload {
+    /// Where the next request goes; every answer may move it.
+    location: Url,
+}
+
+/// What a mount request achieved.
+pub enum Mount {
+    /// The registry linked the blob from the other repository.
+    Mounted,
+    /// It could not (unknown blob, no access there) and opened an upload.
+    Upload(Upload),
+}
+
+impl Client {
+    /// `domain/path` as a push target: the registry itself (never a
+    /// mirror), with tokens asked for `pull,push`.
+    pub async fn push_repository(&self, domain: &str, path: &str) -> Result<Repository> {
+        let mut repos = self.repositories(domain, path).await?;
+        let mut repo = repos
+            .pop()
+            .ok_or_else(|| RegistryError::Url(format!("{domain}/{path}")))?;
+        repo.scope = format!("repository:{path}:pull,push");
+        Ok(repo)
+    }
+
+    /// True when the repository already holds the blob (`HEAD` answers 200).
+    pub async fn blob_exists(&self, repo: &Repository, digest: &Digest) -> Result<bool> {
+        let url = repo.url(&format!("blobs/{digest}"))?;
+        match self.send(repo, Method::HEAD, url, HeaderMap::new()).await {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(StatusCode::NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks the registry to link `digest` from repository `from` (a path
+    /// on the same registry). The request needs pull access to `from`, so
+    /// the token is asked for both scopes; a registry that refuses that
+    /// access anyway gets a plain upload instead.
+    pub async fn mount_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount> {
+        let mut mounting = repo.clone();
+        mounting.scope = format!("{} repository:{from}:pull", repo.scope);
+        let mut url = repo.url("blobs/uploads/")?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
+        let response = match self
+            .send(&mounting, Method::POST, url, HeaderMap::new())
+            .await
+        {
+            Ok(response) => response,
+            Err(e) if is_access_error(&e) => {
+                return Ok(Mount::Upload(self.start_upload(repo).await?))
+            }
+            Err(e) => return Err(e),
+        };
+        if response.status() == StatusCode::CREATED {
+            return Ok(Mount::Mounted);
+        }
+        Ok(Mount::Upload(Upload {
+            location: location(&response)?,
+        }))
+    }
+
+    /// Opens an upload session.
+    pub async fn start_upload(&self, repo: &Repository) -> Result<Upload> {
+        let url = repo.url("blobs/uploads/")?;
+        let response = self.send(repo, Method::POST, url, HeaderMap::new()).await?;
+        Ok(Upload {
+            location: location(&response)?,
+        })
+    }
+
+    /// Uploads the file at `path` (`size` bytes, named `digest`) through
+    /// `upload`, reporting each byte sent to `sent`.
+    pub async fn upload_blob(
+        &self,
+        repo: &Repository,
+        mut upload: Upload,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+        sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| file_error(path, e))?;
+        if size <= CHUNK_SIZE {
+            let body = read_chunk(&mut file, path, 0, size).await?;
+            upload.complete(self, repo, digest, Some(body)).await?;
+            sent(size);
+            return Ok(());
+        }
+        let mut offset = 0;
+        let mut failures = 0;
+        while offset < size {
+            let len = CHUNK_SIZE.min(size - offset);
+            let chunk = read_chunk(&mut file, path, offset, len).await?;
+            match upload.patch(self, repo, offset, chunk).await {
+                Ok(end) => {
+                    sent(end - offset);
+                    offset = end;
+                    failures = 0;
+                }
+                Err(e) if failures < MAX_RETRIES && is_resumable(&e) => {
+                    failures += 1;
+                    tokio::time::sleep(super::backoff(failures)).await;
+                    // The registry may have kept part of the chunk: carry on
+                    // from what it says it has.
+                    let resumed = upload.offset(self, repo).await?;
+                    if resumed > offset {
+                        sent(resumed - offset);
+                    }
+                    offset = resumed;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        upload.complete(self, repo, digest, None).await
+    }
+
+    /// `PUT`s a manifest under a tag or digest, as `media_type`.
+    pub async fn put_manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<()> {
+        let url = repo.url(&format!("manifests/{reference}"))?;
+        let mut headers = HeaderMap::new();
+        let content_type =
+            HeaderValue::from_str(media_type).map_err(|_| RegistryError::Url(media_type.into()))?;
+        headers.insert(CONTENT_TYPE, content_type);
+        self.send_body(repo, Method::PUT, url, headers, Some(bytes))
+            .await?;
+        Ok(())
+    }
+}
+
+impl Upload {
+    /// Sends one chunk starting at `offset`; returns the offset after it.
+    async fn patch(
+        &mut self,
+        client: &Client,
+        repo: &Repository,
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<u64> {
+        let end = offset + chunk.len() as u64;
+        let mut headers = octet_stream();
+        let range = format!("{offset}-{}", end.saturating_sub(1));
+        if let Ok(value) = HeaderValue::from_str(&range) {
+            headers.insert(CONTENT_RANGE, value);
+        }
+        let response = client
+            .send_body(
+                repo,
+                Method::PATCH,
+                self.location.clone(),
+                headers,
+                Some(chunk),
+            )
+            .await?;
+        self.follow(&response)?;
+        Ok(end)
+    }
+
+    /// How many bytes the registry holds for this upload (`GET` on the
+    /// session: `204` with `Range: 0-<last>`).
+    async fn offset(&mut self, client: &Client, repo: &Repository) -> Result<u64> {
+        let response = client
+            .send(repo, Method::GET, self.location.clone(), HeaderMap::new())
+            .await?;
+        self.follow(&response)?;
+        let last = response
+            .headers()
+            .get(RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim_start_matches("bytes=").split('-').nth(1))
+            .and_then(|end| end.trim().parse::<u64>().ok());
+        Ok(last.map_or(0, |last| last + 1))
+    }
+
+    /// Closes the session with `PUT ?digest=`, carrying the last bytes
+    /// (or, for a small blob, all of them).
+    async fn complete(
+        &self,
+        client: &Client,
+        repo: &Repository,
+        digest: &Digest,
+        body: Option<Bytes>,
+    ) -> Result<()> {
+        let mut url = self.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        client
+            .send_body(
+                repo,
+                Method::PUT,
+                url,
+                octet_stream(),
+                Some(body.unwrap_or_default()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn follow(&mut self, response: &Response) -> Result<()> {
+        if response.headers().contains_key(LOCATION) {
+            self.location = location(response)?;
+        }
+        Ok(())
+    }
+}
+
+fn octet_stream() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers
+}
+
+/// The `Location` of an answer, resolved against the request's URL (the
+/// registry usually sends a path).
+fn location(response: &Response) -> Result<Url> {
+    let value = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| RegistryError::Transport {
+            method: Method::POST,
+            url: response.url().to_string(),
+            cause: "upload answer without a Location".into(),
+        })?;
+    response
+        .url()
+        .join(value)
+        .map_err(|_| RegistryError::Url(value.to_string()))
+}
+
+fn status_of(e: &RegistryError) -> Option<StatusCode> {
+    match e {
+        RegistryError::Api { status, .. } => StatusCode::from_u16(*status).ok(),
+        RegistryError::Status { status, .. } => Some(*status),
+        _ => None,
+    }
+}
+
+fn is_access_error(e: &RegistryError) -> bool {
+    matches!(
+        e.code(),
+        Some(super::code::DENIED | super::code::UNAUTHORIZED)
+    )
+}
+
+/// A chunk that failed in transit, or that the registry refused as out of
+/// line with what it holds (416), can be resent from the registry's offset.
+fn is_resumable(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Transport { .. })
+        || status_of(e).is_some_and(|s| {
+            s == StatusCode::RANGE_NOT_SATISFIABLE || super::is_transient_status(s)
+        })
+}
+
+async fn read_chunk(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| file_error(path, e))?;
+    let mut buf = vec![0; len as usize];
+    file.read_exact(&mut buf)
+        .await
+        .map_err(|e| file_error(path, e))?;
+    Ok(Bytes::from(buf))
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> RegistryError {
+    RegistryError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,769 @@
+//! Working containers through the real binary: create, ps, mount, rm,
+//! diff, commit, export, import, and how rmi, image prune and system df
+//! treat the images containers use.
+
+mod common;
+#[path = "common/layers.rs"]
+mod layers;
+
+use common::Fixture;
+use layers::{add_image, read_tar, tar_names, Layer};
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+/// A two-layer image: the second layer deletes, replaces and adds.
+fn base_image(fx: &Fixture) -> String {
+    let lower = Layer::new()
+        .dir("etc", 0o755)
+        .file("etc/passwd", b"root:x:0:0\n", 0o644)
+        .file("etc/gone", b"whited out\n", 0o644)
+        .dir("opaque", 0o755)
+        .file("opaque/old", b"hidden\n", 0o644)
+        .dir("srv", 0o750)
+        .dir("srv/www", 0o755)
+        .file("srv/www/index.html", b"<h1>hi</h1>\n", 0o644)
+        .file("srv/www/style.css", b"body{}\n", 0o644)
+        .dir("tmp", 0o1777)
+        .owned_file("usr/bin/tool", b"#!/bin/sh\n", 0o4755, 1000, 1000)
+        .symlink("bin", "usr/bin")
+        .owned_hardlink("usr/bin/tool-again", "usr/bin/tool", 0o4755, 1000, 1000)
+        .file("replaced", b"a file\n", 0o644)
+        .finish();
+    let upper = Layer::new()
+        .file("etc/.wh.gone", b"", 0)
+        .file("opaque/.wh..wh..opq", b"", 0)
+        .file("opaque/new", b"visible\n", 0o600)
+        .dir("replaced", 0o700)
+        .file("replaced/inner", b"now a dir\n", 0o644)
+        .file("etc/hostname.default", b"base\n", 0o644)
+        .finish();
+    add_image(
+        fx,
+        &["base:1"],
+        &[lower, upper],
+        json!({"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["sh"]}),
+    );
+    "base:1".to_string()
+}
+
+fn mount(fx: &Fixture, name: &str) -> PathBuf {
+    PathBuf::from(fx.ok(&["mount", name]).trim_end())
+}
+
+fn layer_blobs(fx: &Fixture, image: &str) -> Vec<Vec<u8>> {
+    let store = fx.store();
+    let catalog = rimg::image::Catalog::load(&store).unwrap();
+    let found = catalog.find(image).unwrap();
+    catalog
+        .image(&found)
+        .manifest
+        .layers
+        .iter()
+        .map(|l| fs::read(store.blob_path(&l.digest)).unwrap())
+        .collect()
+}
+
+fn inspect(fx: &Fixture, image: &str) -> Value {
+    let out = fx.ok(&["inspect", image]);
+    serde_json::from_str::<Value>(&out).unwrap()[0].clone()
+}
+
+#[test]
+fn create_unpacks_layers_applying_whiteouts_and_metadata() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let id = fx.ok(&["create", "--name", "web", &image]);
+    let id = id.trim_end();
+    assert_eq!(id.len(), 64, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let root = mount(&fx, "web");
+    assert!(root.is_absolute());
+    assert_eq!(mount(&fx, &id[..8]), root);
+    assert_eq!(mount(&fx, id), root);
+    let read = |p: &str| fs::read(root.join(p)).unwrap();
+    assert_eq!(read("etc/passwd"), b"root:x:0:0\n");
+    assert!(!root.join("etc/gone").exists());
+    assert!(!root.join("opaque/old").exists());
+    assert_eq!(read("opaque/new"), b"visible\n");
+    assert_eq!(read("replaced/inner"), b"now a dir\n");
+    let mode = |p: &str| fs::symlink_metadata(root.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("tmp"), 0o1777);
+    assert_eq!(mode("srv"), 0o750);
+    assert_eq!(mode("replaced"), 0o700);
+    assert_eq!(mode("usr/bin/tool"), 0o4755);
+    assert_eq!(
+        fs::read_link(root.join("bin")).unwrap(),
+        PathBuf::from("usr/bin")
+    );
+    let tool = fs::metadata(root.join("usr/bin/tool")).unwrap();
+    assert_eq!(tool.nlink(), 2);
+    assert_eq!(
+        tool.ino(),
+        fs::metadata(root.join("usr/bin/tool-again")).unwrap().ino()
+    );
+    assert_eq!(tool.mtime(), 1_600_000_000);
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!((tool.uid(), tool.gid()), (1000, 1000));
+    }
+    // Nothing changed yet.
+    assert_eq!(fx.ok(&["diff", "web"]), "");
+}
+
+#[test]
+fn ps_lists_containers_like_docker() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let first = fx.ok(&["create", "--name", "one", &image]);
+    let second = fx.ok(&["create", &image]);
+    let (first, second) = (first.trim_end(), second.trim_end());
+    let out = fx.ok(&["ps", "-a"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE     CREATED") && lines[0].ends_with("NAMES"),
+        "{out}"
+    );
+    // Newest first; the unnamed one got an adjective_surname name.
+    assert!(lines[1].starts_with(&format!("{}   base:1    ", &second[..12])));
+    let generated = lines[1].split_whitespace().last().unwrap();
+    assert!(generated.contains('_'), "{generated}");
+    assert!(lines[2].starts_with(&format!("{}   base:1    ", &first[..12])));
+    assert!(lines[2].ends_with("   one"));
+    assert_eq!(
+        fx.ok(&["ps", "-q"]),
+        format!("{}\n{}\n", &second[..12], &first[..12])
+    );
+    assert_eq!(
+        fx.ok(&[
+            "container",
+            "ls",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Names}} {{.State}}"
+        ]),
+        format!("{second} {generated} created\n{first} one created\n")
+    );
+    let json: Value =
+        serde_json::from_str(fx.ok(&["ps", "--format", "json"]).lines().last().unwrap()).unwrap();
+    assert_eq!(json["Names"], "one");
+    assert_eq!(json["Command"], "\"sh\"");
+    // Once its name means another image, the image shows by ID.
+    fx.ok(&["tag", "base:1", "base:keep"]);
+    fx.ok(&["rmi", "base:1"]);
+    let image_id = inspect(&fx, "base:keep")["Id"].as_str().unwrap()[7..19].to_string();
+    assert_eq!(
+        fx.ok(&["ps", "--format", "{{.Image}}"]),
+        format!("{image_id}\n{image_id}\n")
+    );
+}
+
+#[test]
+fn names_are_unique_and_checked() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let id = fx.ok(&["create", "--name", "web", &image]);
+    let run = fx.run(&["create", "--name", "web", &image]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "Error: Conflict. The container name \"/web\" is already in use by container \"{}\". \
+             You have to remove (or rename) that container to be able to reuse that name.\n",
+            id.trim_end()
+        )
+    );
+    let run = fx.run(&["create", "--name", "_bad", &image]);
+    assert!(
+        run.stderr.contains("Invalid container name (_bad)"),
+        "{run:?}"
+    );
+    let run = fx.run(&["create", "nope:1"]);
+    assert_eq!(run.stderr, "Error: No such image: nope:1\n");
+    let run = fx.run(&["diff", "missing"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such container: missing\n")
+    );
+    assert_eq!(fx.ok(&["ps", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn rm_removes_containers_and_force_forgives_missing_ones() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let id = fx.ok(&["create", "--name", "web", &image]);
+    let root = mount(&fx, "web");
+    // Even a read-only directory inside goes.
+    fs::set_permissions(root.join("srv"), fs::Permissions::from_mode(0o500)).unwrap();
+    assert_eq!(fx.ok(&["rm", "web"]), "web\n");
+    assert!(!root.exists());
+    assert_eq!(fx.ok(&["ps", "-q"]), "");
+    let run = fx.run(&["rm", "web"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such container: web\n")
+    );
+    assert_eq!(fx.ok(&["rm", "-f", "web"]), "");
+    let _ = id;
+    let other = fx.ok(&["create", &image]);
+    assert_eq!(
+        fx.ok(&["container", "rm", &other[..12]]),
+        format!("{}\n", &other[..12])
+    );
+    assert_eq!(
+        fs::read_dir(fx.root().join("containers")).unwrap().count(),
+        0
+    );
+}
+
+/// Adds, changes and deletes files the way a user would.
+fn change_things(root: &std::path::Path) {
+    fs::write(root.join("etc/added"), b"new file\n").unwrap();
+    fs::create_dir_all(root.join("var/lib/app")).unwrap();
+    fs::write(root.join("var/lib/app/state"), b"1\n").unwrap();
+    // A file of the lower layer, changed in place.
+    fs::write(root.join("etc/passwd"), b"root:x:0:0\napp:x:1000:1000\n").unwrap();
+    // A whole directory.
+    fs::remove_dir_all(root.join("srv/www")).unwrap();
+    // A file of the lower layer.
+    fs::remove_file(root.join("usr/bin/tool-again")).unwrap();
+    // A directory emptied and made again.
+    fs::remove_dir_all(root.join("opaque")).unwrap();
+    fs::create_dir(root.join("opaque")).unwrap();
+    fs::write(root.join("opaque/fresh"), b"fresh\n").unwrap();
+    // Metadata only.
+    fs::set_permissions(
+        root.join("etc/hostname.default"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[test]
+fn diff_reports_changes_like_docker() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "web", &image]);
+    change_things(&mount(&fx, "web"));
+    assert_eq!(
+        fx.ok(&["diff", "web"]),
+        "C /etc\n\
+         A /etc/added\n\
+         C /etc/hostname.default\n\
+         C /etc/passwd\n\
+         C /opaque\n\
+         A /opaque/fresh\n\
+         D /opaque/new\n\
+         C /srv\n\
+         D /srv/www\n\
+         C /usr\n\
+         C /usr/bin\n\
+         C /usr/bin/tool\n\
+         D /usr/bin/tool-again\n\
+         A /var\n\
+         A /var/lib\n\
+         A /var/lib/app\n\
+         A /var/lib/app/state\n"
+    );
+}
+
+#[test]
+fn commit_writes_exactly_the_changes_and_a_child_config() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let container = fx.ok(&["create", "--name", "web", &image]);
+    change_things(&mount(&fx, "web"));
+    let out = fx.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "add the app",
+        "-c",
+        "CMD [\"/app\", \"--serve\"]",
+        "-c",
+        "ENV MODE=prod",
+        "-c",
+        "EXPOSE 8080",
+        "web",
+        "app:2",
+    ]);
+    let id = out.trim_end();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{out}");
+    let blobs = layer_blobs(&fx, "app:2");
+    assert_eq!(blobs.len(), 3);
+    assert_eq!(
+        &blobs[2][..2],
+        &[0x1f, 0x8b],
+        "the layer is gzip-compressed"
+    );
+    assert_eq!(
+        tar_names(&blobs[2]),
+        vec![
+            "etc/",
+            "etc/added",
+            "etc/hostname.default",
+            "etc/passwd",
+            "opaque/",
+            "opaque/.wh..wh..opq",
+            "opaque/fresh",
+            "srv/",
+            "srv/.wh.www",
+            "usr/",
+            "usr/bin/",
+            "usr/bin/tool",
+            "usr/bin/.wh.tool-again",
+            "var/",
+            "var/lib/",
+            "var/lib/app/",
+            "var/lib/app/state",
+        ]
+    );
+    let entries = read_tar(&blobs[2]);
+    assert_eq!(
+        entries["etc/passwd"].content,
+        b"root:x:0:0\napp:x:1000:1000\n"
+    );
+    assert_eq!(entries["etc/hostname.default"].mode, 0o600);
+    assert_eq!(entries["usr/bin/tool"].mode, 0o4755);
+    assert_eq!(entries["srv/.wh.www"].size, 0);
+
+    let info = inspect(&fx, "app:2");
+    assert_eq!(info["Id"], id);
+    assert_eq!(info["Author"], "Ann <ann@example.com>");
+    assert_eq!(info["Comment"], "add the app");
+    assert_eq!(info["Config"]["Cmd"], json!(["/app", "--serve"]));
+    assert_eq!(
+        info["Config"]["Env"],
+        json!(["PATH=/usr/bin:/bin", "MODE=prod"])
+    );
+    assert_eq!(info["Config"]["ExposedPorts"], json!({"8080/tcp": {}}));
+    assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 3);
+    let store = fx.store();
+    let config: Value = store
+        .read_json(&rimg::digest::Digest::parse(id).unwrap())
+        .unwrap();
+    let last = config["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["author"], "Ann <ann@example.com>");
+    assert_eq!(last["comment"], "add the app");
+    assert_eq!(last["created_by"], "sh");
+    assert_eq!(config["container"], container.trim_end());
+    assert_eq!(
+        fx.ok(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "app:2"
+        ]),
+        "sh|add the app\nlayer 1|\nlayer 0|\n"
+    );
+
+    // The container stays usable: nothing left to diff, and a fresh
+    // container of the new image has the changes.
+    assert_eq!(fx.ok(&["diff", "web"]), "");
+    fx.ok(&["create", "--name", "check", "app:2"]);
+    let check = mount(&fx, "check");
+    assert_eq!(fs::read(check.join("etc/added")).unwrap(), b"new file\n");
+    assert!(!check.join("srv/www").exists());
+    assert!(!check.join("opaque/new").exists());
+    assert!(!check.join("usr/bin/tool-again").exists());
+    assert_eq!(fs::read(check.join("opaque/fresh")).unwrap(), b"fresh\n");
+    assert_eq!(
+        fs::read(check.join("etc/passwd")).unwrap(),
+        b"root:x:0:0\napp:x:1000:1000\n"
+    );
+}
+
+#[test]
+fn a_second_commit_holds_only_the_changes_since_the_first() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "web", &image]);
+    let root = mount(&fx, "web");
+    fs::write(root.join("etc/one"), b"1").unwrap();
+    fx.ok(&["commit", "web", "app:1"]);
+    fs::write(root.join("etc/two"), b"2").unwrap();
+    fs::remove_file(root.join("etc/one")).unwrap();
+    let second = fx.ok(&["commit", "web"]);
+    // Untagged without a repository.
+    assert_eq!(
+        fx.ok(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+            "--filter",
+            "dangling=true"
+        ]),
+        format!("<none>:<none> {}\n", &second.trim_end()[7..19])
+    );
+    let blobs = layer_blobs(&fx, second.trim_end());
+    assert_eq!(blobs.len(), 4);
+    assert_eq!(tar_names(&blobs[2]), vec!["etc/", "etc/one"]);
+    assert_eq!(tar_names(&blobs[3]), vec!["etc/", "etc/.wh.one", "etc/two"]);
+    // Nothing changed: an empty layer in history only, like Docker.
+    let third = fx.ok(&["commit", "-m", "nothing", "web", "app:3"]);
+    assert_eq!(layer_blobs(&fx, "app:3").len(), 4);
+    let store = fx.store();
+    let config: Value = store
+        .read_json(&rimg::digest::Digest::parse(third.trim_end()).unwrap())
+        .unwrap();
+    assert_eq!(
+        config["history"].as_array().unwrap().last().unwrap()["empty_layer"],
+        true
+    );
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn commit_does_not_read_unchanged_files() {
+    let fx = Fixture::new();
+    let big = vec![7u8; 1 << 20];
+    let layer = Layer::new()
+        .file("data/big", &big, 0o644)
+        .file("data/other", b"x", 0o644)
+        .file("data/changed", b"before", 0o644)
+        .finish();
+    add_image(&fx, &["big:1"], &[layer], json!({}));
+    fx.ok(&["create", "--name", "cc", "big:1"]);
+    let root = mount(&fx, "cc");
+    let atime = |p: &str| {
+        let m = fs::metadata(root.join(p)).unwrap();
+        (m.atime(), m.atime_nsec())
+    };
+    let before = (atime("data/big"), atime("data/other"));
+    fs::write(root.join("data/changed"), b"after!").unwrap();
+    // Reading a file moves its atime on this (relatime) filesystem: the
+    // unpacked files' atimes are older than their ctimes.
+    let changed_atime = atime("data/changed");
+    fx.ok(&["commit", "cc", "big:2"]);
+    assert_ne!(
+        atime("data/changed"),
+        changed_atime,
+        "the filesystem does not record reads (noatime?), so this test cannot tell"
+    );
+    assert_eq!((atime("data/big"), atime("data/other")), before);
+}
+
+#[test]
+fn commit_refuses_bad_instructions_and_reserved_names() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "web", &image]);
+    let run = fx.run(&["commit", "-c", "RUN make", "web"]);
+    assert_eq!(run.stderr, "Error: run is not a valid change command\n");
+    fs::write(mount(&fx, "web").join("etc/.wh.sneaky"), b"").unwrap();
+    let run = fx.run(&["commit", "web"]);
+    assert!(
+        run.stderr.contains("names starting with .wh. are reserved"),
+        "{run:?}"
+    );
+    let run = fx.run(&["commit", "web", "bad@@name"]);
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn export_is_the_flattened_rootfs() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "web", &image]);
+    let path = fx.dir.path().join("out.tar");
+    assert_eq!(fx.ok(&["export", "-o", path.to_str().unwrap(), "web"]), "");
+    let entries = read_tar(&fs::read(&path).unwrap());
+    let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        vec![
+            "bin",
+            "etc",
+            "etc/hostname.default",
+            "etc/passwd",
+            "opaque",
+            "opaque/new",
+            "replaced",
+            "replaced/inner",
+            "srv",
+            "srv/www",
+            "srv/www/index.html",
+            "srv/www/style.css",
+            "tmp",
+            "usr",
+            "usr/bin",
+            "usr/bin/tool",
+            "usr/bin/tool-again",
+        ]
+    );
+    assert_eq!(entries["bin"].kind, '2');
+    assert_eq!(entries["bin"].link, "usr/bin");
+    assert_eq!(entries["tmp"].mode, 0o1777);
+    assert_eq!(entries["usr/bin/tool"].kind, '0');
+    assert_eq!(entries["usr/bin/tool-again"].kind, '1');
+    assert_eq!(entries["usr/bin/tool-again"].link, "usr/bin/tool");
+    assert_eq!(entries["opaque/new"].content, b"visible\n");
+    // To stdout, through the `container` group too.
+    let run = fx.run_with_stdin(&["container", "export", "web"], "");
+    assert_eq!(run.code, 0);
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut layer = Layer::new().dir("etc", 0o755);
+    for (path, content) in files {
+        layer = layer.file(path, content, 0o644);
+    }
+    layer.finish()
+}
+
+#[test]
+fn import_makes_a_one_layer_image_from_plain_or_compressed_tarballs() {
+    let fx = Fixture::new();
+    let tar = tar_of(&[("etc/release", b"imported\n")]);
+    let dir = fx.dir.path();
+    fs::write(dir.join("plain.tar"), &tar).unwrap();
+    fs::write(dir.join("gz.tgz"), common::gzip(&tar)).unwrap();
+    fs::write(
+        dir.join("z.tar.zst"),
+        zstd::encode_all(&tar[..], 3).unwrap(),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for (file, name) in [
+        ("plain.tar", "imp:plain"),
+        ("gz.tgz", "imp:gz"),
+        ("z.tar.zst", "imp:zst"),
+    ] {
+        let id = fx.ok(&["import", dir.join(file).to_str().unwrap(), name]);
+        let info = inspect(&fx, name);
+        assert_eq!(info["Id"], id.trim_end());
+        assert_eq!(info["Comment"], "Imported from -");
+        assert_eq!(
+            info["RootFS"]["Layers"],
+            json!([rimg::digest::Digest::of(&tar).to_string()])
+        );
+        ids.push(info["RootFS"]["Layers"].clone());
+    }
+    // The layer is the tarball itself, byte for byte once decompressed.
+    let blobs = layer_blobs(&fx, "imp:zst");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut rimg::layer::decompress(&blobs[0][..]).unwrap(),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain, tar);
+    assert_eq!(
+        fx.ok(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "imp:gz"
+        ]),
+        "|Imported from -\n"
+    );
+    // From stdin, with changes and a message, through `image import`.
+    let mut child = common::rimg_command(&fx.root())
+        .args([
+            "image",
+            "import",
+            "-c",
+            "CMD [\"/bin/sh\"]",
+            "-c",
+            "WORKDIR /srv",
+            "-m",
+            "hello",
+            "-",
+            "imp:stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &tar).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait_with_output().unwrap().status.success());
+    let info = inspect(&fx, "imp:stdin");
+    assert_eq!(info["Comment"], "hello");
+    assert_eq!(info["Config"]["Cmd"], json!(["/bin/sh"]));
+    assert_eq!(info["Config"]["WorkingDir"], "/srv");
+    assert_eq!(info["Os"], "linux");
+    // And a container of it holds the files.
+    fx.ok(&["create", "--name", "ii", "imp:gz"]);
+    assert_eq!(
+        fs::read(mount(&fx, "ii").join("etc/release")).unwrap(),
+        b"imported\n"
+    );
+}
+
+#[test]
+fn import_from_a_url_names_it_in_the_comment() {
+    use std::io::{BufRead, BufReader, Write};
+    let fx = Fixture::new();
+    let body = common::gzip(&tar_of(&[("etc/url", b"from the web\n")]));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(&body).unwrap();
+    });
+    let url = format!("http://127.0.0.1:{port}/rootfs.tgz");
+    fx.ok(&["import", &url, "web:1"]);
+    server.join().unwrap();
+    assert_eq!(
+        inspect(&fx, "web:1")["Comment"],
+        format!("Imported from {url}")
+    );
+}
+
+#[test]
+fn import_refuses_what_is_not_a_tarball() {
+    let fx = Fixture::new();
+    let path = fx.dir.path().join("junk");
+    fs::write(&path, vec![0x42u8; 2000]).unwrap();
+    let run = fx.run(&["import", path.to_str().unwrap(), "junk:1"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("not a tar archive"), "{run:?}");
+    let run = fx.run(&["import", "/nonexistent/file.tar"]);
+    assert!(
+        run.stderr
+            .starts_with("Error: opening /nonexistent/file.tar"),
+        "{run:?}"
+    );
+    assert_eq!(fx.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn rmi_refuses_images_containers_use_unless_forced() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    let container = fx.ok(&["create", &image]);
+    let short = &container[..12];
+    let image_id = inspect(&fx, &image)["Id"].as_str().unwrap().to_string();
+    let image_short = &image_id[7..19];
+    let run = fx.run(&["rmi", "base:1"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!("Error: conflict: unable to remove repository reference \"base:1\" (must force) - container {short} is using its referenced image {image_short}\n")
+    );
+    let run = fx.run(&["rmi", image_short]);
+    assert_eq!(
+        run.stderr,
+        format!("Error: conflict: unable to delete {image_short} (must be forced) - image is being used by stopped container {short}\n")
+    );
+    // A second tag can go: the image keeps a name.
+    fx.ok(&["tag", "base:1", "base:2"]);
+    assert_eq!(fx.ok(&["rmi", "base:2"]), "Untagged: base:2\n");
+    // Pruning never takes an image a container uses.
+    fx.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(fx.ok(&["images", "-q"]), format!("{image_short}\n"));
+    // system df counts the container and its image as active.
+    let df = fx.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert_eq!(df, "Images 1 1\nContainers 1 0\n");
+    // Forced, the image goes and the container's files stay.
+    let out = fx.ok(&["rmi", "-f", "base:1"]);
+    assert!(
+        out.starts_with(&format!("Untagged: base:1\nDeleted: {image_id}")),
+        "{out}"
+    );
+    assert!(mount(&fx, short).join("etc/passwd").exists());
+    // Committing on top of a removed image says what is missing.
+    let run = fx.run(&["commit", short]);
+    assert!(run.stderr.contains("is no longer in the store"), "{run:?}");
+}
+
+#[test]
+fn rmi_works_again_once_the_container_is_gone() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "cc", &image]);
+    fx.ok(&["commit", "cc", "child:1"]);
+    // The committed image is the container's head now: also protected.
+    let run = fx.run(&["rmi", "child:1"]);
+    assert!(
+        run.stderr.contains("is using its referenced image"),
+        "{run:?}"
+    );
+    fx.ok(&["rm", "cc"]);
+    fx.ok(&["rmi", "child:1", "base:1"]);
+    assert_eq!(fx.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn system_df_counts_container_changes() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "cc", &image]);
+    fs::write(mount(&fx, "cc").join("etc/blob"), vec![1u8; 3000]).unwrap();
+    assert_eq!(
+        fx.ok(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.Size}} {{.Reclaimable}}"
+        ])
+        .lines()
+        .nth(1)
+        .unwrap(),
+        "Containers 3kB 3kB (100%)"
+    );
+}
+
+#[test]
+fn xattrs_survive_create_commit_and_export() {
+    let fx = Fixture::new();
+    let layer = Layer::new()
+        .file_with_xattr("etc/tagged", b"x", "user.rimg.test", b"kept")
+        .finish();
+    add_image(&fx, &["xattr:1"], &[layer], json!({}));
+    fx.ok(&["create", "--name", "xa", "xattr:1"]);
+    let root = mount(&fx, "xa");
+    let value = xattr::get(root.join("etc/tagged"), "user.rimg.test").unwrap();
+    assert_eq!(value.as_deref(), Some(&b"kept"[..]));
+    xattr::set(root.join("etc/tagged"), "user.rimg.more", b"added").unwrap();
+    fx.ok(&["commit", "xa", "xattr:2"]);
+    let pax = |tar: &[u8]| -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(rimg::layer::decompress(tar).unwrap());
+        let mut out = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if let Some(exts) = entry.pax_extensions().unwrap() {
+                for ext in exts {
+                    let ext = ext.unwrap();
+                    out.push((ext.key().unwrap().to_string(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+        out
+    };
+    let expected = vec![
+        ("SCHILY.xattr.user.rimg.more".to_string(), b"added".to_vec()),
+        ("SCHILY.xattr.user.rimg.test".to_string(), b"kept".to_vec()),
+    ];
+    // The xattr change alone (ctime moved) puts the file in the layer.
+    assert_eq!(pax(&layer_blobs(&fx, "xattr:2")[1]), expected);
+    let out = fx.dir.path().join("x.tar");
+    fx.ok(&["export", "-o", out.to_str().unwrap(), "xa"]);
+    assert_eq!(pax(&fs::read(out).unwrap()), expected);
+}

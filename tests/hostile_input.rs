@@ -1,0 +1,378 @@
+//! Hostile input that the real registry cannot produce: bad references,
+//! a hostile registry (oversized manifests, malformed or lying digests,
+//! mismatched diff IDs, endless redirects and bodies, garbage from the
+//! token endpoint) and a Docker config that leaks its secret. Each fails
+//! with exit 1 and an error naming the problem, adds no image and no
+//! unverified byte to the store, and never prints a secret.
+
+mod common;
+
+use common::archive::store_state;
+use common::consistency::assert_consistent;
+use common::http::{self, Server};
+use common::{gzip, layer_tar, rimg_command};
+use rimg::digest::Digest;
+use rimg::oci::media_type;
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// What the hostile registry answers to one request path.
+enum Reply {
+    Json(&'static str, Vec<u8>),
+    Blob(Vec<u8>),
+    /// A body announced as a terabyte that never stops coming.
+    Endless,
+    /// A redirect to the same path with one more `?hop`.
+    RedirectLoop,
+    /// A Bearer challenge pointing at this server's `/token`.
+    Challenge,
+    /// Bytes that are not a token reply.
+    Garbage,
+    NotFound,
+}
+
+/// A tiny registry whose answers the test decides.
+fn hostile(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
+    let addr = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let me = addr.clone();
+    let server = Server::start(move |mut stream: TcpStream| {
+        let Some(request) = http::accept_request(&stream) else {
+            return;
+        };
+        let path = request.target.split('?').next().unwrap_or("").to_string();
+        let host = me.get().cloned().unwrap_or_default();
+        match route(&path) {
+            Reply::Json(kind, body) => http::respond(
+                &mut stream,
+                "200 OK",
+                &[("Content-Type", kind.into())],
+                &body,
+            ),
+            Reply::Blob(body) => http::respond(&mut stream, "200 OK", &[], &body),
+            Reply::Endless => {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\nConnection: close\r\n\r\n",
+                );
+                let junk = vec![b'z'; 64 << 10];
+                // Ends when the client hangs up; bounded by a minute anyway.
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(60) && stream.write_all(&junk).is_ok() {
+                }
+            }
+            Reply::RedirectLoop => {
+                let hops = request.target.matches("hop").count();
+                let to = format!("{path}?{}", vec!["hop"; hops + 1].join("&"));
+                http::respond(
+                    &mut stream,
+                    "307 Temporary Redirect",
+                    &[("Location", to)],
+                    b"",
+                );
+            }
+            Reply::Challenge => http::respond(
+                &mut stream,
+                "401 Unauthorized",
+                &[(
+                    "WWW-Authenticate",
+                    format!(r#"Bearer realm="http://{host}/token",service="hostile""#),
+                )],
+                b"{}",
+            ),
+            Reply::Garbage => {
+                http::respond(&mut stream, "200 OK", &[], b"\x00\xff<html>not a token")
+            }
+            Reply::NotFound => http::respond(&mut stream, "404 Not Found", &[], b"{}"),
+        }
+    });
+    addr.set(server.addr()).unwrap();
+    server
+}
+
+/// A valid one-layer image: manifest bytes and blobs by digest. `diff_id`
+/// replaces the config's true diff ID when given.
+fn image(diff_id: Option<Digest>) -> (Vec<u8>, HashMap<String, Vec<u8>>) {
+    let tar = layer_tar(&[("hello.txt".to_string(), b"hello".to_vec())]);
+    let layer = gzip(&tar);
+    let diff_id = diff_id.unwrap_or_else(|| Digest::of(&tar));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let manifest = manifest_of(&config, &layer, &Digest::of(&layer).to_string());
+    let blobs = [layer, config]
+        .into_iter()
+        .map(|b| (format!("/v2/evil/app/blobs/{}", Digest::of(&b)), b))
+        .collect();
+    (manifest, blobs)
+}
+
+fn manifest_of(config: &[u8], layer: &[u8], layer_digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_MANIFEST,
+        "config": {"mediaType": media_type::OCI_CONFIG, "digest": Digest::of(config), "size": config.len()},
+        "layers": [{"mediaType": media_type::OCI_LAYER_GZIP, "digest": layer_digest, "size": layer.len()}],
+    }))
+    .unwrap()
+}
+
+/// Serves `manifest` as `evil/app:v1` and `blobs` by path.
+fn registry(manifest: Vec<u8>, blobs: HashMap<String, Vec<u8>>) -> Server {
+    hostile(move |path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        "/v2/evil/app/manifests/v1" => Reply::Json(media_type::OCI_MANIFEST, manifest.clone()),
+        _ => blobs
+            .get(path)
+            .map_or(Reply::NotFound, |b| Reply::Blob(b.clone())),
+    })
+}
+
+fn rimg(root: &Path, docker_config: &Path, args: &[&str]) -> Output {
+    rimg_command(root)
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .env("XDG_CONFIG_HOME", docker_config.join("no-rimg-config"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Pulls `evil/app:v1` from `server` into a fresh store and asserts the
+/// pull failed with exit 1 and `message` in its error, within `limit`,
+/// leaving no image, no tag and nothing unverified behind. Returns the
+/// error output.
+#[track_caller]
+fn assert_pull_refused(server: &Server, message: &str) -> String {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("root");
+    rimg::store::Store::open(&root).unwrap();
+    let (index, _) = store_state(&root);
+    let start = Instant::now();
+    let out = rimg(
+        &root,
+        dir.path(),
+        &["pull", &format!("{}/evil/app:v1", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in: {stderr}"
+    );
+    assert_eq!(store_state(&root).0, index, "the index changed");
+    assert_consistent(&root, message);
+    stderr
+}
+
+#[test]
+fn bad_references_are_refused_and_change_nothing() {
+    let fx = common::Fixture::new();
+    fx.add_image(&common::ImageSpec::new(&["app:1"]));
+    // The index and the blobs; `save` may add a cache entry.
+    let state = |root: &Path| {
+        let (index, files) = store_state(root);
+        (
+            index,
+            files
+                .into_iter()
+                .filter(|f| f.starts_with("blobs/"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let before = state(&fx.root());
+    let long_name = "a".repeat(300);
+    let long_tag = format!("app:{}", "t".repeat(129));
+    let cases: &[(&str, &str)] = &[
+        (
+            &long_name,
+            "repository name must not be more than 255 characters",
+        ),
+        (&long_tag, "invalid reference format"),
+        ("app\u{1}x:1", "invalid reference format"),
+        ("app:1\n", "invalid reference format"),
+        ("app:a/b", "invalid reference format"),
+        ("app:../../etc", "invalid reference format"),
+        ("a/../b", "invalid reference format"),
+        ("../app", "invalid reference format"),
+        ("app/..", "invalid reference format"),
+        ("/app", "invalid reference format"),
+    ];
+    for (bad, message) in cases {
+        for args in [
+            vec!["tag", "app:1", bad],
+            vec!["pull", bad],
+            vec!["rmi", bad],
+            vec!["save", "-o", "/dev/null", bad],
+        ] {
+            let run = fx.run(&args);
+            assert_eq!(run.code, 1, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(message) || run.stderr.contains("No such image"),
+                "{args:?}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert_eq!(state(&fx.root()), before);
+}
+
+#[test]
+fn oversized_manifests_are_refused() {
+    let (manifest, blobs) = image(None);
+    let mut doc: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    doc["annotations"] = json!({"padding": "x".repeat(5 << 20)});
+    let server = registry(serde_json::to_vec(&doc).unwrap(), blobs);
+    assert_pull_refused(&server, "response larger than 4194304 bytes");
+}
+
+#[test]
+fn malformed_and_lying_digests_are_refused() {
+    let (_, blobs) = image(None);
+    let config = blobs
+        .values()
+        .find(|b| b.starts_with(b"{"))
+        .unwrap()
+        .clone();
+    let layer = gzip(b"a layer");
+    for bad in [
+        "sha256:../../../../etc/passwd",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+    ] {
+        let server = registry(manifest_of(&config, &layer, bad), blobs.clone());
+        assert_pull_refused(&server, "digest");
+    }
+    // A well-formed digest whose blob holds other bytes of the same size.
+    let (manifest, mut blobs) = image(None);
+    for body in blobs.values_mut() {
+        if !body.starts_with(b"{") {
+            let last = body.len() - 1;
+            body[last] ^= 0xff;
+        }
+    }
+    let server = registry(manifest, blobs);
+    assert_pull_refused(&server, "verification failed");
+}
+
+#[test]
+fn configs_whose_diff_ids_do_not_match_are_refused() {
+    let (manifest, blobs) = image(Some(Digest::of(b"not the layer")));
+    let server = registry(manifest, blobs);
+    assert_pull_refused(&server, "diff ID");
+}
+
+#[test]
+fn endless_redirects_are_refused() {
+    let server = hostile(|path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        _ => Reply::RedirectLoop,
+    });
+    assert_pull_refused(&server, "redirect");
+}
+
+#[test]
+fn an_endless_blob_body_is_cut_at_its_declared_size() {
+    let (manifest, blobs) = image(None);
+    let config_path = blobs
+        .iter()
+        .find(|(_, b)| b.starts_with(b"{"))
+        .map(|(p, _)| p.clone())
+        .unwrap();
+    let config = blobs[&config_path].clone();
+    let server = hostile(move |path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        "/v2/evil/app/manifests/v1" => Reply::Json(media_type::OCI_MANIFEST, manifest.clone()),
+        p if p == config_path => Reply::Blob(config.clone()),
+        _ => Reply::Endless,
+    });
+    assert_pull_refused(&server, "verification failed");
+}
+
+/// A Docker config holding `SECRET` for `host`, readable by everyone.
+fn leaky_config(dir: &Path, host: &str) {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("someone:{SECRET}"));
+    let path = dir.join("config.json");
+    std::fs::write(&path, json!({"auths": {host: {"auth": auth}}}).to_string()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+const SECRET: &str = "Xq7-known-secret-9Zt";
+
+#[test]
+fn garbage_from_the_token_endpoint_is_refused_without_leaking_the_secret() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let server = hostile(move |path| {
+        log.lock().unwrap().push(path.to_string());
+        match path {
+            "/token" => Reply::Garbage,
+            _ => Reply::Challenge,
+        }
+    });
+    let dir = TempDir::new().unwrap();
+    leaky_config(dir.path(), &server.addr());
+    let root = dir.path().join("root");
+    let out = rimg(
+        &root,
+        dir.path(),
+        &["pull", &format!("{}/evil/app:v1", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr.contains("invalid reply"), "{stderr}");
+    // The loose file is still read — its credential went to the token
+    // endpoint — with a warning.
+    assert!(seen.lock().unwrap().iter().any(|p| p == "/token"));
+    assert!(
+        stderr.contains("readable by other users (mode 0644)"),
+        "{stderr}"
+    );
+    assert_no_secret(&out);
+}
+
+#[test]
+fn rejected_credentials_never_appear_in_any_output() {
+    let server = hostile(|path| match path {
+        "/token" => Reply::NotFound,
+        _ => Reply::Challenge,
+    });
+    let dir = TempDir::new().unwrap();
+    leaky_config(dir.path(), &server.addr());
+    let root = dir.path().join("root");
+    let name = format!("{}/evil/app:v1", server.addr());
+    for args in [
+        vec!["pull", name.as_str()],
+        vec!["pull", "--all-tags", &name[..name.len() - 3]],
+        vec!["pull", "-q", name.as_str()],
+    ] {
+        let out = rimg(&root, dir.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_no_secret(&out);
+    }
+}
+
+#[track_caller]
+fn assert_no_secret(out: &Output) {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("someone:{SECRET}"));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(SECRET), "the secret leaked: {all}");
+    assert!(!all.contains(&encoded), "the encoded secret leaked: {all}");
+}

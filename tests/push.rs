@@ -1,0 +1,289 @@
+//! `rimg push` against a real registry (CNCF distribution), read back by
+//! skopeo and by `rimg pull` into a fresh store.
+
+mod common;
+
+use base64::Engine as _;
+use common::registry::{isolated_rimg, skopeo, AuthKind, Registry, PASSWORD, USER};
+use common::{Compression, ImageSpec};
+use rimg::digest::Digest;
+use rimg::store::Store;
+use std::path::Path;
+use std::process::Output;
+use tempfile::TempDir;
+
+fn rimg(root: &Path, docker_config: Option<&Path>, args: &[&str]) -> Output {
+    isolated_rimg(root, docker_config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "rimg failed: {}\nstdout:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A store holding one image named `name`, with `layers` distinct layers.
+fn store_with(name: &str, layers: usize, compression: Compression) -> (TempDir, Digest) {
+    let root = TempDir::new().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let contents: Vec<Vec<u8>> = (0..layers)
+        .map(|i| format!("{name} layer {i}").repeat(2000).into_bytes())
+        .collect();
+    let files: Vec<Vec<(&str, &[u8])>> = contents.iter().map(|c| vec![("f", &c[..])]).collect();
+    let refs: Vec<&[(&str, &[u8])]> = files.iter().map(|f| &f[..]).collect();
+    let image = ImageSpec::new(&[name])
+        .layers(&refs)
+        .compression(compression)
+        .write(&store);
+    (root, image.id)
+}
+
+/// The image ID (config digest) the registry serves for `name`.
+fn registry_image_id(registry: &Registry, name: &str) -> Digest {
+    let mut args = vec!["inspect", "--tls-verify=false", "--config", "--raw"];
+    let creds = format!("{USER}:{PASSWORD}");
+    if registry.auth != AuthKind::None {
+        args.extend(["--creds", &creds]);
+    }
+    let target = format!("docker://{}", registry.image(name));
+    args.push(&target);
+    Digest::of(&skopeo(&args))
+}
+
+fn image_id(root: &Path, name: &str) -> String {
+    let out = assert_ok(&rimg(root, None, &["inspect", "--format", "{{.Id}}", name]));
+    out.trim().to_string()
+}
+
+fn docker_config_with_login(registry: &Registry) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let json = serde_json::json!({"auths": {registry.addr.clone(): {"auth": auth}}});
+    std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn pushes_uncompressed_image_and_pulls_back_the_same_id() {
+    let registry = Registry::start();
+    let name = registry.image("app/one:v1");
+    let (root, id) = store_with(&name, 3, Compression::None);
+
+    let out = assert_ok(&rimg(root.path(), None, &["push", &name]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "The push refers to repository [{}]",
+            registry.image("app/one")
+        )
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(": Preparing")).count(),
+        3
+    );
+    assert_eq!(lines.iter().filter(|l| l.ends_with(": Pushed")).count(), 3);
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("v1: digest: sha256:"), "{out}");
+    let digest = last.split(' ').nth(2).unwrap();
+    let size: usize = last.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(registry.digest("app/one:v1"), digest);
+    assert!(size > 0);
+
+    // The registry serves the same config: the image ID survives the
+    // compression of its layers.
+    assert_eq!(registry_image_id(&registry, "app/one:v1"), id);
+
+    // The pushed manifest's digest is a repo digest now.
+    let listed = assert_ok(&rimg(root.path(), None, &["images", "--digests"]));
+    assert!(listed.contains(digest), "{listed}");
+
+    // Pushing again sends nothing.
+    let again = assert_ok(&rimg(root.path(), None, &["push", &name]));
+    assert_eq!(
+        again
+            .lines()
+            .filter(|l| l.ends_with(": Layer already exists"))
+            .count(),
+        3,
+        "{again}"
+    );
+    assert!(
+        again.ends_with(&format!("v1: digest: {digest} size: {size}\n")),
+        "{again}"
+    );
+
+    // A second repository of the same registry mounts the layers.
+    let other = registry.image("app/two:latest");
+    assert_ok(&rimg(root.path(), None, &["tag", &name, &other]));
+    let mounted = assert_ok(&rimg(
+        root.path(),
+        None,
+        &["push", &registry.image("app/two")],
+    ));
+    assert!(
+        mounted.starts_with("Using default tag: latest\n"),
+        "{mounted}"
+    );
+    assert_eq!(
+        mounted
+            .lines()
+            .filter(|l| l.ends_with(": Mounted from app/one"))
+            .count(),
+        3,
+        "{mounted}"
+    );
+
+    // rimg pulls it back into an empty store under the same ID.
+    let fresh = TempDir::new().unwrap();
+    assert_ok(&rimg(fresh.path(), None, &["pull", &name]));
+    assert_eq!(image_id(fresh.path(), &name), id.to_string());
+}
+
+#[test]
+fn pushes_compressed_layers_as_they_are() {
+    let registry = Registry::start();
+    let name = registry.image("gz:v2");
+    let (root, id) = store_with(&name, 2, Compression::Gzip);
+    let store = Store::open(root.path()).unwrap();
+    let manifest = store.read_index().unwrap().manifests[0].clone();
+    let quiet = assert_ok(&rimg(root.path(), None, &["push", "-q", &name]));
+    assert_eq!(quiet, format!("{name}\n"));
+    // Nothing needed rewriting: the registry holds the stored manifest.
+    assert_eq!(registry.digest("gz:v2"), manifest.digest.to_string());
+    assert_eq!(registry_image_id(&registry, "gz:v2"), id);
+}
+
+#[test]
+fn all_tags_pushes_every_tag_of_the_repository() {
+    let registry = Registry::start();
+    let name = registry.image("multi:a");
+    let (root, _) = store_with(&name, 1, Compression::Gzip);
+    assert_ok(&rimg(
+        root.path(),
+        None,
+        &["tag", &name, &registry.image("multi:b")],
+    ));
+    let out = assert_ok(&rimg(
+        root.path(),
+        None,
+        &["push", "-a", &registry.image("multi")],
+    ));
+    assert!(out.contains("\na: digest: sha256:"), "{out}");
+    assert!(out.contains("\nb: digest: sha256:"), "{out}");
+
+    let missing = rimg(
+        root.path(),
+        None,
+        &["push", &registry.image("nothing:here")],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        format!(
+            "Error: An image does not exist locally with the tag: {}",
+            registry.image("nothing")
+        )
+    );
+}
+
+#[test]
+fn pushes_with_basic_and_token_auth() {
+    for kind in [AuthKind::Basic, AuthKind::Token] {
+        let registry = Registry::start_with(kind);
+        let name = registry.image("secure/app:v1");
+        let (root, id) = store_with(&name, 2, Compression::None);
+
+        let denied = rimg(root.path(), None, &["push", &name]);
+        assert_eq!(denied.status.code(), Some(1), "{kind:?}");
+        let message = String::from_utf8_lossy(&denied.stderr).trim().to_string();
+        let expected = match kind {
+            AuthKind::Token => "Error: denied: requested access to the resource is denied",
+            _ => "Error: unauthorized: authentication required",
+        };
+        assert_eq!(message, expected, "{kind:?}");
+
+        let login = docker_config_with_login(&registry);
+        assert_ok(&rimg(root.path(), Some(login.path()), &["push", &name]));
+        assert_eq!(
+            registry_image_id(&registry, "secure/app:v1"),
+            id,
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn manifest_inspect_prints_the_pushed_manifest() {
+    let registry = Registry::start();
+    let name = registry.image("inspect/me:v1");
+    let (root, id) = store_with(&name, 2, Compression::Gzip);
+    assert_ok(&rimg(root.path(), None, &["push", "-q", &name]));
+    let digest = registry.digest("inspect/me:v1");
+
+    let out = assert_ok(&rimg(root.path(), None, &["manifest", "inspect", &name]));
+    assert!(out.starts_with("{\n\t\"schemaVersion\": 2,"), "{out}");
+    let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["config"]["digest"], id.to_string());
+
+    let out = assert_ok(&rimg(
+        root.path(),
+        None,
+        &["manifest", "inspect", "--verbose", &name],
+    ));
+    let verbose: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        verbose["Ref"],
+        format!("{}@{digest}", registry.image("inspect/me"))
+    );
+    assert_eq!(verbose["Descriptor"]["digest"], digest);
+    assert_eq!(verbose["OCIManifest"]["config"]["digest"], id.to_string());
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(verbose["Raw"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(Digest::of(&raw).to_string(), digest);
+
+    let missing = rimg(
+        root.path(),
+        None,
+        &["manifest", "inspect", &registry.image("inspect/me:nope")],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such manifest"));
+}
+
+#[test]
+fn large_layer_goes_up_in_chunks() {
+    let registry = Registry::start();
+    let name = registry.image("big:v1");
+    let root = TempDir::new().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    // Incompressible: the gzip stays over one upload chunk (16 MiB).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let image = ImageSpec::new(&[&name])
+        .layers(&[&[("noise", &noise[..])]])
+        .compression(Compression::None)
+        .write(&store);
+    drop(noise);
+    assert_ok(&rimg(root.path(), None, &["push", &name]));
+    assert_eq!(registry_image_id(&registry, "big:v1"), image.id);
+    let fresh = TempDir::new().unwrap();
+    assert_ok(&rimg(fresh.path(), None, &["pull", &name]));
+    assert_eq!(image_id(fresh.path(), &name), image.id.to_string());
+}
