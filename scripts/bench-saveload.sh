@@ -99,8 +99,10 @@ for _ in $(seq 1 150); do "${DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 0.
 "${DOCKER[@]}" info >/dev/null || { cat "$WORK/dockerd.log"; exit 1; }
 
 # Wall-clock seconds of one run of "$@", after a sync so that no tool pays
-# for the previous step's dirty pages.
+# for the previous step's dirty pages. Every save writes a new out.tar
+# (podman refuses to overwrite one).
 timed() {
+  rm -f "$WORK/out.tar"
   sync
   /usr/bin/time -f %e -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 \
     || { echo "failed: $*" >&2; cat "$WORK/out.log" >&2; exit 1; }
@@ -113,7 +115,8 @@ peak_mb() {
   awk '{printf "%.0f", $1/1024}' "$WORK/time"
 }
 declare -A best
-keep_best() { # NAME SECONDS
+keep_best() { # NAME SECONDS (empty when the run failed)
+  [ -n "$2" ] || exit 1
   if [ -z "${best[$1]:-}" ] || awk "BEGIN{exit !($2 < ${best[$1]})}"; then best[$1]=$2; fi
 }
 
@@ -133,7 +136,6 @@ for _ in $(seq 1 "$RUNS"); do
   keep_best podman_save "$(timed "${PODMAN[@]}" save -o "$WORK/out.tar" bench:1)"
   keep_best rimg_save "$(timed "${RIMG_IN[@]}" "$WORK/rimg" save -o "$WORK/out.tar" bench:1)"
   keep_best rimg_save_gz "$(timed "${RIMG_IN[@]}" "$WORK/rimg-gz" save -o "$WORK/out.tar" localhost/bench:1)"
-  rm -f "$WORK/out.tar"
   "${DOCKER[@]}" rmi -f bench:1 >/dev/null
   keep_best docker_load "$(timed "${DOCKER[@]}" load -i "$IMAGE_TAR")"
   "${PODMAN[@]}" rmi -af >/dev/null

@@ -470,18 +470,31 @@ fn podman_and_skopeo_read_rimg_archives_and_rimg_reads_theirs() {
     .unwrap();
     assert_eq!(raw["config"]["digest"], Value::from(app.id.as_str()));
 
-    // podman loads it with the same ID.
+    // podman loads it with the same ID, and an archive of two images
+    // under three tags too.
     let podman = Podman::new();
     let out = podman.ok(&["load", "-i", path.to_str().unwrap()]);
     assert!(out.contains("app:1"), "{out}");
-    let id = podman.ok(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Id}}",
-        "docker.io/library/app:1",
-    ]);
-    assert_eq!(id.trim(), app.id.hex());
+    let other = fx.add_image(&ImageSpec::new(&["other:1", "other:2"]));
+    let both = save_file(&fx, "both.tar", &["app:1", "other"]);
+    // (In a store of its own: podman converts images it holds twice.)
+    let podman_both = Podman::new();
+    podman_both.ok(&["load", "-i", both.to_str().unwrap()]);
+    // Podman reads an archive of several images through manifest.json and
+    // puts short names under localhost/, as it does for Docker's archives.
+    let listed = podman_both.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    for (name, id) in [
+        ("/app:1", &app.id),
+        ("/other:1", &other.id),
+        ("/other:2", &other.id),
+    ] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.contains(&format!("{name} {}", id.short()))),
+            "{name} {id} missing from:\n{listed}"
+        );
+    }
 
     // And what podman saves, in both formats, rimg loads.
     for format in ["docker-archive", "oci-archive"] {

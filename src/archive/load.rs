@@ -20,7 +20,7 @@ use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::mpsc;
 use std::thread;
 
@@ -130,9 +130,17 @@ struct VerifiedImage {
 fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
     let mut contents = Contents::default();
     let mut seen = HashSet::new();
+    let mut first = true;
     let mut archive = tar::Archive::new(input);
     for entry in archive.entries().map_err(ArchiveError::Read)? {
-        let mut entry = entry.map_err(ArchiveError::Read)?;
+        // tar's own complaints (kind Other) about the very first header
+        // mean the input is no tar at all; later ones, or a decompressor's,
+        // are worth showing as they are.
+        let mut entry = entry.map_err(|e| match e.kind() {
+            io::ErrorKind::Other if first => ArchiveError::NotATar,
+            _ => ArchiveError::Read(e),
+        })?;
+        first = false;
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() {
             continue;

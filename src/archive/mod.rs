@@ -47,10 +47,14 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    // The I/O error is part of the message, not a source: `{:#}` would
+    // print it twice.
     #[error("writing the archive: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
     #[error("reading the archive: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
+    #[error("the input is not a tar archive (plain, or gzip, bzip2, xz or zstd compressed)")]
+    NotATar,
     #[error("the archive is empty")]
     Empty,
     #[error("the archive holds no manifest.json or index.json: it is not an image archive")]
@@ -71,13 +75,13 @@ pub enum ArchiveError {
     Missing { referrer: String, path: String },
     #[error("{referrer} refers to blob {digest}, which is not in the archive")]
     MissingBlob { referrer: String, digest: Digest },
-    #[error("archive entry {path:?}: {source}")]
+    #[error("archive entry {path:?}")]
     Entry {
         path: String,
         #[source]
         source: StoreError,
     },
-    #[error("{what}: invalid JSON: {source}")]
+    #[error("{what}: invalid JSON")]
     Json {
         what: String,
         #[source]
@@ -100,7 +104,7 @@ pub enum ArchiveError {
     UnsupportedLayerCompression(Digest, &'static str),
     #[error("{0} is an image index; archives of multi-platform images are not supported")]
     NestedIndex(Digest),
-    #[error("invalid image name {name:?} in {referrer}: {source}")]
+    #[error("invalid image name {name:?} in {referrer}")]
     BadName {
         name: String,
         referrer: String,
@@ -156,7 +160,9 @@ const CHUNK: usize = 256 << 10;
 /// loading decompresses the input while its entries are hashed and
 /// stored: either way both cores work. Memory stays at a few chunks.
 struct ReadAhead {
-    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Taken on drop: the thread's next send then fails and it stops.
+    chunks: Option<mpsc::Receiver<io::Result<Vec<u8>>>>,
+    thread: Option<thread::JoinHandle<()>>,
     current: Vec<u8>,
     pos: usize,
 }
@@ -164,9 +170,9 @@ struct ReadAhead {
 impl ReadAhead {
     fn new(input: impl Read + Send + 'static) -> ReadAhead {
         let (tx, chunks) = mpsc::sync_channel(AHEAD);
-        // The thread ends at the end of the layer, on an error, or when the
-        // reader is dropped (its next send fails).
-        thread::spawn(move || {
+        // The thread ends at the end of the stream, on an error, or when
+        // the reader is dropped.
+        let thread = thread::spawn(move || {
             let mut reader = match layer::decompress(BufReader::with_capacity(1 << 20, input)) {
                 Ok(reader) => reader,
                 Err(e) => {
@@ -188,7 +194,8 @@ impl ReadAhead {
             }
         });
         ReadAhead {
-            chunks,
+            chunks: Some(chunks),
+            thread: Some(thread),
             current: Vec::new(),
             pos: 0,
         }
@@ -198,18 +205,29 @@ impl ReadAhead {
 impl Read for ReadAhead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos == self.current.len() {
-            match self.chunks.recv() {
-                Ok(chunk) => {
+            match self.chunks.as_ref().map(mpsc::Receiver::recv) {
+                Some(Ok(chunk)) => {
                     self.current = chunk?;
                     self.pos = 0;
                 }
-                // The thread finished: the end of the layer.
-                Err(mpsc::RecvError) => return Ok(0),
+                // The thread finished: the end of the stream.
+                Some(Err(mpsc::RecvError)) | None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len() - self.pos);
         buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl Drop for ReadAhead {
+    /// Stops the thread and waits for it, so none outlives its reader
+    /// (a library caller's process may go on for long after a failed load).
+    fn drop(&mut self) {
+        self.chunks = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

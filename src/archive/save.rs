@@ -62,12 +62,8 @@ impl SavePlan {
         for Selected { image, tags } in select(&catalog, args)? {
             let image = &catalog.images()[image];
             let layers = archive_layers(store, image, &mut blobs)?;
-            let config = Descriptor::new(
-                media_type::OCI_CONFIG,
-                image.id.clone(),
-                image.manifest.config.size,
-            );
             let size = image.manifest.config.size;
+            let config = Descriptor::new(media_type::OCI_CONFIG, image.id.clone(), size);
             blobs.insert(image.id.clone(), Blob::Config { size });
             let (manifest, bytes) = oci_manifest(config, layers.clone())?;
             blobs.insert(manifest.digest.clone(), Blob::Generated(bytes));
