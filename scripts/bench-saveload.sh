@@ -76,27 +76,17 @@ SIZE_MB=$(( $(stat -c %s "$IMAGE_TAR") / 1000000 ))
 
 # --- private daemons and stores ---------------------------------------------
 WORK=$(mktemp -d "$DIR/run.XXXXXX")
-DOCKERD_PID=""
+source scripts/private-dockerd.sh
 cleanup() {
-  if [ -n "$DOCKERD_PID" ]; then
-    kill "$DOCKERD_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-  fi
+  stop_private_dockerd
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-  --data-root "$WORK/docker" --exec-root "$WORK/docker-exec" --pidfile "$WORK/docker.pid" \
-  -H "unix://$WORK/docker.sock" >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
+start_private_dockerd "$WORK/docker"
 # Arrays, not functions: GNU time runs programs.
-DOCKER=("$(command -v docker)" -H "unix://$WORK/docker.sock")
 PODMAN=("$(command -v podman)" --root "$WORK/podman" --runroot "$WORK/podman-run"
   --storage-driver vfs --events-backend none)
 RIMG_IN=("$RIMG" --root)
-for _ in $(seq 1 150); do "${DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 0.2; done
-"${DOCKER[@]}" info >/dev/null || { cat "$WORK/dockerd.log"; exit 1; }
 
 # Wall-clock seconds of one run of "$@", after a sync so that no tool pays
 # for the previous step's dirty pages. Every save writes a new out.tar
