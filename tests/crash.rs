@@ -1,5 +1,5 @@
-//! SIGKILL at many moments during `pull`, `load`, `rmi`, `tag` and `image
-//! prune`: after every kill the store is consistent (only leftovers
+//! SIGKILL at many moments during `pull`, `load`, `commit`, `rmi`, `tag`
+//! and `image prune`: after every kill the store is consistent (only leftovers
 //! `--repair` removes), no partial blob is visible, and running the
 //! command again succeeds, reusing the layers the killed pull had already
 //! verified.
@@ -223,4 +223,52 @@ fn sigkill_during_rmi_tag_and_prune_keeps_the_store_consistent() {
         }
     }
     eprintln!("rmi, tag and prune: {kills} of 30 kills landed mid-command");
+}
+
+/// A container of `app:1` with a changed, an added and a deleted file,
+/// ready to commit.
+fn changed_container(root: &Path) {
+    let out = run(root, &["create", "--name", "work", "app:1"]);
+    assert!(out.status.success(), "create: {out:?}");
+    let mount = run(root, &["mount", "work"]);
+    let rootfs = std::path::PathBuf::from(String::from_utf8_lossy(&mount.stdout).trim());
+    std::fs::write(rootfs.join("etc/conf"), b"changed").unwrap();
+    std::fs::write(rootfs.join("added"), vec![7u8; 3_000_000]).unwrap();
+    std::fs::remove_file(rootfs.join("bin/tool")).unwrap();
+}
+
+#[test]
+fn sigkill_during_commit_keeps_the_store_consistent() {
+    let fx = Fixture::new();
+    let tool = vec![1u8; 500_000];
+    fx.add_image(
+        &ImageSpec::new(&["app:1"]).layers(&[&[("etc/conf", b"v1")], &[("bin/tool", &tool)]]),
+    );
+    let template = fx.root();
+    let args: &[&str] = &["commit", "-m", "crash test", "work", "app:committed"];
+    let span = {
+        let dir = TempDir::new().unwrap();
+        let root = prepare(Some(&template), dir.path());
+        changed_container(&root);
+        let start = Instant::now();
+        let out = run(&root, args);
+        assert!(out.status.success(), "commit: {out:?}");
+        start.elapsed()
+    };
+    let mut moments = Moments(0x5EED_0003);
+    let mut kills = 0;
+    for trial in 0..10 {
+        let dir = TempDir::new().unwrap();
+        let root = prepare(Some(&template), dir.path());
+        changed_container(&root);
+        let what = format!("commit killed in trial {trial}");
+        kills += usize::from(kill_after(&root, args, moments.within(span)));
+        assert_consistent(&root, &what);
+        let out = run(&root, args);
+        assert!(out.status.success(), "{what}: re-run failed: {out:?}");
+        let images = String::from_utf8_lossy(&run(&root, &["images"]).stdout).into_owned();
+        assert!(images.contains("committed"), "{what}: {images}");
+        assert_repairs_clean(&root, &what);
+    }
+    eprintln!("commit: {kills} of 10 kills landed mid-command");
 }
