@@ -3,11 +3,11 @@
 
 mod common;
 
+use common::output_with_stdin;
 use common::registry::{isolated_rimg, AuthKind, Registry, PASSWORD, USER};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use tempfile::TempDir;
 
 fn rimg(config: &Path, args: &[&str], stdin: &str) -> Output {
@@ -21,20 +21,7 @@ fn rimg_with_path(config: &Path, path: Option<&str>, args: &[&str], stdin: &str)
     if let Some(path) = path {
         command.env("PATH", path);
     }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(command.args(args), stdin.as_bytes())
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -14,7 +14,7 @@ use rimg::store::Store;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// A temporary rimg root.
 pub struct Fixture {
@@ -73,22 +73,9 @@ impl Fixture {
 
     /// Runs rimg with `stdin` as its input, keeping stdout as bytes.
     pub fn run_raw(&self, args: &[&str], stdin: &[u8]) -> RawRun {
-        let mut child = rimg_command(&self.root())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting rimg");
-        let mut input = child.stdin.take().expect("rimg stdin");
-        let stdin = stdin.to_vec();
-        // A writer thread, so a rimg that stops reading early (a failed
-        // load) cannot deadlock the test.
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&stdin);
-        });
-        let output = child.wait_with_output().expect("waiting for rimg");
-        writer.join().expect("stdin writer");
+        let mut command = rimg_command(&self.root());
+        command.args(args);
+        let output = output_with_stdin(&mut command, stdin);
         RawRun {
             stdout: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -122,6 +109,26 @@ pub fn checked(mut cmd: Command, what: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Runs `command` with `stdin` as its input and collects its output.
+pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the command");
+    let mut input = child.stdin.take().expect("the command's stdin");
+    let stdin = stdin.to_vec();
+    // A writer thread, so a command that stops reading early (a failed
+    // load) cannot deadlock the test.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().expect("waiting for the command");
+    writer.join().expect("stdin writer");
+    output
 }
 
 /// `rimg --root ROOT` as a Command.

@@ -376,23 +376,13 @@ fn sign_jwt(key: &Path, x5c: &str, access: Vec<serde_json::Value>) -> String {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign"])
-        .arg(key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(signing_input.as_bytes())
-            .unwrap();
-    }
-    let signature = child.wait_with_output().unwrap().stdout;
+    let signature = super::output_with_stdin(
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(key),
+        signing_input.as_bytes(),
+    )
+    .stdout;
     format!("{signing_input}.{}", b64(&signature))
 }
 
