@@ -13,6 +13,8 @@ pub struct Request {
     /// Path and query, as sent.
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// The `Content-Length` body (empty without one).
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -91,17 +93,21 @@ pub fn read_request<R: BufRead>(reader: &mut R) -> Option<Request> {
     let mut parts = line.split(' ');
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
-    let request = Request {
+    let mut request = Request {
         method,
         target,
         headers,
+        body: Vec::new(),
     };
-    // Drain a body (token POSTs); the harness never needs its content.
     if let Some(len) = request
         .header("content-length")
         .and_then(|l| l.parse::<u64>().ok())
     {
-        std::io::copy(&mut reader.take(len), &mut std::io::sink()).ok()?;
+        reader.take(len).read_to_end(&mut request.body).ok()?;
+        // A client that hung up mid-body sent no request.
+        if request.body.len() as u64 != len {
+            return None;
+        }
     }
     Some(request)
 }

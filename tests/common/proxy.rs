@@ -1,8 +1,9 @@
 //! A fault-injecting HTTP proxy to put in front of the real registry:
-//! corrupted bytes, short bodies, connections dropped mid-body, error
-//! statuses, slow answers and redirects to another host. It logs every
-//! request so tests can check what the client sent (`Range`,
-//! `Authorization`).
+//! corrupted bytes, short bodies, connections dropped mid-body (of the
+//! answer or of the request), error statuses, slow answers and redirects to
+//! another host. It forwards `Content-Length` request bodies (uploads) and
+//! logs every request so tests can check what the client sent (`Range`,
+//! `Content-Range`, `Authorization`).
 
 use super::http::{self, Server};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,6 +32,11 @@ pub enum Fault {
     /// Answer authenticated requests with a 307 to the same path on `to`
     /// (`host:port`), as Docker Hub sends blob downloads to its CDN.
     Redirect { to: String },
+    /// Forward the request with only the first `bytes` of its body, then
+    /// drop both connections once the registry has dealt with it: the
+    /// registry keeps part of an upload chunk and the client never hears
+    /// back. Applies only to requests with a longer body.
+    DropRequest { bytes: usize },
 }
 
 struct Rule {
@@ -45,6 +51,7 @@ pub struct Logged {
     pub method: String,
     pub target: String,
     pub range: Option<String>,
+    pub content_range: Option<String>,
     pub authorization: Option<String>,
     pub fault: Option<Fault>,
 }
@@ -104,6 +111,7 @@ fn handle(
         return;
     };
     let client_auth = request.header("authorization").map(str::to_string);
+    let authorization = authorization.or(client_auth.as_deref());
     let fault = {
         let mut rules = rules.lock().unwrap();
         rules
@@ -111,7 +119,11 @@ fn handle(
             .find(|rule| {
                 rule.remaining > 0
                     && request.target.contains(&rule.path_contains)
-                    && (client_auth.is_some() || !matches!(rule.fault, Fault::Redirect { .. }))
+                    && match rule.fault {
+                        Fault::Redirect { .. } => client_auth.is_some(),
+                        Fault::DropRequest { bytes } => request.body.len() > bytes,
+                        _ => true,
+                    }
             })
             .map(|rule| {
                 rule.remaining -= 1;
@@ -122,6 +134,7 @@ fn handle(
         method: request.method.clone(),
         target: request.target.clone(),
         range: request.header("range").map(str::to_string),
+        content_range: request.header("content-range").map(str::to_string),
         authorization: client_auth.clone(),
         fault: fault.clone(),
     });
@@ -145,6 +158,17 @@ fn handle(
             );
             return;
         }
+        Some(Fault::DropRequest { bytes }) => {
+            let partial = &request.body[..*bytes];
+            if let Some(stream) = send(&request, upstream, authorization, partial) {
+                // Half-closed, the registry sees the body end early; its
+                // answer (or hang-up) says it is done with the partial
+                // chunk. Then `client` drops unanswered.
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+            }
+            return;
+        }
         Some(Fault::Slow { delay, .. }) => std::thread::sleep(*delay),
         _ => {}
     }
@@ -152,7 +176,8 @@ fn handle(
         status,
         headers,
         mut body,
-    }) = forward(&request, upstream, authorization.or(client_auth.as_deref()))
+    }) = send(&request, upstream, authorization, &request.body)
+        .and_then(|stream| read_answer(stream, &request.method))
     else {
         return;
     };
@@ -202,8 +227,13 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// Sends the request upstream and reads the whole answer.
-fn forward(request: &http::Request, upstream: &str, authorization: Option<&str>) -> Option<Answer> {
+/// Sends the request upstream with `body` (all or part of its own).
+fn send(
+    request: &http::Request,
+    upstream: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Option<TcpStream> {
     let mut stream = TcpStream::connect(upstream).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -212,25 +242,34 @@ fn forward(request: &http::Request, upstream: &str, authorization: Option<&str>)
         "{} {} HTTP/1.1\r\nConnection: close\r\n",
         request.method, request.target
     );
+    // The client's `Host` goes along: the registry builds upload
+    // `Location`s from it, and they must lead back through the proxy.
     for (k, v) in &request.headers {
         let lower = k.to_ascii_lowercase();
-        if lower != "connection" && lower != "authorization" && lower != "host" {
+        if lower != "connection" && lower != "authorization" {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
     }
-    head.push_str(&format!("Host: {upstream}\r\n"));
     if let Some(auth) = authorization {
         head.push_str(&format!("Authorization: {auth}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).ok()?;
+    // A registry may answer before reading the body (a refused upload)
+    // and close: that answer is still read and relayed.
+    let _ = stream.write_all(body);
+    Some(stream)
+}
+
+/// Reads the whole upstream answer to a `method` request.
+fn read_answer(stream: TcpStream, method: &str) -> Option<Answer> {
     let mut reader = BufReader::new(stream);
     let (status, headers) = http::read_head(&mut reader)?;
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let mut body = Vec::new();
-    if request.method == "HEAD" {
+    if method == "HEAD" {
         // No body follows a HEAD answer.
     } else if chunked {
         loop {
