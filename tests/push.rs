@@ -4,6 +4,7 @@
 mod common;
 
 use base64::Engine as _;
+use common::proxy::{Fault, Logged, Proxy};
 use common::registry::{isolated_rimg, skopeo, AuthKind, Registry, PASSWORD, USER};
 use common::{Compression, ImageSpec};
 use rimg::digest::Digest;
@@ -260,10 +261,9 @@ fn manifest_inspect_prints_the_pushed_manifest() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such manifest"));
 }
 
-#[test]
-fn large_layer_goes_up_in_chunks() {
-    let registry = Registry::start();
-    let name = registry.image("big:v1");
+/// A store holding `name`: one uncompressed layer of 20 MiB of noise, so
+/// that even gzipped it goes up in more than one chunk (16 MiB).
+fn store_with_large_layer(name: &str) -> (TempDir, Digest) {
     let root = TempDir::new().unwrap();
     let store = Store::open(root.path()).unwrap();
     // Incompressible: the gzip stays over one upload chunk (16 MiB).
@@ -276,14 +276,129 @@ fn large_layer_goes_up_in_chunks() {
             state as u8
         })
         .collect();
-    let image = ImageSpec::new(&[&name])
+    let image = ImageSpec::new(&[name])
         .layers(&[&[("noise", &noise[..])]])
         .compression(Compression::None)
         .write(&store);
-    drop(noise);
+    (root, image.id)
+}
+
+#[test]
+fn large_layer_goes_up_in_chunks() {
+    let registry = Registry::start();
+    let name = registry.image("big:v1");
+    let (root, id) = store_with_large_layer(&name);
     assert_ok(&rimg(root.path(), None, &["push", &name]));
-    assert_eq!(registry_image_id(&registry, "big:v1"), image.id);
+    assert_eq!(registry_image_id(&registry, "big:v1"), id);
     let fresh = TempDir::new().unwrap();
     assert_ok(&rimg(fresh.path(), None, &["pull", &name]));
-    assert_eq!(image_id(fresh.path(), &name), image.id.to_string());
+    assert_eq!(image_id(fresh.path(), &name), id.to_string());
+}
+
+/// What a push through a fault went through.
+struct FaultedPush {
+    /// rimg's output.
+    out: String,
+    /// The request the proxy's single fault hit, as `METHOD CONTENT-RANGE`.
+    hit: String,
+    /// The requests after it.
+    after: Vec<Logged>,
+}
+
+/// Pushes `repo_tag`, as `store` makes it, through a proxy that `faults`
+/// sets up to hit one request, and checks that the registry then serves
+/// the image and that rimg pulls it back (verifying every blob) under the
+/// same ID.
+fn push_through_fault(
+    repo_tag: &str,
+    store: fn(&str) -> (TempDir, Digest),
+    faults: impl FnOnce(&Proxy),
+) -> FaultedPush {
+    let registry = Registry::start();
+    let proxy = Proxy::start(&registry.addr);
+    let name = format!("{}/{repo_tag}", proxy.addr());
+    let (root, id) = store(&name);
+    faults(&proxy);
+    let out = assert_ok(&rimg(root.path(), None, &["push", &name]));
+
+    assert_eq!(registry_image_id(&registry, repo_tag), id);
+    let fresh = TempDir::new().unwrap();
+    let direct = registry.image(repo_tag);
+    assert_ok(&rimg(fresh.path(), None, &["pull", &direct]));
+    assert_eq!(image_id(fresh.path(), &direct), id.to_string());
+
+    let log = proxy.log();
+    let faulted: Vec<usize> = (0..log.len()).filter(|&i| log[i].fault.is_some()).collect();
+    assert_eq!(faulted.len(), 1, "{log:#?}");
+    let hit = &log[faulted[0]];
+    FaultedPush {
+        out,
+        hit: method_and_range(hit),
+        after: log[faulted[0] + 1..].to_vec(),
+    }
+}
+
+/// `METHOD CONTENT-RANGE` of a logged request.
+fn method_and_range(request: &Logged) -> String {
+    let range = request.content_range.as_deref().unwrap_or("");
+    format!("{} {range}", request.method)
+}
+
+/// The position of the first upload session opened in `log`.
+fn new_session(log: &[Logged]) -> usize {
+    log.iter()
+        .position(|l| l.method == "POST" && l.target.ends_with("/blobs/uploads/"))
+        .unwrap_or_else(|| panic!("no new upload session: {log:#?}"))
+}
+
+#[test]
+fn chunk_dropped_mid_upload_goes_up_again() {
+    // The registry gets 5 MiB of the first chunk and rimg never hears
+    // back. Distribution keeps those bytes and then refuses the session,
+    // whose Location says it holds none.
+    let push = push_through_fault("big:v1", store_with_large_layer, |proxy| {
+        proxy.add("/blobs/uploads/", 1, Fault::DropRequest { bytes: 5 << 20 });
+    });
+    assert!(push.out.contains(": Pushed\n"), "{}", push.out);
+    assert_eq!(push.hit, "PATCH 0-16777215");
+    // A new session, and the blob from its first byte.
+    let restart = new_session(&push.after);
+    assert!(
+        push.after[restart..]
+            .iter()
+            .any(|l| l.method == "PATCH" && l.content_range.as_deref() == Some("0-16777215")),
+        "{:#?}",
+        push.after
+    );
+}
+
+#[test]
+fn refused_chunk_resumes_from_the_registry_offset() {
+    // The session's POST and first chunk go through; the second chunk is
+    // refused as out of line with what the registry holds.
+    let push = push_through_fault("big:v1", store_with_large_layer, |proxy| {
+        let refused = Fault::Status {
+            code: 416,
+            retry_after: None,
+        };
+        proxy.add_after("/blobs/uploads/", 2, 1, refused);
+    });
+    assert!(push.hit.starts_with("PATCH 16777216-"), "{}", push.hit);
+    // rimg asks the session how much the registry has, and goes on from
+    // there: the second chunk again, in the same session.
+    let after: Vec<String> = push.after.iter().take(2).map(method_and_range).collect();
+    assert_eq!(after[0], "GET ", "{:#?}", push.after);
+    assert!(after[1].starts_with("PATCH 16777216-"), "{:#?}", push.after);
+}
+
+#[test]
+fn blob_dropped_mid_put_goes_up_again() {
+    // The layer goes up in one PUT, of which the registry gets 100 bytes.
+    let push = push_through_fault(
+        "small:v1",
+        |name| store_with(name, 1, Compression::None),
+        |proxy| proxy.add("/blobs/uploads/", 1, Fault::DropRequest { bytes: 100 }),
+    );
+    assert_eq!(push.hit, "PUT ");
+    new_session(&push.after);
 }

@@ -1,8 +1,8 @@
 //! The push side of the distribution API: asking whether the registry has a
 //! blob, cross-repository mounts, blob uploads (monolithic for small blobs,
 //! chunked `PATCH`es with `Content-Range` for large ones, resumed from the
-//! registry's own idea of the offset after a failed chunk) and manifest
-//! `PUT`s.
+//! registry's own idea of the offset after a failed chunk, started over in
+//! a new session when the registry gives one up) and manifest `PUT`s.
 
 use super::{Client, RegistryError, Repository, Result, MAX_RETRIES};
 use crate::digest::Digest;
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Blobs up to this size go up in one `PUT`; larger ones in `PATCH`
@@ -108,13 +109,54 @@ impl Client {
         size: u64,
         sent: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
+        // Progress only moves forward, also when a new session starts over.
+        let reported = AtomicU64::new(0);
+        let reached = |end: u64| {
+            let before = reported.fetch_max(end, Ordering::Relaxed);
+            if end > before {
+                sent(end - before);
+            }
+        };
+        let mut restarts = 0;
+        loop {
+            match self
+                .send_blob(repo, &mut upload, path, digest, size, &reached)
+                .await
+            {
+                Err(e)
+                    if restarts < MAX_RETRIES && status_of(&e) == Some(StatusCode::NOT_FOUND) =>
+                {
+                    // The registry dropped the session: distribution cancels
+                    // one whose stored bytes are not what its Location says,
+                    // as when it kept part of a chunk that never got an
+                    // answer. The blob goes up again in a new one.
+                    restarts += 1;
+                    upload = self.start_upload(repo).await?;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Sends the blob through one upload session: in one `PUT` when it is
+    /// small, else chunk by chunk, each failed chunk resumed from the
+    /// registry's offset. `reached` hears the offsets the registry holds.
+    async fn send_blob(
+        &self,
+        repo: &Repository,
+        upload: &mut Upload,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+        reached: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
         let mut file = tokio::fs::File::open(path)
             .await
             .map_err(|e| file_error(path, e))?;
         if size <= CHUNK_SIZE {
             let body = read_chunk(&mut file, path, 0, size).await?;
             upload.complete(self, repo, digest, Some(body)).await?;
-            sent(size);
+            reached(size);
             return Ok(());
         }
         let mut offset = 0;
@@ -124,7 +166,6 @@ impl Client {
             let chunk = read_chunk(&mut file, path, offset, len).await?;
             match upload.patch(self, repo, offset, chunk).await {
                 Ok(end) => {
-                    sent(end - offset);
                     offset = end;
                     failures = 0;
                 }
@@ -133,14 +174,11 @@ impl Client {
                     tokio::time::sleep(super::backoff(failures)).await;
                     // The registry may have kept part of the chunk: carry on
                     // from what it says it has.
-                    let resumed = upload.offset(self, repo).await?;
-                    if resumed > offset {
-                        sent(resumed - offset);
-                    }
-                    offset = resumed;
+                    offset = upload.offset(self, repo).await?;
                 }
                 Err(e) => return Err(e),
             }
+            reached(offset);
         }
         upload.complete(self, repo, digest, None).await
     }

@@ -42,6 +42,8 @@ pub enum Fault {
 struct Rule {
     path_contains: String,
     fault: Fault,
+    /// Matching requests still to let through untouched.
+    skip: usize,
     remaining: usize,
 }
 
@@ -88,9 +90,16 @@ impl Proxy {
     /// Applies `fault` to the next `times` requests whose path contains
     /// `path_contains`.
     pub fn add(&self, path_contains: &str, times: usize, fault: Fault) {
+        self.add_after(path_contains, 0, times, fault);
+    }
+
+    /// Like [`Proxy::add`], once `skip` such requests have gone through
+    /// untouched (the second chunk of an upload).
+    pub fn add_after(&self, path_contains: &str, skip: usize, times: usize, fault: Fault) {
         self.rules.lock().unwrap().push(Rule {
             path_contains: path_contains.to_string(),
             fault,
+            skip,
             remaining: times,
         });
     }
@@ -125,9 +134,13 @@ fn handle(
                         _ => true,
                     }
             })
-            .map(|rule| {
+            .and_then(|rule| {
+                if rule.skip > 0 {
+                    rule.skip -= 1;
+                    return None;
+                }
                 rule.remaining -= 1;
-                rule.fault.clone()
+                Some(rule.fault.clone())
             })
     };
     log.lock().unwrap().push(Logged {
