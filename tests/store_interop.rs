@@ -70,3 +70,29 @@ fn rimg_manages_images_skopeo_copies_in() {
         .count();
     assert_eq!(left, 0);
 }
+
+/// Sizes are measured only by the commands that show them: a layer another
+/// tool copied in has no `.rimg/layers` entry, and `tag` or `rmi` must not
+/// decompress it to make one.
+#[test]
+fn tag_and_rmi_measure_no_layers_of_a_copied_in_image() {
+    let source = Fixture::new();
+    source.add_image(&ImageSpec::new(&["src:1"]));
+    let fx = Fixture::new();
+    fx.store();
+    skopeo(&[
+        "copy",
+        &format!("oci:{}:docker.io/library/src:1", source.root().display()),
+        &format!("oci:{}:docker.io/library/copied:1", fx.root().display()),
+    ]);
+    let measured = || {
+        std::fs::read_dir(fx.root().join(".rimg/layers"))
+            .unwrap()
+            .count()
+    };
+    fx.ok(&["tag", "copied:1", "copied:2"]);
+    fx.ok(&["rmi", "copied:2"]);
+    assert_eq!(measured(), 0);
+    fx.ok(&["images"]);
+    assert_eq!(measured(), 1);
+}
