@@ -12,7 +12,7 @@ use crate::image::{Catalog, Image};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
-use crate::store::Store;
+use crate::store::{io_context, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::Permissions;
@@ -351,7 +351,10 @@ fn append_stored<W: Write>(
     size: u64,
 ) -> Result<()> {
     let file = store.open_blob(digest)?;
-    let actual = file.metadata().map_err(ArchiveError::Write)?.len();
+    let actual = file
+        .metadata()
+        .map_err(io_context(format!("reading blob {digest}")))?
+        .len();
     if actual != size {
         let detail = format!("it is {actual} bytes, not {size}");
         return Err(damaged(digest, digest, detail));
