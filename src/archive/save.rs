@@ -1,7 +1,7 @@
 //! Writing an archive in one pass: every entry's size is known before its
 //! header is written (layer sizes come from the store's layer info), so
-//! stored layers are decompressed straight into the tar stream and nothing
-//! is staged on disk or held in memory.
+//! stored layers are copied or decompressed straight into the tar stream
+//! and nothing is staged on disk or held in memory.
 
 use super::{
     blob_path, oci_manifest, ArchiveError, ReadAhead, Result, INDEX_JSON, MANIFEST_JSON,
