@@ -7,7 +7,7 @@ use rimg::archive::{self, Loaded, SavePlan};
 use rimg::container::{self, CommitOptions, ContainerError, Containers};
 use rimg::format::{self, human_size4};
 use rimg::image::import::ImportOptions;
-use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEvent};
+use rimg::image::{self, Catalog, ImageError, ImageFilter, ListOptions, RemoveEvent, Sizes};
 use rimg::store::{self, Store};
 use rimg::view;
 use serde_json::Value;
@@ -606,10 +606,12 @@ fn images(store: &Store, args: ImagesArgs) -> Result<ExitCode> {
     let digests = args.digests || custom.is_some_and(|f| f.contains("{{.Digest}}"));
     let rows = image::list(&catalog, &ListOptions { filter, digests });
     let now = Utc::now();
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|row| view::image_row(row, !args.no_trunc, now))
-        .collect();
+    let mut sizes = Sizes::new(store);
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let size = sizes.image(row.image)?;
+        items.push(view::image_row(row, size, !args.no_trunc, now));
+    }
     let default = if args.quiet {
         "{{.ID}}"
     } else if args.digests {
@@ -678,11 +680,15 @@ fn print_errors(errors: Vec<ImageError>) {
 
 fn inspect(store: &Store, args: InspectArgs) -> Result<ExitCode> {
     let catalog = Catalog::load(store)?;
+    let mut sizes = Sizes::new(store);
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for arg in &args.images {
         match catalog.find(arg) {
-            Ok(r) => found.push(view::inspect(catalog.image(&r))),
+            Ok(r) => {
+                let image = catalog.image(&r);
+                found.push(view::inspect(image, sizes.image(image)?));
+            }
             Err(e) => errors.push(e),
         }
     }

@@ -53,8 +53,9 @@ fn go_time_string(t: Option<DateTime<Utc>>) -> String {
 }
 
 /// The context of one `images` row. Keys are Docker's, in the alphabetical
-/// order its `{{json .}}` prints them.
-pub fn image_row(row: &ListRow, trunc: bool, now: DateTime<Utc>) -> Value {
+/// order its `{{json .}}` prints them. `size` is the image's, from
+/// [`crate::image::Sizes`].
+pub fn image_row(row: &ListRow, size: u64, trunc: bool, now: DateTime<Utc>) -> Value {
     let created = row.image.created();
     json!({
         "Containers": "N/A",
@@ -64,10 +65,10 @@ pub fn image_row(row: &ListRow, trunc: bool, now: DateTime<Utc>) -> Value {
         "ID": image_id(row.image, trunc),
         "Repository": row.repository,
         "SharedSize": "N/A",
-        "Size": human_size(row.image.size),
+        "Size": human_size(size),
         "Tag": row.tag,
         "UniqueSize": "N/A",
-        "VirtualSize": human_size4(row.image.size),
+        "VirtualSize": human_size4(size),
     })
 }
 
@@ -117,8 +118,8 @@ pub fn history_rows(
     rows
 }
 
-/// `docker image inspect`'s object for one image.
-pub fn inspect(image: &Image) -> Value {
+/// `docker image inspect`'s object for one image of `size` bytes.
+pub fn inspect(image: &Image, size: u64) -> Value {
     let extra_str = |key: &str| {
         image
             .config
@@ -169,7 +170,7 @@ pub fn inspect(image: &Image) -> Value {
         out.insert("Variant".into(), json!(variant));
     }
     out.insert("Os".into(), json!(image.config.os));
-    out.insert("Size".into(), json!(image.size));
+    out.insert("Size".into(), json!(size));
     out.insert(
         "RootFS".into(),
         json!({"Type": image.config.rootfs.kind, "Layers": image.config.rootfs.diff_ids}),

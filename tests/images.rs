@@ -394,9 +394,12 @@ fn inspect_prints_docker_shaped_json() {
 #[test]
 fn history_lists_layers_newest_first() {
     let fx = Fixture::new();
+    // One timestamp for the image and the assertion: computed twice, a
+    // second may tick over between them on a busy machine.
+    let created = days_ago(3);
     let img = fx.add_image(
         &ImageSpec::new(&["app:1"])
-            .created(&days_ago(3))
+            .created(&created)
             .layers(&[&[("a", b"a")], &[("b", &[7u8; 3000])]]),
     );
     let out = fx.ok(&["history", "app:1"]);
@@ -420,7 +423,6 @@ fn history_lists_layers_newest_first() {
         "{{.Size}} {{.CreatedSince}}",
         "app:1",
     ]);
-    let created = days_ago(3);
     assert_eq!(raw.lines().nth(1).unwrap(), format!("4608 {created}"));
     let full = fx.ok(&["history", "--no-trunc", "--format", "{{.ID}}", "app:1"]);
     assert_eq!(full.lines().next().unwrap(), img.id.as_str());

@@ -319,31 +319,80 @@ fn load_reads_a_file_with_dash_i_and_save_writes_one_with_dash_o() {
     assert!(images_of(&fresh).contains_key(&image.id.to_string()));
 }
 
-#[test]
-fn save_failing_mid_way_leaves_no_output_file() {
-    let fx = Fixture::new();
-    let image = fx.add_image(&ImageSpec::new(&["broken:1"]).compression(Compression::None));
-    // Damage the stored layer after its size was recorded: the writer
-    // notices only when it reaches the end of the layer.
+/// An image of one layer stored with `compression`, whose stored layer
+/// blob `damage` then changes behind the store's back (its layer info was
+/// recorded first).
+fn damaged_image(
+    fx: &Fixture,
+    compression: Compression,
+    damage: impl FnOnce(&mut Vec<u8>),
+) -> common::BuiltImage {
+    let image = fx.add_image(&ImageSpec::new(&["broken:1"]).compression(compression));
     let store = fx.store();
     let stored = Descriptor::new(media_type::OCI_LAYER, image.layers[0].clone(), 0);
     store.layer_info(&stored).unwrap();
     let layer = store.blob_path(&image.layers[0]);
     let mut bytes = std::fs::read(&layer).unwrap();
-    bytes[600] ^= 1;
+    damage(&mut bytes);
     std::fs::write(&layer, bytes).unwrap();
+    image
+}
+
+/// Runs `rimg save -o` of `broken:1` into an empty directory and checks it
+/// fails naming the damage and leaves nothing there.
+fn assert_save_fails_without_output(fx: &Fixture) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.tar");
     let run = fx.run(&["save", "-o", path.to_str().unwrap(), "broken:1"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("is damaged"), "{}", run.stderr);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    // Without the cached layer info, the config's diff IDs catch it first.
+}
+
+#[test]
+fn save_failing_mid_way_leaves_no_output_file() {
+    // A compressed layer is decompressed and checked against its diff ID:
+    // the writer notices only when it reaches the end of the layer.
+    let fx = Fixture::new();
+    damaged_image(&fx, Compression::Gzip, |b| {
+        let middle = b.len() / 2;
+        b[middle] ^= 1;
+    });
+    assert_save_fails_without_output(&fx);
+    // An uncompressed layer is copied as it is, but never with another
+    // size than the tar header gives.
+    let fx = Fixture::new();
+    damaged_image(&fx, Compression::None, |b| b.truncate(b.len() - 1));
+    assert_save_fails_without_output(&fx);
+    // Without the cached layer info, the config's diff IDs catch a changed
+    // byte first.
+    let fx = Fixture::new();
+    damaged_image(&fx, Compression::None, |b| b[600] ^= 1);
     std::fs::remove_dir_all(fx.root().join(".rimg/layers")).unwrap();
-    let run = fx.run(&["save", "-o", path.to_str().unwrap(), "broken:1"]);
+    assert_save_fails_without_output(&fx);
+}
+
+#[test]
+fn a_changed_byte_in_an_uncompressed_layer_is_caught_by_load_and_system_check() {
+    // Save copies uncompressed layers without hashing them again (the
+    // store verified them on the way in), so damage done to the store
+    // afterwards goes into the archive, under the layer's true digest.
+    let fx = Fixture::new();
+    let image = damaged_image(&fx, Compression::None, |b| b[600] ^= 1);
+    let bytes = ar::save(&fx, &["broken:1"]);
+    let fresh = Fixture::new();
+    let run = ar::load(&fresh, &bytes);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("is damaged"), "{}", run.stderr);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert!(run.stderr.contains("failed verification"), "{}", run.stderr);
+    assert!(images_of(&fresh).is_empty());
+    let run = fx.run(&["system", "check"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains(&format!("corrupt blob {}", image.layers[0])),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -30,10 +30,8 @@ fn skopeo_reads_images_rimg_holds() {
     }
 }
 
-#[test]
-fn rimg_manages_images_skopeo_copies_in() {
-    let source = Fixture::new();
-    let img = source.add_image(&ImageSpec::new(&["src:1"]).label("from", "skopeo"));
+/// A fresh store into which skopeo copied `source`'s `src:1` as `copied:1`.
+fn copied_in(source: &Fixture) -> Fixture {
     let fx = Fixture::new();
     fx.store();
     skopeo(&[
@@ -41,6 +39,14 @@ fn rimg_manages_images_skopeo_copies_in() {
         &format!("oci:{}:docker.io/library/src:1", source.root().display()),
         &format!("oci:{}:docker.io/library/copied:1", fx.root().display()),
     ]);
+    fx
+}
+
+#[test]
+fn rimg_manages_images_skopeo_copies_in() {
+    let source = Fixture::new();
+    let img = source.add_image(&ImageSpec::new(&["src:1"]).label("from", "skopeo"));
+    let fx = copied_in(&source);
     assert_eq!(
         fx.ok(&[
             "images",
@@ -69,4 +75,24 @@ fn rimg_manages_images_skopeo_copies_in() {
         .unwrap()
         .count();
     assert_eq!(left, 0);
+}
+
+/// Sizes are measured only by the commands that show them: a layer another
+/// tool copied in has no `.rimg/layers` entry, and `tag` or `rmi` must not
+/// decompress it to make one.
+#[test]
+fn tag_and_rmi_measure_no_layers_of_a_copied_in_image() {
+    let source = Fixture::new();
+    source.add_image(&ImageSpec::new(&["src:1"]));
+    let fx = copied_in(&source);
+    let measured = || {
+        std::fs::read_dir(fx.root().join(".rimg/layers"))
+            .unwrap()
+            .count()
+    };
+    fx.ok(&["tag", "copied:1", "copied:2"]);
+    fx.ok(&["rmi", "copied:2"]);
+    assert_eq!(measured(), 0);
+    fx.ok(&["images"]);
+    assert_eq!(measured(), 1);
 }

@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::{is_full_image_id, Reference};
 use crate::store::{Store, StoreError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// One image: everything the index holds under one config digest.
 #[derive(Clone, Debug)]
@@ -20,8 +20,6 @@ pub struct Image {
     pub config: ImageConfig,
     /// Tag and digest references, sorted like Docker's reference store.
     pub refs: Vec<Reference>,
-    /// Uncompressed size of all layers, as Docker reports it.
-    pub size: u64,
     /// The digests of every index entry that stands for this image.
     pub entries: BTreeSet<Digest>,
 }
@@ -44,6 +42,39 @@ impl Image {
         std::iter::once(&self.descriptor.digest)
             .chain(std::iter::once(&self.manifest.config.digest))
             .chain(self.manifest.layers.iter().map(|l| &l.digest))
+    }
+}
+
+/// Uncompressed sizes, as Docker reports them. Only the commands that
+/// show a size measure one: a layer the `.rimg/layers` cache lacks (one
+/// another tool copied into the store) is decompressed whole to measure
+/// it, which `tag` or `rmi` should never pay for. Each layer is looked up
+/// once however many images share it.
+pub struct Sizes<'a> {
+    store: &'a Store,
+    layers: HashMap<Digest, u64>,
+}
+
+impl<'a> Sizes<'a> {
+    pub fn new(store: &'a Store) -> Sizes<'a> {
+        Sizes {
+            store,
+            layers: HashMap::new(),
+        }
+    }
+
+    pub fn layer(&mut self, layer: &Descriptor) -> Result<u64, StoreError> {
+        if let Some(&size) = self.layers.get(&layer.digest) {
+            return Ok(size);
+        }
+        let size = self.store.layer_info(layer)?.size;
+        self.layers.insert(layer.digest.clone(), size);
+        Ok(size)
+    }
+
+    /// The image's size: all its layers, uncompressed.
+    pub fn image(&mut self, image: &Image) -> Result<u64, StoreError> {
+        image.manifest.layers.iter().map(|l| self.layer(l)).sum()
     }
 }
 
@@ -182,7 +213,6 @@ fn manifest_of(store: &Store, desc: &Descriptor) -> Result<Option<Manifest>, Sto
 fn read_images(store: &Store, index: &Index) -> Result<Vec<Image>, StoreError> {
     let mut images: Vec<Image> = Vec::new();
     let mut by_id: HashMap<Digest, usize> = HashMap::new();
-    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
     for desc in &index.manifests {
         let Some(manifest) = manifest_of(store, desc)? else {
             continue;
@@ -192,24 +222,12 @@ fn read_images(store: &Store, index: &Index) -> Result<Vec<Image>, StoreError> {
             Some(&slot) => slot,
             None => {
                 let config: ImageConfig = store.read_json(&id)?;
-                let mut size = 0;
-                for layer in &manifest.layers {
-                    size += match sizes.get(&layer.digest) {
-                        Some(&s) => s,
-                        None => {
-                            let s = store.layer_info(layer)?.size;
-                            sizes.insert(layer.digest.clone(), s);
-                            s
-                        }
-                    };
-                }
                 images.push(Image {
                     id: id.clone(),
                     descriptor: desc.clone(),
                     manifest,
                     config,
                     refs: Vec::new(),
-                    size,
                     entries: BTreeSet::new(),
                 });
                 by_id.insert(id, images.len() - 1);

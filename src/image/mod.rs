@@ -11,7 +11,7 @@ pub mod instruction;
 mod remove;
 mod usage;
 
-pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef};
+pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
