@@ -9,7 +9,7 @@ use rimg::store::{Problem, Store};
 fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path()).expect("an empty store");
-    let loaded = rimg::archive::load(&store, std::io::Cursor::new(data.to_vec()));
+    let loaded = rimg::archive::load(&store, std::io::Cursor::new(data.to_vec()), Some(data.len() as u64));
     let report = store.check(false).expect("checking the store");
     for problem in &report.problems {
         assert!(

@@ -12,7 +12,7 @@ use crate::image::{Catalog, Image};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
-use crate::store::Store;
+use crate::store::{io_context, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::Permissions;
@@ -97,7 +97,12 @@ impl SavePlan {
                     )?
                 }
                 Blob::Layer { stored, info } => {
-                    let reader = ReadAhead::new(self.store.open_blob(stored)?);
+                    let blob = self.store.open_blob(stored)?;
+                    let size = blob
+                        .metadata()
+                        .map_err(io_context(format!("reading blob {stored}")))?
+                        .len();
+                    let reader = ReadAhead::new(blob, Some(size));
                     let reader = Verified::new(reader, stored, &info.diff_id, info.size);
                     append(&mut tar, &path, info.size, reader)?
                 }

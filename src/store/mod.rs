@@ -281,12 +281,16 @@ impl Store {
             }
         }
         let blob = self.open_blob(&layer.digest)?;
+        // The blob's own length bounds its expansion: the descriptor's
+        // size may come from another tool's index.
+        let size = blob
+            .metadata()
+            .map_err(io_context(format!("reading blob {}", layer.digest)))?
+            .len();
         let info =
-            layer::measure(&layer.media_type, io::BufReader::new(blob)).map_err(|source| {
-                StoreError::Layer {
-                    digest: layer.digest.clone(),
-                    source,
-                }
+            layer::measure(io::BufReader::new(blob), size).map_err(|source| StoreError::Layer {
+                digest: layer.digest.clone(),
+                source,
             })?;
         self.record_layer_info(&layer.digest, &info)?;
         Ok(info)
