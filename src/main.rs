@@ -707,7 +707,7 @@ fn history(store: &Store, args: HistoryArgs) -> Result<ExitCode> {
         .manifest
         .layers
         .iter()
-        .map(|l| store.layer_info(l).map(|i| i.size))
+        .map(|l| store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
     let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
     let default = if args.quiet {

@@ -281,4 +281,10 @@ fn create_refuses_a_bomb_layer_another_tool_stored() {
     let containers = fx.root().join("containers");
     let left = std::fs::read_dir(&containers).map_or(0, |d| d.count());
     assert_eq!(left, 0, "container directories left behind");
+    // The image still lists (its unmeasurable layer counted at its
+    // compressed size) and can be removed.
+    let listed = fx.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}"]);
+    assert_eq!(listed, "bomb:1 66.1kB\n");
+    fx.ok(&["rmi", "bomb:1"]);
+    assert_eq!(fx.ok(&["images", "-q"]), "");
 }

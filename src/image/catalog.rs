@@ -197,7 +197,7 @@ fn read_images(store: &Store, index: &Index) -> Result<Vec<Image>, StoreError> {
                     size += match sizes.get(&layer.digest) {
                         Some(&s) => s,
                         None => {
-                            let s = store.layer_info(layer)?.size;
+                            let s = store.layer_size(layer)?;
                             sizes.insert(layer.digest.clone(), s);
                             s
                         }

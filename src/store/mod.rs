@@ -296,6 +296,19 @@ impl Store {
         Ok(info)
     }
 
+    /// A layer's uncompressed size, for the sizes `images`, `history` and
+    /// `system df` show. A layer that cannot be measured (corrupt, or a
+    /// decompression bomb another tool stored) counts its compressed size,
+    /// so its image can still be listed and removed; the commands that
+    /// read its content report why.
+    pub fn layer_size(&self, layer: &Descriptor) -> Result<u64> {
+        match self.layer_info(layer) {
+            Ok(info) => Ok(info.size),
+            Err(StoreError::Layer { .. }) => Ok(layer.size),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Caches what a pull or load measured while streaming a layer.
     pub fn record_layer_info(&self, digest: &Digest, info: &LayerInfo) -> Result<()> {
         let bytes = serde_json::to_vec(info).map_err(|source| StoreError::Json {
