@@ -50,7 +50,8 @@ pub struct Expanded {
 }
 
 impl Expanded {
-    /// Is `produced` bytes from `compressed` beyond the limit?
+    /// Refuses `produced` bytes from `compressed` if they are beyond the
+    /// limit.
     pub fn check(produced: u64, compressed: u64) -> Result<(), Expanded> {
         let limit = expansion_limit(compressed);
         if produced > limit {
