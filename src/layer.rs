@@ -4,12 +4,61 @@
 use crate::digest::{Digest, Hasher};
 use flate2::{Decompress, FlushDecompress, Status};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     #[error("decompressing")]
     Io(#[from] io::Error),
+}
+
+/// How many times its compressed size a stream may expand to. Deflate
+/// cannot exceed 1032:1 (a 258-byte match in two bits), so no gzip layer
+/// — what Docker, BuildKit and Podman write by default — ever comes near
+/// it; twice that leaves a margin, as libhtp's bomb limit does. zstd
+/// (RLE blocks: 32768:1), xz and bzip2 go far beyond on runs of one byte.
+pub const MAX_EXPANSION_RATIO: u64 = 2048;
+
+/// Whatever its ratio, a stream may always expand this far: a layer
+/// holding little but a big file of zeros (a preallocated database or
+/// swap file) is legitimate, and zstd packs 1 GiB of zeros into 33 KB.
+pub const MIN_EXPANSION_LIMIT: u64 = 1 << 30;
+
+/// The most bytes `compressed` bytes may decompress to before rimg calls
+/// the stream a decompression bomb and stops. Every decompression rimg
+/// does (`pull`, `load`, `create`, `save`, `import`, image sizes) is
+/// bounded by it, so the disk and CPU a hostile image or archive costs
+/// stay proportional to what its sender declared or sent.
+pub fn expansion_limit(compressed: u64) -> u64 {
+    compressed
+        .saturating_mul(MAX_EXPANSION_RATIO)
+        .max(MIN_EXPANSION_LIMIT)
+}
+
+/// A stream refused for expanding beyond [`expansion_limit`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "decompressed data exceeds {limit} bytes, the most {compressed} compressed bytes may \
+     expand to ({MAX_EXPANSION_RATIO} times as many, and at least {MIN_EXPANSION_LIMIT}): \
+     refused as a decompression bomb"
+)]
+pub struct Expanded {
+    pub limit: u64,
+    pub compressed: u64,
+}
+
+impl Expanded {
+    /// Refuses `produced` bytes from `compressed` if they are beyond the
+    /// limit.
+    pub fn check(produced: u64, compressed: u64) -> Result<(), Expanded> {
+        let limit = expansion_limit(compressed);
+        if produced > limit {
+            return Err(Expanded { limit, compressed });
+        }
+        Ok(())
+    }
 }
 
 /// What a layer is once decompressed.
@@ -48,24 +97,86 @@ impl Compression {
     }
 }
 
-/// Wraps `input` in the decompressor its first bytes call for.
-pub fn decompress<'a, R: BufRead + 'a>(mut input: R) -> io::Result<Box<dyn Read + 'a>> {
+/// Wraps `input` in the decompressor its first bytes call for, bounded by
+/// [`expansion_limit`] of `compressed_size` — the input's whole size when
+/// it is known (a blob, a file), else of the bytes read so far (a pipe).
+/// Past the limit, reads fail with an [`Expanded`] error.
+pub fn decompress<'a, R: BufRead + 'a>(
+    mut input: R,
+    compressed_size: Option<u64>,
+) -> io::Result<Box<dyn Read + 'a>> {
     let compression = Compression::sniff(input.fill_buf()?);
-    Ok(match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(Gunzip::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+    let consumed = Rc::new(Cell::new(0));
+    let counted = Counted {
+        inner: input,
+        consumed: consumed.clone(),
+    };
+    let decoder: Box<dyn Read + 'a> = match compression {
+        // A plain stream yields what it is given: nothing to bound.
+        Compression::None => return Ok(Box::new(counted.inner)),
+        Compression::Gzip => Box::new(Gunzip::new(counted)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(counted)?),
         // The multi-stream variants, for the same reason as gzip: `cat a.xz
         // b.xz` is a valid xz stream to the command-line tools.
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
-    })
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(counted)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(counted)),
+    };
+    Ok(Box::new(Bounded {
+        inner: decoder,
+        produced: 0,
+        compressed_size,
+        consumed,
+    }))
 }
 
-/// Decompresses a whole layer to compute its diff ID and size. The media
-/// type is only informational; see [`Compression::sniff`].
-pub fn measure<R: BufRead>(_media_type: &str, input: R) -> Result<LayerInfo, LayerError> {
-    let mut reader = decompress(input)?;
+/// Counts the compressed bytes a decoder consumes.
+struct Counted<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consumed.set(self.consumed.get() + n as u64);
+        self.inner.consume(n);
+    }
+}
+
+/// A decoder's output, cut off with an error past the expansion limit.
+struct Bounded<'a> {
+    inner: Box<dyn Read + 'a>,
+    produced: u64,
+    compressed_size: Option<u64>,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        let compressed = self.compressed_size.unwrap_or(self.consumed.get());
+        Expanded::check(self.produced, compressed)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(n)
+    }
+}
+
+/// Decompresses a whole layer of `compressed_size` bytes to compute its
+/// diff ID and size; see [`Compression::sniff`] for why no media type.
+pub fn measure<R: BufRead>(input: R, compressed_size: u64) -> Result<LayerInfo, LayerError> {
+    let mut reader = decompress(input, Some(compressed_size))?;
     let mut hasher = Hasher::new();
     // Large reads: the decompressors' per-call cost shows at io::copy's 8 KiB.
     let mut buf = vec![0; 256 << 10];
@@ -203,7 +314,7 @@ mod tests {
         xz.write_all(&data).unwrap();
         let xz = xz.finish().unwrap();
         for blob in [&data[..], &gz[..], &zst[..], &bz[..], &xz[..]] {
-            assert_eq!(measure("", blob).unwrap(), want);
+            assert_eq!(measure(blob, blob.len() as u64).unwrap(), want);
         }
     }
 
@@ -223,7 +334,7 @@ mod tests {
                 .extra(vec![1, 2, 3]),
         ));
         let mut out = Vec::new();
-        decompress(&blob[..])
+        decompress(&blob[..], None)
             .unwrap()
             .read_to_end(&mut out)
             .unwrap();
@@ -232,15 +343,26 @@ mod tests {
         // silently short layer.
         for cut in [blob.len() - 12, blob.len() - 4] {
             let mut out = Vec::new();
-            let result = decompress(&blob[..cut]).unwrap().read_to_end(&mut out);
+            let result = decompress(&blob[..cut], None)
+                .unwrap()
+                .read_to_end(&mut out);
             assert!(result.is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn the_expansion_limit_is_a_ratio_over_a_floor() {
+        assert_eq!(expansion_limit(0), MIN_EXPANSION_LIMIT);
+        assert_eq!(expansion_limit(1 << 20), 2 << 30);
+        assert_eq!(expansion_limit(u64::MAX), u64::MAX);
+        assert!(Expanded::check(MIN_EXPANSION_LIMIT, 1).is_ok());
+        assert!(Expanded::check(MIN_EXPANSION_LIMIT + 1, 1).is_err());
     }
 
     #[test]
     fn corrupt_gzip_is_an_error() {
         let mut bad = vec![0x1f, 0x8b, 8, 0];
         bad.extend_from_slice(&[0xff; 32]);
-        assert!(measure("", &bad[..]).is_err());
+        assert!(measure(&bad[..], bad.len() as u64).is_err());
     }
 }

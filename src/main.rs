@@ -13,6 +13,7 @@ use rimg::view;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -712,7 +713,7 @@ fn history(store: &Store, args: HistoryArgs) -> Result<ExitCode> {
         .manifest
         .layers
         .iter()
-        .map(|l| store.layer_info(l).map(|i| i.size))
+        .map(|l| store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
     let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
     let default = if args.quiet {
@@ -810,16 +811,33 @@ fn save(store: &Store, args: SaveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The size of a regular file; None for pipes and the like.
+fn regular_file_size(file: &File) -> Option<u64> {
+    file.metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
+
 fn load(store: &Store, args: LoadArgs) -> Result<ExitCode> {
     let loaded = match &args.input {
         Some(path) => {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            archive::load(store, file)?
+            let size = regular_file_size(&file);
+            archive::load(store, file, size)?
         }
         None if io::stdin().is_terminal() => {
             bail!("requested load from stdin, but stdin is empty")
         }
-        None => archive::load(store, io::stdin())?,
+        None => {
+            // `< archive.tar.zst` is a file too, whose size bounds it.
+            let size = io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .and_then(|fd| regular_file_size(&File::from(fd)));
+            archive::load(store, io::stdin(), size)?
+        }
     };
     let mut out = io::stdout().lock();
     for item in loaded {

@@ -484,8 +484,11 @@ impl Puller<'_> {
         let store = self.store.clone();
         let target = desc.clone();
         let stored = tokio::task::spawn_blocking(move || store_blob(&store, &target, blob_chunks));
+        // The download stops at the declared size, which so bounds what
+        // the layer may expand to.
+        let size = desc.size;
         let measured = tokio::task::spawn_blocking(move || {
-            layer::measure("", ChannelReader::new(measure_chunks))
+            layer::measure(ChannelReader::new(measure_chunks), size)
         });
         let mut to_measure = Some(to_measure);
         let mut blob = self.client.blob(repo, &desc.digest, desc.size);

@@ -551,7 +551,7 @@ fn import_makes_a_one_layer_image_from_plain_or_compressed_tarballs() {
     let blobs = layer_blobs(&fx, "imp:zst");
     let mut plain = Vec::new();
     std::io::Read::read_to_end(
-        &mut rimg::layer::decompress(&blobs[0][..]).unwrap(),
+        &mut rimg::layer::decompress(&blobs[0][..], None).unwrap(),
         &mut plain,
     )
     .unwrap();
@@ -744,7 +744,7 @@ fn xattrs_survive_create_commit_and_export() {
     xattr::set(root.join("etc/tagged"), "user.rimg.more", b"added").unwrap();
     fx.ok(&["commit", "xa", "xattr:2"]);
     let pax = |tar: &[u8]| -> Vec<(String, Vec<u8>)> {
-        let mut archive = tar::Archive::new(rimg::layer::decompress(tar).unwrap());
+        let mut archive = tar::Archive::new(rimg::layer::decompress(tar, None).unwrap());
         let mut out = Vec::new();
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();

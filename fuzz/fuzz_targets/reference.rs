@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(reference) = Reference::parse(text) {
         let printed = reference.to_string();
-        assert_eq!(Reference::parse(&printed).as_ref(), Ok(&reference), "{printed}");
+        assert_eq!(
+            Reference::parse(&printed).as_ref(),
+            Ok(&reference),
+            "{printed}"
+        );
         let _ = reference.familiar_string();
     }
     if let Ok(tagged) = Reference::parse_with_default_tag(text) {

@@ -19,6 +19,8 @@ fuzz_target!(|data: &[u8]| {
         .expect("listing outside")
         .collect();
     assert!(escaped.is_empty(), "wrote outside the rootfs: {escaped:?}");
-    let siblings = std::fs::read_dir(sandbox.path()).expect("listing the sandbox").count();
+    let siblings = std::fs::read_dir(sandbox.path())
+        .expect("listing the sandbox")
+        .count();
     assert_eq!(siblings, 2, "created files beside the rootfs");
 });

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::image::{self, entry_ref};
-use crate::layer::{Compression, LayerInfo};
+use crate::layer::{self, Compression, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
@@ -38,14 +38,20 @@ pub enum Loaded {
 
 /// Loads every image of the archive `input` (plain or compressed tar) into
 /// the store. Either all of them are verified and named, or the store is
-/// left as it was.
-pub fn load(store: &Store, input: impl Read + Send + 'static) -> Result<Vec<Loaded>> {
-    let mut input = BufReader::new(ReadAhead::new(input));
+/// left as it was. `input_size`, when known (a file rather than a pipe),
+/// bounds how far a compressed archive may expand (see
+/// [`layer::expansion_limit`]) before any of it is read.
+pub fn load(
+    store: &Store,
+    input: impl Read + Send + 'static,
+    input_size: Option<u64>,
+) -> Result<Vec<Loaded>> {
+    let mut input = BufReader::new(ReadAhead::new(input, input_size));
     if input.fill_buf().map_err(ArchiveError::Read)?.is_empty() {
         return Err(ArchiveError::Empty);
     }
     let mut staging = Staging::new(store);
-    let contents = read_entries(input, &mut staging)?;
+    let contents = read_entries(input, &mut staging, input_size)?;
     staging.flush()?;
     let images = match (&contents.manifest_json, &contents.index_json) {
         // Docker reads manifest.json when there is one, and so does rimg:
@@ -127,7 +133,14 @@ struct VerifiedImage {
     names: Vec<Reference>,
 }
 
-fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
+/// Reads the archive's entries. With the input's size known, an entry
+/// that would end past what the archive may expand to is refused from its
+/// header, before its data fills the disk.
+fn read_entries(
+    input: impl Read,
+    staging: &mut Staging,
+    input_size: Option<u64>,
+) -> Result<Contents> {
     let mut contents = Contents::default();
     let mut seen = HashSet::new();
     let mut first = true;
@@ -168,6 +181,13 @@ fn read_entries(input: impl Read, staging: &mut Staging) -> Result<Contents> {
             });
         }
         let size = entry.size();
+        if let Some(input_size) = input_size {
+            let end = entry.raw_file_position().saturating_add(size);
+            layer::Expanded::check(end, input_size).map_err(|source| ArchiveError::Expanded {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let document = match path.as_str() {
             MANIFEST_JSON => &mut contents.manifest_json,
             INDEX_JSON => &mut contents.index_json,

@@ -65,6 +65,12 @@ pub enum ArchiveError {
     LinkOutside { path: String, target: String },
     #[error("the archive is truncated: it ends inside entry {0:?}")]
     Truncated(String),
+    #[error("archive entry {path:?} is too large")]
+    Expanded {
+        path: String,
+        #[source]
+        source: layer::Expanded,
+    },
     #[error("archive entry {0:?} appears more than once")]
     Duplicate(String),
     #[error("archive entry {path:?} is a {kind}, which image archives never hold")]
@@ -168,12 +174,14 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    fn new(input: impl Read + Send + 'static) -> ReadAhead {
+    /// `compressed_size` bounds the expansion; see [`layer::decompress`].
+    fn new(input: impl Read + Send + 'static, compressed_size: Option<u64>) -> ReadAhead {
         let (tx, chunks) = mpsc::sync_channel(AHEAD);
         // The thread ends at the end of the stream, on an error, or when
         // the reader is dropped.
         let thread = thread::spawn(move || {
-            let mut reader = match layer::decompress(BufReader::with_capacity(1 << 20, input)) {
+            let input = BufReader::with_capacity(1 << 20, input);
+            let mut reader = match layer::decompress(input, compressed_size) {
                 Ok(reader) => reader,
                 Err(e) => {
                     let _ = tx.send(Err(e));

@@ -92,7 +92,12 @@ impl SavePlan {
                     append_stored(&mut tar, &path, &self.store, digest, *size)?
                 }
                 Blob::Layer { stored, info } => {
-                    let reader = ReadAhead::new(self.store.open_blob(stored)?);
+                    let blob = self.store.open_blob(stored)?;
+                    let size = blob
+                        .metadata()
+                        .map_err(io_context(format!("reading blob {stored}")))?
+                        .len();
+                    let reader = ReadAhead::new(blob, Some(size));
                     let reader = Verified::new(reader, stored, &info.diff_id, info.size);
                     append(&mut tar, &path, info.size, reader)?
                 }

@@ -299,12 +299,15 @@ pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Containe
             layer: layer.digest.clone(),
             source,
         };
-        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob)).map_err(|e| {
+        let decompressing = |source| {
             unpack_error(UnpackError::Io {
                 context: "decompressing".into(),
-                source: e,
+                source,
             })
-        })?;
+        };
+        let size = blob.metadata().map_err(decompressing)?.len();
+        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob), Some(size))
+            .map_err(decompressing)?;
         unpack::unpack_layer(&rootfs, reader, options).map_err(unpack_error)?;
     }
     let entries =

@@ -67,7 +67,7 @@ impl<'a> Sizes<'a> {
         if let Some(&size) = self.layers.get(&layer.digest) {
             return Ok(size);
         }
-        let size = self.store.layer_info(layer)?.size;
+        let size = self.store.layer_size(layer)?;
         self.layers.insert(layer.digest.clone(), size);
         Ok(size)
     }

@@ -115,7 +115,8 @@ fn store_layer<R: BufRead>(
         context: "reading the input".into(),
         source,
     };
-    let plain = layer::decompress(input).map_err(reading)?;
+    // Of unknown size (a pipe, a download): bounded by what it has sent.
+    let plain = layer::decompress(input, None).map_err(reading)?;
     let mut archive = tar::Archive::new(Tee {
         inner: plain,
         copy: LayerWriter::new(store)?,

@@ -35,7 +35,7 @@ pub fn disk_usage(
         let mut seen = BTreeSet::new();
         for layer in &image.manifest.layers {
             if !layers.contains_key(&layer.digest) {
-                layers.insert(layer.digest.clone(), store.layer_info(layer)?.size);
+                layers.insert(layer.digest.clone(), store.layer_size(layer)?);
             }
             if seen.insert(&layer.digest) {
                 *sharing.entry(&layer.digest).or_default() += 1;

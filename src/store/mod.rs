@@ -281,15 +281,32 @@ impl Store {
             }
         }
         let blob = self.open_blob(&layer.digest)?;
+        // The blob's own length bounds its expansion: the descriptor's
+        // size may come from another tool's index.
+        let size = blob
+            .metadata()
+            .map_err(io_context(format!("reading blob {}", layer.digest)))?
+            .len();
         let info =
-            layer::measure(&layer.media_type, io::BufReader::new(blob)).map_err(|source| {
-                StoreError::Layer {
-                    digest: layer.digest.clone(),
-                    source,
-                }
+            layer::measure(io::BufReader::new(blob), size).map_err(|source| StoreError::Layer {
+                digest: layer.digest.clone(),
+                source,
             })?;
         self.record_layer_info(&layer.digest, &info)?;
         Ok(info)
+    }
+
+    /// A layer's uncompressed size, for the sizes `images`, `history` and
+    /// `system df` show. A layer that cannot be measured (corrupt, or a
+    /// decompression bomb another tool stored) counts its compressed size,
+    /// so its image can still be listed and removed; the commands that
+    /// read its content report why.
+    pub fn layer_size(&self, layer: &Descriptor) -> Result<u64> {
+        match self.layer_info(layer) {
+            Ok(info) => Ok(info.size),
+            Err(StoreError::Layer { .. }) => Ok(layer.size),
+            Err(e) => Err(e),
+        }
     }
 
     /// Caches what a pull or load measured while streaming a layer.

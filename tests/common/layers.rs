@@ -216,7 +216,7 @@ pub struct TarEntry {
 /// Reads a (possibly compressed) tar stream into path → entry, paths
 /// without `./` or a trailing `/`.
 pub fn read_tar(bytes: &[u8]) -> BTreeMap<String, TarEntry> {
-    let plain = rimg::layer::decompress(bytes).unwrap();
+    let plain = rimg::layer::decompress(bytes, None).unwrap();
     let mut archive = tar::Archive::new(plain);
     let mut out = BTreeMap::new();
     for entry in archive.entries().unwrap() {
@@ -251,7 +251,7 @@ pub fn read_tar(bytes: &[u8]) -> BTreeMap<String, TarEntry> {
 
 /// The entry names of a tar stream, in order.
 pub fn tar_names(bytes: &[u8]) -> Vec<String> {
-    let plain = rimg::layer::decompress(bytes).unwrap();
+    let plain = rimg::layer::decompress(bytes, None).unwrap();
     let mut archive = tar::Archive::new(plain);
     archive
         .entries()
