@@ -234,10 +234,12 @@ fn manifest_inspect_prints_the_pushed_manifest() {
     let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(printed["config"]["digest"], id.to_string());
 
+    // --insecure is accepted as Docker's is (a loopback registry is
+    // insecure anyway).
     let out = assert_ok(&rimg(
         root.path(),
         None,
-        &["manifest", "inspect", "--verbose", &name],
+        &["manifest", "inspect", "--insecure", "--verbose", &name],
     ));
     let verbose: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
