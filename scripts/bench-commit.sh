@@ -5,7 +5,8 @@
 # The image is a tarball of a real directory tree (default /usr/share)
 # imported into both. Docker runs as a private daemon (its own data root,
 # exec root and socket under a temporary directory, no network set-up),
-# started and stopped by this script. Prints a Markdown table of medians.
+# started and stopped by this script (scripts/private-dockerd.sh). Prints
+# a Markdown table of medians.
 #
 # Usage: scripts/bench-commit.sh          (RUNS=5 SOURCE=/usr/share by default)
 set -euo pipefail
@@ -19,12 +20,9 @@ cargo build --release --quiet
 RIMG="$PWD/target/release/rimg"
 
 work=$(mktemp -d /tmp/rimg-bench.XXXXXX)
-dockerd_pid=""
+source scripts/private-dockerd.sh
 cleanup() {
-  if [ -n "$dockerd_pid" ]; then
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 200); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-  fi
+  stop_private_dockerd
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,15 +39,8 @@ if [ "$bytes" -lt "$MIN_BYTES" ]; then
   exit 1
 fi
 
-mkdir -p "$work/docker"
-dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-  --data-root "$work/docker/data" --exec-root "$work/docker/exec" \
-  --pidfile "$work/docker/dockerd.pid" -H "unix://$work/docker/docker.sock" \
-  >"$work/docker/dockerd.log" 2>&1 &
-dockerd_pid=$!
-docker() { command docker -H "unix://$work/docker/docker.sock" "$@"; }
-for _ in $(seq 1 300); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
-docker version >/dev/null || { cat "$work/docker/dockerd.log" >&2; exit 1; }
+start_private_dockerd "$work/docker"
+docker() { "${DOCKER[@]}" "$@"; }
 
 rimg() { "$RIMG" --root "$work/rimg" "$@"; }
 

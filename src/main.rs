@@ -96,6 +96,9 @@ struct ManifestInspectArgs {
     /// Output additional info including layers and platform
     #[arg(short, long)]
     verbose: bool,
+    /// Allow communication with an insecure registry
+    #[arg(long)]
+    insecure: bool,
     #[arg(value_name = "MANIFEST")]
     name: String,
 }
@@ -1044,7 +1047,13 @@ fn logout(args: LogoutArgs) -> Result<ExitCode> {
 fn manifest_inspect(args: ManifestInspectArgs) -> Result<ExitCode> {
     use rimg::reference::Reference;
     let reference = Reference::parse_with_default_tag(&args.name)?;
-    let client = registry_client()?;
+    let mut config = rimg::registry::RegistryConfig::load()?;
+    if args.insecure {
+        config
+            .insecure_registries
+            .push(reference.domain().to_string());
+    }
+    let client = registry_client_with(config)?;
     let json = runtime()?.block_on(rimg::manifest::inspect(&client, &reference, args.verbose))?;
     println!("{json}");
     Ok(ExitCode::SUCCESS)
@@ -1053,12 +1062,16 @@ fn manifest_inspect(args: ManifestInspectArgs) -> Result<ExitCode> {
 /// A registry client with the user's Docker logins and rimg's registry
 /// settings; warns when the logins file is readable by others.
 fn registry_client() -> Result<rimg::registry::Client> {
-    use rimg::registry::{Client, DockerConfig, RegistryConfig};
+    registry_client_with(rimg::registry::RegistryConfig::load()?)
+}
+
+fn registry_client_with(config: rimg::registry::RegistryConfig) -> Result<rimg::registry::Client> {
+    use rimg::registry::{Client, DockerConfig};
     let docker_config = DockerConfig::load()?;
     if let Some(warning) = docker_config.permission_warning() {
         eprintln!("WARNING: {warning}");
     }
-    Ok(Client::new(RegistryConfig::load()?, docker_config)?)
+    Ok(Client::new(config, docker_config)?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -275,8 +275,14 @@ impl Pusher<'_> {
             line.finish("Layer already exists");
             return Ok(out);
         }
-        let upload = match self.mount_source(diff_id) {
-            Some(from) => match self
+        // Each refused mount opens an upload session: the last one carries
+        // the upload, the others are given back.
+        let mut upload = None;
+        for from in self.mount_sources(diff_id, descriptor.size) {
+            if let Some(unused) = upload.take() {
+                self.client.cancel_upload(self.repo, unused).await;
+            }
+            match self
                 .client
                 .mount_blob(self.repo, &descriptor.digest, &from)
                 .await?
@@ -285,8 +291,11 @@ impl Pusher<'_> {
                     line.finish(&format!("Mounted from {from}"));
                     return Ok(out);
                 }
-                Mount::Upload(upload) => upload,
-            },
+                Mount::Upload(opened) => upload = Some(opened),
+            }
+        }
+        let upload = match upload {
+            Some(upload) => upload,
             None => self.client.start_upload(self.repo).await?,
         };
         line.pushing(descriptor.size);
@@ -305,16 +314,34 @@ impl Pusher<'_> {
         Ok(out)
     }
 
-    /// Another repository on the same registry that this store knows (by
-    /// a repo digest) to hold an image with the layer.
-    fn mount_source(&self, diff_id: &Digest) -> Option<String> {
-        self.catalog
+    /// Other repositories on the same registry that this store knows (by
+    /// repo digests) to hold an image with the layer: those sharing the
+    /// most leading path components with the target first, and no more
+    /// than Docker tries for a blob of this size.
+    fn mount_sources(&self, diff_id: &Digest, size: u64) -> Vec<String> {
+        let target = self.target.path();
+        let mut found: Vec<&str> = Vec::new();
+        let known = self
+            .catalog
             .images()
             .iter()
             .filter(|image| image.config.rootfs.diff_ids.contains(diff_id))
             .flat_map(|image| image.digests())
-            .find(|r| r.domain() == self.target.domain() && r.path() != self.target.path())
-            .map(|r| r.path().to_string())
+            .filter(|r| r.domain() == self.target.domain() && r.path() != target);
+        for r in known {
+            if !found.contains(&r.path()) {
+                found.push(r.path());
+            }
+        }
+        let shared = |path: &str| {
+            path.split('/')
+                .zip(target.split('/'))
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        found.sort_by_key(|path| std::cmp::Reverse(shared(path)));
+        found.truncate(mount_attempts(size));
+        found.into_iter().map(String::from).collect()
     }
 
     /// The blob a layer goes up as: the stored blob when it is compressed,
@@ -412,6 +439,16 @@ fn gzip_into_store(store: &Store, layer: &Descriptor, diff_id: &Digest) -> Resul
     )?;
     store.record_compressed_variant(&layer.digest, &digest)?;
     Ok(digest)
+}
+
+/// How many repositories Docker tries to mount a blob from: more for a
+/// bigger blob, whose upload a failed attempt's round trip costs less.
+fn mount_attempts(size: u64) -> usize {
+    match size {
+        s if s > 10 << 20 => 4,
+        s if s > 100 << 10 => 3,
+        _ => 1,
+    }
 }
 
 /// The type the manifest is pushed as: its own.

@@ -235,10 +235,12 @@ fn manifest_inspect_prints_the_pushed_manifest() {
     let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(printed["config"]["digest"], id.to_string());
 
+    // --insecure is accepted as Docker's is (a loopback registry is
+    // insecure anyway).
     let out = assert_ok(&rimg(
         root.path(),
         None,
-        &["manifest", "inspect", "--verbose", &name],
+        &["manifest", "inspect", "--insecure", "--verbose", &name],
     ));
     let verbose: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -408,4 +410,37 @@ fn blob_dropped_mid_put_goes_up_again() {
     );
     assert_eq!(push.hit, "PUT ");
     new_session(&push.after);
+}
+
+#[test]
+fn mount_tries_the_next_repository_when_one_lacks_the_layer() {
+    let registry = Registry::start();
+    let name = registry.image("app/one:v1");
+    let root = TempDir::new().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    // Over 100 KB compressed, so that Docker would try more than one
+    // repository to mount it from.
+    let bytes = common::layout::content(7, 1 << 20);
+    ImageSpec::new(&[&name])
+        .layers(&[&[("f", &bytes[..])]])
+        .compression(Compression::Gzip)
+        .write(&store);
+    assert_ok(&rimg(root.path(), None, &["push", &name]));
+
+    // The store also believes app/ghost holds the image (as after the
+    // repository was deleted on the registry); it sorts before app/one.
+    let catalog = rimg::image::Catalog::load(&store).unwrap();
+    let image = &catalog.images()[0];
+    let ghost = rimg::reference::Reference::parse(&registry.image("app/ghost"))
+        .unwrap()
+        .with_digest(image.descriptor.digest.as_str())
+        .unwrap();
+    rimg::image::register(&store, &image.descriptor, &[ghost]).unwrap();
+
+    let target = registry.image("app/two:v1");
+    assert_ok(&rimg(root.path(), None, &["tag", &name, &target]));
+    let out = assert_ok(&rimg(root.path(), None, &["push", &target]));
+    assert!(out.contains(": Mounted from app/one\n"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
+    assert_eq!(registry_image_id(&registry, "app/two:v1"), image.id);
 }

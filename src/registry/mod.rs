@@ -25,6 +25,7 @@ use reqwest::{Method, Response, StatusCode, Url};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use upload::Payload;
 
 const DOCKER_HUB: &str = "docker.io";
 /// Docker Hub's API host: `docker.io` itself serves a website.
@@ -379,17 +380,18 @@ impl Client {
         url: Url,
         headers: HeaderMap,
     ) -> Result<Response> {
-        self.send_body(repo, method, url, headers, None).await
+        self.send_body(repo, method, url, headers, &Payload::Empty)
+            .await
     }
 
-    /// [`Client::send`] with a request body, resent whole on a retry.
+    /// [`Client::send`] with a request body, sent afresh on a retry.
     async fn send_body(
         &self,
         repo: &Repository,
         method: Method,
         url: Url,
         headers: HeaderMap,
-        body: Option<Bytes>,
+        body: &Payload,
     ) -> Result<Response> {
         let host = &repo.endpoint.host;
         let mut answered = false;
@@ -401,10 +403,7 @@ impl Client {
                         .http_for(&repo.endpoint)
                         .request(method.clone(), url.clone())
                         .headers(headers.clone());
-                    let request = match &body {
-                        Some(body) => request.body(body.clone()),
-                        None => request,
-                    };
+                    let request = body.attach(request);
                     match &authorization {
                         Some(value) => request.header(AUTHORIZATION, value),
                         None => request,

@@ -1,22 +1,103 @@
 //! The push side of the distribution API: asking whether the registry has a
 //! blob, cross-repository mounts, blob uploads (monolithic for small blobs,
 //! chunked `PATCH`es with `Content-Range` for large ones, resumed from the
-//! registry's own idea of the offset after a failed chunk, started over in
-//! a new session when the registry gives one up) and manifest `PUT`s.
+//! registry's own idea of the offset after a failed chunk) and manifest
+//! `PUT`s.
 
 use super::{Client, RegistryError, Repository, Result, MAX_RETRIES};
 use crate::digest::Digest;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
-use reqwest::{Method, Response, StatusCode, Url};
-use std::path::Path;
+use futures_util::stream;
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Blobs up to this size go up in one `PUT`; larger ones in `PATCH`
 /// chunks of this size, so that a dropped connection costs at most one
-/// chunk and memory stays at one chunk per upload.
+/// chunk.
 pub const CHUNK_SIZE: u64 = 16 << 20;
+
+/// Reads of a file body: large enough that the blocking-pool round trip
+/// per read is noise, small enough that memory stays flat.
+const READ_SIZE: u64 = 1 << 20;
+
+/// A request body, made anew for each attempt at sending it.
+pub(super) enum Payload {
+    Empty,
+    Bytes(Bytes),
+    /// `len` bytes of the file at `path` from `offset`, read as they go
+    /// out rather than held in memory.
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Payload {
+    fn len(&self) -> u64 {
+        match self {
+            Payload::Empty => 0,
+            Payload::Bytes(bytes) => bytes.len() as u64,
+            Payload::File { len, .. } => *len,
+        }
+    }
+
+    pub(super) fn attach(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Payload::Empty => request,
+            Payload::Bytes(bytes) => request.body(bytes.clone()),
+            Payload::File { path, offset, len } => request
+                // A streamed body has no length of its own; without this it
+                // would go out chunk-encoded.
+                .header(CONTENT_LENGTH, *len)
+                .body(reqwest::Body::wrap_stream(file_stream(
+                    path.clone(),
+                    *offset,
+                    *len,
+                ))),
+        }
+    }
+}
+
+/// The bytes of a file range as a stream of reads; the file is opened
+/// when the body is first polled.
+fn file_stream(
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    stream::try_unfold((None, len), move |(file, left)| {
+        let path = path.clone();
+        async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let mut file = match file {
+                Some(file) => file,
+                None => {
+                    let mut file = tokio::fs::File::open(&path).await?;
+                    file.seek(std::io::SeekFrom::Start(offset)).await?;
+                    file
+                }
+            };
+            let mut buf = vec![0; READ_SIZE.min(left) as usize];
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} ended before the blob did", path.display()),
+                ));
+            }
+            buf.truncate(n);
+            Ok(Some((Bytes::from(buf), (Some(file), left - n as u64))))
+        }
+    })
+}
 
 /// An upload session the registry opened (`202 Accepted` and a
 /// `Location`).
@@ -89,6 +170,14 @@ impl Client {
         }))
     }
 
+    /// Gives back a session that will not be used. Best effort: a session
+    /// left open expires on the registry.
+    pub async fn cancel_upload(&self, repo: &Repository, upload: Upload) {
+        let _ = self
+            .send(repo, Method::DELETE, upload.location, HeaderMap::new())
+            .await;
+    }
+
     /// Opens an upload session.
     pub async fn start_upload(&self, repo: &Repository) -> Result<Upload> {
         let url = repo.url("blobs/uploads/")?;
@@ -109,6 +198,19 @@ impl Client {
         size: u64,
         sent: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
+        let on_disk = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| file_error(path, e))?
+            .len();
+        if on_disk != size {
+            return Err(file_error(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{on_disk} bytes where the blob has {size}"),
+                ),
+            ));
+        }
         // Progress only moves forward, also when a new session starts over.
         let reported = AtomicU64::new(0);
         let reached = |end: u64| {
@@ -150,12 +252,13 @@ impl Client {
         size: u64,
         reached: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| file_error(path, e))?;
+        let range = |offset, len| Payload::File {
+            path: path.to_path_buf(),
+            offset,
+            len,
+        };
         if size <= CHUNK_SIZE {
-            let body = read_chunk(&mut file, path, 0, size).await?;
-            upload.complete(self, repo, digest, Some(body)).await?;
+            upload.complete(self, repo, digest, &range(0, size)).await?;
             reached(size);
             return Ok(());
         }
@@ -163,10 +266,9 @@ impl Client {
         let mut failures = 0;
         while offset < size {
             let len = CHUNK_SIZE.min(size - offset);
-            let chunk = read_chunk(&mut file, path, offset, len).await?;
-            match upload.patch(self, repo, offset, chunk).await {
-                Ok(end) => {
-                    offset = end;
+            match upload.patch(self, repo, offset, &range(offset, len)).await {
+                Ok(()) => {
+                    offset += len;
                     failures = 0;
                 }
                 Err(e) if failures < MAX_RETRIES && is_resumable(&e) => {
@@ -180,7 +282,10 @@ impl Client {
             }
             reached(offset);
         }
-        upload.complete(self, repo, digest, None).await
+        // An empty body, not none: some registries want a length on a PUT.
+        upload
+            .complete(self, repo, digest, &Payload::Bytes(Bytes::new()))
+            .await
     }
 
     /// `PUT`s a manifest under a tag or digest, as `media_type`.
@@ -196,38 +301,30 @@ impl Client {
         let content_type =
             HeaderValue::from_str(media_type).map_err(|_| RegistryError::Url(media_type.into()))?;
         headers.insert(CONTENT_TYPE, content_type);
-        self.send_body(repo, Method::PUT, url, headers, Some(bytes))
+        self.send_body(repo, Method::PUT, url, headers, &Payload::Bytes(bytes))
             .await?;
         Ok(())
     }
 }
 
 impl Upload {
-    /// Sends one chunk starting at `offset`; returns the offset after it.
+    /// Sends one chunk, a file range starting at `offset`.
     async fn patch(
         &mut self,
         client: &Client,
         repo: &Repository,
         offset: u64,
-        chunk: Bytes,
-    ) -> Result<u64> {
-        let end = offset + chunk.len() as u64;
+        chunk: &Payload,
+    ) -> Result<()> {
         let mut headers = octet_stream();
-        let range = format!("{offset}-{}", end.saturating_sub(1));
+        let range = format!("{offset}-{}", (offset + chunk.len()).saturating_sub(1));
         if let Ok(value) = HeaderValue::from_str(&range) {
             headers.insert(CONTENT_RANGE, value);
         }
         let response = client
-            .send_body(
-                repo,
-                Method::PATCH,
-                self.location.clone(),
-                headers,
-                Some(chunk),
-            )
+            .send_body(repo, Method::PATCH, self.location.clone(), headers, chunk)
             .await?;
-        self.follow(&response)?;
-        Ok(end)
+        self.follow(&response)
     }
 
     /// How many bytes the registry holds for this upload (`GET` on the
@@ -246,25 +343,19 @@ impl Upload {
         Ok(last.map_or(0, |last| last + 1))
     }
 
-    /// Closes the session with `PUT ?digest=`, carrying the last bytes
-    /// (or, for a small blob, all of them).
+    /// Closes the session with `PUT ?digest=`, carrying the blob when it
+    /// is small enough for one request.
     async fn complete(
         &self,
         client: &Client,
         repo: &Repository,
         digest: &Digest,
-        body: Option<Bytes>,
+        body: &Payload,
     ) -> Result<()> {
         let mut url = self.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         client
-            .send_body(
-                repo,
-                Method::PUT,
-                url,
-                octet_stream(),
-                Some(body.unwrap_or_default()),
-            )
+            .send_body(repo, Method::PUT, url, octet_stream(), body)
             .await?;
         Ok(())
     }
@@ -326,22 +417,6 @@ fn is_resumable(e: &RegistryError) -> bool {
         || status_of(e).is_some_and(|s| {
             s == StatusCode::RANGE_NOT_SATISFIABLE || super::is_transient_status(s)
         })
-}
-
-async fn read_chunk(
-    file: &mut tokio::fs::File,
-    path: &Path,
-    offset: u64,
-    len: u64,
-) -> Result<Bytes> {
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| file_error(path, e))?;
-    let mut buf = vec![0; len as usize];
-    file.read_exact(&mut buf)
-        .await
-        .map_err(|e| file_error(path, e))?;
-    Ok(Bytes::from(buf))
 }
 
 fn file_error(path: &Path, source: std::io::Error) -> RegistryError {
