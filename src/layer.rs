@@ -2,7 +2,7 @@
 //! uncompressed tar stream (its digest is the layer's diff ID).
 
 use crate::digest::{Digest, Hasher};
-use flate2::{Decompress, FlushDecompress, Status};
+use isal_sys::igzip_lib as isal;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Read};
 
@@ -85,20 +85,35 @@ pub fn measure<R: BufRead>(_media_type: &str, input: R) -> Result<LayerInfo, Lay
 }
 
 /// A gzip stream of one or more members (some tools concatenate them),
-/// inflated without checking each member's CRC-32: a layer's sha256
-/// digest already vouches for every byte, and the CRC costs a sixth of
-/// the decompression time.
+/// inflated by ISA-L's igzip: a quarter less CPU than zlib-rs on real
+/// layers, which is most of what a pull spends. igzip checks each member's
+/// CRC-32 and size as it goes, at no measurable cost. The member headers
+/// are parsed here: igzip loses a header's flags when it arrives split
+/// across calls, as network chunks may split it.
 struct Gunzip<R> {
     input: R,
-    inflate: Decompress,
+    /// 85 KiB of history and tables: boxed, and reused across members.
+    state: Box<isal::inflate_state>,
     in_member: bool,
 }
 
 impl<R: BufRead> Gunzip<R> {
     fn new(input: R) -> Gunzip<R> {
+        // SAFETY: `inflate_state` is plain C data (integers, arrays, raw
+        // pointers) for which all-zero bytes are a valid value, and
+        // `isal_inflate_init` only writes into the state it is given.
+        let mut state = unsafe {
+            let mut zeroed = Box::<isal::inflate_state>::new_uninit();
+            zeroed.as_mut_ptr().write_bytes(0, 1);
+            let mut state = zeroed.assume_init();
+            isal::isal_inflate_init(&mut *state);
+            state
+        };
+        // Raw deflate, then the trailer checked against what came out.
+        state.crc_flag = isal::ISAL_GZIP_NO_HDR_VER;
         Gunzip {
             input,
-            inflate: Decompress::new(false),
+            state,
             in_member: false,
         }
     }
@@ -147,32 +162,56 @@ impl<R: BufRead> Read for Gunzip<R> {
                     return Ok(0);
                 }
                 self.skip_header()?;
-                self.inflate.reset(false);
+                // SAFETY: the state was set up by `isal_inflate_init`.
+                unsafe { isal::isal_inflate_reset(&mut *self.state) };
                 self.in_member = true;
             }
             let input = self.input.fill_buf()?;
             let at_eof = input.is_empty();
-            let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
-            let status = self
-                .inflate
-                .decompress(input, out, FlushDecompress::None)
-                .map_err(|e| invalid(&e.to_string()))?;
-            let consumed = (self.inflate.total_in() - in_before) as usize;
-            let produced = (self.inflate.total_out() - out_before) as usize;
+            // Both lengths are counters of at most u32::MAX: longer buffers
+            // are simply used in part.
+            let avail_in = input.len().min(u32::MAX as usize) as u32;
+            let avail_out = out.len().min(u32::MAX as usize) as u32;
+            let state = &mut *self.state;
+            state.next_in = input.as_ptr().cast_mut();
+            state.avail_in = avail_in;
+            state.next_out = out.as_mut_ptr();
+            state.avail_out = avail_out;
+            // SAFETY: `next_in`/`avail_in` and `next_out`/`avail_out`
+            // describe live buffers for the length of the call; igzip reads
+            // only the first and writes only the second, and keeps no
+            // pointer into either once it returns (its history is copied
+            // into the state).
+            let status = unsafe { isal::isal_inflate(state) };
+            let consumed = (avail_in - state.avail_in) as usize;
+            let produced = (avail_out - state.avail_out) as usize;
+            state.next_in = std::ptr::null_mut();
+            state.next_out = std::ptr::null_mut();
             self.input.consume(consumed);
-            if status == Status::StreamEnd {
-                // CRC-32 and size: not checked, see above.
-                self.skip(8)?;
-                self.in_member = false;
-            } else if produced == 0 && (at_eof || consumed == 0) {
-                // Out of input mid-stream, or stuck: a truncated or
-                // corrupt stream either way.
-                return Err(invalid("gzip stream ends early or is corrupt"));
+            if status < 0 {
+                return Err(invalid(inflate_error(status)));
             }
+            // Finished means the trailer is read and checked too; the
+            // input is left exactly at the next member, if any.
+            self.in_member = state.block_state != isal::isal_block_state_ISAL_BLOCK_FINISH;
             if produced > 0 {
                 return Ok(produced);
             }
+            if self.in_member && (at_eof || consumed == 0) {
+                // Out of input mid-member, or stuck: a truncated or corrupt
+                // stream either way.
+                return Err(invalid("gzip stream ends early or is corrupt"));
+            }
         }
+    }
+}
+
+/// igzip's error codes in words.
+fn inflate_error(status: i32) -> &'static str {
+    match status {
+        isal::ISAL_UNSUPPORTED_METHOD => "gzip member is not deflate-compressed",
+        isal::ISAL_INCORRECT_CHECKSUM => "gzip checksum mismatch",
+        _ => "corrupt deflate data in gzip stream",
     }
 }
 
@@ -235,6 +274,39 @@ mod tests {
             let result = decompress(&blob[..cut]).unwrap().read_to_end(&mut out);
             assert!(result.is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn gzip_split_into_single_bytes_inflates_alike() {
+        // Headers, blocks and trailers cut anywhere: network chunks do.
+        let data = b"bytes and more bytes ".repeat(5000);
+        let mut blob = Vec::new();
+        for builder in [
+            flate2::GzBuilder::new().filename("f"),
+            flate2::GzBuilder::new().comment("c").extra(vec![1, 2, 3]),
+        ] {
+            let mut gz = builder.write(Vec::new(), flate2::Compression::default());
+            gz.write_all(&data).unwrap();
+            blob.extend(gz.finish().unwrap());
+        }
+        let mut reader = Gunzip::new(io::BufReader::with_capacity(1, &blob[..]));
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        while reader.read(&mut byte).unwrap() == 1 {
+            out.push(byte[0]);
+        }
+        assert!(out == data.repeat(2), "{} bytes differ", out.len());
+    }
+
+    #[test]
+    fn gzip_checksum_mismatch_is_an_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"some layer").unwrap();
+        let mut blob = gz.finish().unwrap();
+        let crc = blob.len() - 8;
+        blob[crc] ^= 1;
+        let err = measure("", &blob[..]).unwrap_err();
+        assert!(err.to_string().contains("decompressing"), "{err}");
     }
 
     #[test]
