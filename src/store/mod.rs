@@ -281,13 +281,14 @@ impl Store {
             }
         }
         let blob = self.open_blob(&layer.digest)?;
-        let info =
-            layer::measure(&layer.media_type, io::BufReader::new(blob)).map_err(|source| {
-                StoreError::Layer {
-                    digest: layer.digest.clone(),
-                    source,
-                }
-            })?;
+        let info = layer::measure(
+            &layer.media_type,
+            io::BufReader::with_capacity(1 << 20, blob),
+        )
+        .map_err(|source| StoreError::Layer {
+            digest: layer.digest.clone(),
+            source,
+        })?;
         self.record_layer_info(&layer.digest, &info)?;
         Ok(info)
     }
