@@ -3,10 +3,11 @@
 //! name the image in the store.
 //!
 //! Each layer streams from the network into a blocking thread that writes
-//! the blob to a temporary file, hashes it, and decompresses and hashes it
-//! again for the diff ID, all in one pass. Nothing is renamed into the
-//! store unverified, and nothing is tagged unless every layer's diff ID
-//! matches the config.
+//! the blob to a temporary file and hashes it; the largest layers, one per
+//! core, are decompressed and hashed for the diff ID in the same pass, the
+//! others from their stored blob once a core is free. Nothing is renamed
+//! into the store unverified, and nothing is tagged unless every layer's
+//! diff ID matches the config.
 
 use crate::digest::Digest;
 use crate::image;
@@ -23,8 +24,8 @@ use std::io::{self, BufRead, Read, Write};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Docker downloads 3 layers at a time; registries and CDNs serve more
-/// well, and two spare streams keep both cores decompressing while a
-/// slow layer finishes.
+/// well. Decompression is bounded apart, at one layer per core (see
+/// `download_layer`).
 pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 6;
 
 /// How often the commit step goes back for blobs a concurrent `rmi`
