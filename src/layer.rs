@@ -219,14 +219,22 @@ impl<R: BufRead> Read for Gunzip<R> {
             // pointer into either once it returns (its history is copied
             // into the state).
             let status = unsafe { isal::isal_inflate(state) };
-            let consumed = (avail_in - state.avail_in) as usize;
-            let produced = (avail_out - state.avail_out) as usize;
+            let (left_in, left_out) = (state.avail_in, state.avail_out);
             state.next_in = std::ptr::null_mut();
             state.next_out = std::ptr::null_mut();
-            self.input.consume(consumed);
             if status < 0 {
                 return Err(invalid(inflate_error(status)));
             }
+            // On some corrupt streams igzip hands back more input than it
+            // was given (bits it had buffered from earlier calls).
+            let (Some(consumed), Some(produced)) = (
+                avail_in.checked_sub(left_in),
+                avail_out.checked_sub(left_out),
+            ) else {
+                return Err(invalid(inflate_error(isal::ISAL_INVALID_BLOCK)));
+            };
+            let (consumed, produced) = (consumed as usize, produced as usize);
+            self.input.consume(consumed);
             // Finished means the trailer is read and checked too; the
             // input is left exactly at the next member, if any.
             self.in_member = state.block_state != isal::isal_block_state_ISAL_BLOCK_FINISH;
@@ -343,6 +351,17 @@ mod tests {
         blob[crc] ^= 1;
         let err = measure("", &blob[..]).unwrap_err();
         assert!(err.to_string().contains("decompressing"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_gzip_that_igzip_rewinds_on_is_an_error() {
+        // Found by the `gunzip` fuzz target: igzip handed back more input
+        // than it was given, and the subtraction overflowed.
+        let bad = [
+            0x1f, 0x8b, 8, 0, 0, 0xff, 0xff, 0x2e, 0xfa, 0xfa, 0xfa, 0x74, 0x2d, 0xcb, 0xca, 0xa3,
+            0x23, 0x1b, 0xff, 0x66, 0x2e, 0, 0xeb, 0x87, 0x0b, 0x4b, 0xc9, 0x78, 0, 0, 0, 0, 0,
+        ];
+        assert!(measure("", &bad[..]).is_err());
     }
 
     #[test]
