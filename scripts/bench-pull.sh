@@ -12,6 +12,7 @@
 #
 #   scripts/bench-pull.sh            # 5 runs per tool
 #   BENCH_RUNS=3 scripts/bench-pull.sh
+#   BENCH_TOOLS="rimg skopeo" scripts/bench-pull.sh   # leave the slow peers out
 #
 # Needs: docker-registry, skopeo, podman, GNU time, python3; dockerd is
 # optional (root only). Everything listens on 127.0.0.1 only. Peak RSS is
@@ -22,9 +23,13 @@ cd "$(dirname "$0")/.."
 
 runs=${BENCH_RUNS:-5}
 min_mb=${BENCH_MIN_MB:-500}
+wanted=" ${BENCH_TOOLS:-rimg skopeo podman docker} "
+[[ $wanted == *" rimg "* && $wanted == *" skopeo "* ]] || { echo "bench-pull: BENCH_TOOLS needs rimg and skopeo" >&2; exit 1; }
 bench_dir=${BENCH_DIR:-${TMPDIR:-/tmp}/rimg-bench}
 
-for tool in docker-registry skopeo podman python3 /usr/bin/time; do
+needed=(docker-registry skopeo python3 /usr/bin/time)
+if [[ $wanted == *" podman "* ]]; then needed+=(podman); fi
+for tool in "${needed[@]}"; do
   command -v "$tool" >/dev/null || { echo "bench-pull: $tool is required" >&2; exit 1; }
 done
 source scripts/bench-image.sh
@@ -52,7 +57,7 @@ image=$REGISTRY/bench/image:v1
 
 # --- docker, if an engine can be started here (root only).
 docker_cmd=""
-if command -v dockerd >/dev/null && [ "$(id -u)" = 0 ]; then
+if [[ $wanted == *" docker "* ]] && command -v dockerd >/dev/null && [ "$(id -u)" = 0 ]; then
   if start_private_dockerd "$work/docker" --insecure-registry "$REGISTRY"; then
     docker_cmd="${DOCKER[*]} pull -q $image"
   else
@@ -71,7 +76,8 @@ declare -A prepare=(
   [skopeo]="rm -rf $work/skopeo"
   [podman]="podman --root $work/podman --runroot $work/podman-run rmi -a -f >/dev/null 2>&1 || true; rm -rf $work/podman $work/podman-run"
 )
-tools=(rimg skopeo podman)
+tools=(rimg skopeo)
+if [[ $wanted == *" podman "* ]]; then tools+=(podman); fi
 if [ -n "$docker_cmd" ]; then
   commands[docker]=$docker_cmd
   prepare[docker]="${DOCKER[*]} rmi -f $image >/dev/null 2>&1 || true"

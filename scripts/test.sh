@@ -1,31 +1,12 @@
 #!/usr/bin/env bash
 # Runs rimg's whole test suite on a fresh Debian/Ubuntu machine. The tests
 # drive real components (a CNCF distribution registry, skopeo, podman, umoci,
-# a Docker engine); any that are missing are installed with apt-get first.
+# a Docker engine); any that are missing, and the build's own libisal-dev,
+# are installed with apt-get first (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package that provides it
-declare -A packages=(
-  [docker-registry]=docker-registry
-  [skopeo]=skopeo
-  [podman]=podman
-  [umoci]=umoci
-  [dockerd]=docker.io
-  [zstd]=zstd
-  [openssl]=openssl
-)
-missing=()
-for cmd in "${!packages[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
-done
-if ((${#missing[@]})); then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  echo "installing test dependencies: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+./scripts/install-deps.sh --test
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -3,10 +3,11 @@
 //! name the image in the store.
 //!
 //! Each layer streams from the network into a blocking thread that writes
-//! the blob to a temporary file, hashes it, and decompresses and hashes it
-//! again for the diff ID, all in one pass. Nothing is renamed into the
-//! store unverified, and nothing is tagged unless every layer's diff ID
-//! matches the config.
+//! the blob to a temporary file and hashes it; the largest layers, one per
+//! core, are decompressed and hashed for the diff ID in the same pass, the
+//! others from their stored blob once a core is free. Nothing is renamed
+//! into the store unverified, and nothing is tagged unless every layer's
+//! diff ID matches the config.
 
 use crate::digest::Digest;
 use crate::image;
@@ -20,11 +21,11 @@ use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 /// Docker downloads 3 layers at a time; registries and CDNs serve more
-/// well, and two spare streams keep both cores decompressing while a
-/// slow layer finishes.
+/// well. Decompression is bounded apart, at one layer per core (see
+/// `download_layer`).
 pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 6;
 
 /// How often the commit step goes back for blobs a concurrent `rmi`
@@ -416,6 +417,10 @@ impl Puller<'_> {
         let mut queue: Vec<&Descriptor> = wanted.values().copied().collect();
         queue.sort_by_key(|desc| std::cmp::Reverse(desc.size));
         let limit = self.options.max_concurrent_downloads.max(1);
+        let decompressors = Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        );
+        let decompressors = &decompressors;
         for desc in queue.iter().skip(limit) {
             if let Some(line) = lines_by_digest.get(&desc.digest) {
                 line.status("Waiting");
@@ -424,7 +429,9 @@ impl Puller<'_> {
         let mut downloads = stream::iter(queue.into_iter().map(|desc| {
             let line = lines_by_digest.get(&desc.digest).copied();
             async move {
-                let info = self.download_layer(resolved.repo, desc, line).await?;
+                let info = self
+                    .download_layer(resolved.repo, desc, line, decompressors)
+                    .await?;
                 Ok::<_, PullError>((desc.digest.clone(), info))
             }
         }))
@@ -466,31 +473,42 @@ impl Puller<'_> {
         Ok(())
     }
 
-    /// Streams one layer to two threads: one stores the compressed bytes
-    /// (hashing them on the way), the other decompresses and hashes the
-    /// tar for the diff ID. Splitting the work lets a big layer use both
-    /// cores once the small ones are done.
+    /// Streams one layer to a thread that stores the compressed bytes
+    /// (hashing them on the way) and, when one of `decompressors` (one per
+    /// core) is free, to a second that decompresses and hashes the tar for
+    /// the diff ID. A layer that found none free is measured from its
+    /// stored blob once one is: with every download decompressing at once,
+    /// the cores are shared among all of them and the largest layer, which
+    /// bounds the pull, finishes last and alone on one core. Layers start
+    /// largest first, so the largest get the streaming slots.
     async fn download_layer(
         &self,
         repo: &Repository,
         desc: &Descriptor,
         line: Option<&LayerProgress>,
+        decompressors: &Semaphore,
     ) -> Result<LayerInfo> {
         if let Some(line) = line {
             line.downloading(desc.size);
         }
         let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
-        let (to_measure, measure_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
         let store = self.store.clone();
         let target = desc.clone();
         let stored = tokio::task::spawn_blocking(move || store_blob(&store, &target, blob_chunks));
         // The download stops at the declared size, which so bounds what
         // the layer may expand to.
         let size = desc.size;
-        let measured = tokio::task::spawn_blocking(move || {
-            layer::measure(ChannelReader::new(measure_chunks), size)
-        });
-        let mut to_measure = Some(to_measure);
+        let streaming = decompressors.try_acquire().ok();
+        let (mut to_measure, measured) = match streaming {
+            Some(_) => {
+                let (sender, chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+                let thread = tokio::task::spawn_blocking(move || {
+                    layer::measure(ChannelReader::new(chunks), size)
+                });
+                (Some(sender), Some(thread))
+            }
+            None => (None, None),
+        };
         let mut blob = self.client.blob(repo, &desc.digest, desc.size);
         let fetched: Result<()> = async {
             while let Some(chunk) = blob.next_chunk().await? {
@@ -519,14 +537,34 @@ impl Puller<'_> {
         }
         let joined = |e: tokio::task::JoinError| PullError::Internal(format!("layer thread: {e}"));
         let stored = stored.await.map_err(joined)?;
-        let measured = measured.await.map_err(joined)?;
+        let measured = match measured {
+            Some(thread) => Some(thread.await.map_err(joined)?),
+            None => None,
+        };
         fetched?;
         stored?;
-        let info = measured.map_err(|layer::LayerError::Io(e)| PullError::Layer {
-            digest: desc.digest.clone(),
-            detail: format!("decompressing: {e}"),
-        })?;
-        self.store.record_layer_info(&desc.digest, &info)?;
+        let info = match measured {
+            Some(measured) => {
+                let info = measured.map_err(|layer::LayerError::Io(e)| PullError::Layer {
+                    digest: desc.digest.clone(),
+                    detail: format!("decompressing: {e}"),
+                })?;
+                self.store.record_layer_info(&desc.digest, &info)?;
+                info
+            }
+            None => {
+                let _slot = decompressors
+                    .acquire()
+                    .await
+                    .map_err(|e| PullError::Internal(format!("decompressor slots: {e}")))?;
+                let store = self.store.clone();
+                let target = desc.clone();
+                tokio::task::spawn_blocking(move || store.layer_info(&target))
+                    .await
+                    .map_err(joined)??
+            }
+        };
+        drop(streaming);
         if let Some(line) = line {
             line.status("Download complete");
         }

@@ -287,11 +287,12 @@ impl Store {
             .metadata()
             .map_err(io_context(format!("reading blob {}", layer.digest)))?
             .len();
-        let info =
-            layer::measure(io::BufReader::new(blob), size).map_err(|source| StoreError::Layer {
+        let info = layer::measure(io::BufReader::with_capacity(1 << 20, blob), size).map_err(
+            |source| StoreError::Layer {
                 digest: layer.digest.clone(),
                 source,
-            })?;
+            },
+        )?;
         self.record_layer_info(&layer.digest, &info)?;
         Ok(info)
     }
