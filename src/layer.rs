@@ -83,6 +83,9 @@ pub enum Compression {
     Xz,
 }
 
+/// The longest magic number [`Compression::sniff`] looks at (xz's).
+const MAGIC_LEN: usize = 6;
+
 impl Compression {
     /// Recognises the compression from the first bytes. The media type is
     /// not trusted for this: registries and tools mislabel layers often
@@ -106,7 +109,12 @@ pub fn decompress<'a, R: BufRead + 'a>(
     mut input: R,
     compressed_size: Option<u64>,
 ) -> io::Result<Box<dyn Read + 'a>> {
-    let compression = Compression::sniff(input.fill_buf()?);
+    // The magic is read whole rather than taken from the first buffer: a
+    // network chunk or a pipe's first write may be shorter than it.
+    let mut magic = Vec::with_capacity(MAGIC_LEN);
+    input.by_ref().take(MAGIC_LEN as u64).read_to_end(&mut magic)?;
+    let compression = Compression::sniff(&magic);
+    let input = io::Cursor::new(magic).chain(input);
     let consumed = Rc::new(Cell::new(0));
     let counted = Counted {
         inner: input,
@@ -440,6 +448,20 @@ mod tests {
         assert_eq!(expansion_limit(u64::MAX), u64::MAX);
         assert!(Expanded::check(MIN_EXPANSION_LIMIT, 1).is_ok());
         assert!(Expanded::check(MIN_EXPANSION_LIMIT + 1, 1).is_err());
+    }
+
+    #[test]
+    fn compression_is_recognised_from_a_magic_split_across_reads() {
+        // One byte per read, as a slow pipe or a small first network chunk
+        // hands it over: the zstd magic must still be seen as one.
+        let data = b"layer bytes ".repeat(1000);
+        let blob = zstd::encode_all(&data[..], 3).unwrap();
+        let mut out = Vec::new();
+        decompress(io::BufReader::with_capacity(1, &blob[..]), None)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out == data, "{} bytes, not the layer", out.len());
     }
 
     #[test]
