@@ -5,11 +5,30 @@
 # tagged v1.
 #
 #   source scripts/bench-image.sh
+#   bench_start NAME         # builds rimg (release) as $rimg, makes the run's
+#                            # directory $work, cleans up on exit
 #   bench_image DIR MIN_MB   # builds DIR/layout unless it is there; sets
 #                            # BENCH_LAYOUT, BENCH_LAYERS, BENCH_COMPRESSED_MB,
 #                            # BENCH_UNCOMPRESSED_MB
 
 BENCH_LAYER_DIRS=(usr/bin usr/lib/gcc usr/share/locale "usr/share/doc usr/share/man" etc)
+
+source scripts/local-registry.sh
+source scripts/private-dockerd.sh
+
+bench_start() {
+  cargo build --release --quiet
+  rimg=$PWD/target/release/rimg
+  work=$(mktemp -d "${TMPDIR:-/tmp}/rimg-$1.XXXXXX")
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  stop_private_dockerd
+  stop_local_registry
+  # podman's store may hold read-only files.
+  rm -rf "$work" 2>/dev/null || true
+}
 
 bench_sha() { sha256sum "$1" | cut -d' ' -f1; }
 bench_size() { stat -c %s "$1"; }

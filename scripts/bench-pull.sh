@@ -33,19 +33,7 @@ for tool in "${needed[@]}"; do
   command -v "$tool" >/dev/null || { echo "bench-pull: $tool is required" >&2; exit 1; }
 done
 source scripts/bench-image.sh
-source scripts/local-registry.sh
-source scripts/private-dockerd.sh
-
-cargo build --release --quiet
-rimg=$PWD/target/release/rimg
-work=$(mktemp -d "${TMPDIR:-/tmp}/rimg-bench-run.XXXXXX")
-cleanup() {
-  stop_private_dockerd
-  stop_local_registry
-  # podman's store may hold read-only files.
-  rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
+bench_start bench-run
 
 bench_image "$bench_dir" "$min_mb"
 layout=$BENCH_LAYOUT

@@ -36,18 +36,7 @@ for tool in docker-registry skopeo python3 curl /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench-push: $tool is required" >&2; exit 1; }
 done
 source scripts/bench-image.sh
-source scripts/local-registry.sh
-source scripts/private-dockerd.sh
-
-cargo build --release --quiet
-rimg=$PWD/target/release/rimg
-work=$(mktemp -d "${TMPDIR:-/tmp}/rimg-bench-push.XXXXXX")
-cleanup() {
-  stop_private_dockerd
-  stop_local_registry
-  rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
+bench_start bench-push
 
 bench_image "$bench_dir" "$min_mb"
 layout=$BENCH_LAYOUT
