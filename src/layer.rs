@@ -112,7 +112,10 @@ pub fn decompress<'a, R: BufRead + 'a>(
     // The magic is read whole rather than taken from the first buffer: a
     // network chunk or a pipe's first write may be shorter than it.
     let mut magic = Vec::with_capacity(MAGIC_LEN);
-    input.by_ref().take(MAGIC_LEN as u64).read_to_end(&mut magic)?;
+    input
+        .by_ref()
+        .take(MAGIC_LEN as u64)
+        .read_to_end(&mut magic)?;
     let compression = Compression::sniff(&magic);
     let input = io::Cursor::new(magic).chain(input);
     let consumed = Rc::new(Cell::new(0));
