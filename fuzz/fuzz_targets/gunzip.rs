@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut ours = Vec::new();
-    let ours_ok = rimg::layer::decompress(data)
+    let ours_ok = rimg::layer::decompress(data, Some(data.len() as u64))
         .and_then(|mut reader| reader.read_to_end(&mut ours))
         .is_ok();
     let mut theirs = Vec::new();
