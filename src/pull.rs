@@ -543,12 +543,15 @@ impl Puller<'_> {
         };
         fetched?;
         stored?;
+        // Either way a layer that will not decompress fails in one set of
+        // words, Docker's.
+        let undecompressable = |digest: Digest, layer::LayerError::Io(e)| PullError::Layer {
+            digest,
+            detail: format!("decompressing: {e}"),
+        };
         let info = match measured {
             Some(measured) => {
-                let info = measured.map_err(|layer::LayerError::Io(e)| PullError::Layer {
-                    digest: desc.digest.clone(),
-                    detail: format!("decompressing: {e}"),
-                })?;
+                let info = measured.map_err(|e| undecompressable(desc.digest.clone(), e))?;
                 self.store.record_layer_info(&desc.digest, &info)?;
                 info
             }
@@ -561,7 +564,11 @@ impl Puller<'_> {
                 let target = desc.clone();
                 tokio::task::spawn_blocking(move || store.layer_info(&target))
                     .await
-                    .map_err(joined)??
+                    .map_err(joined)?
+                    .map_err(|e| match e {
+                        StoreError::Layer { digest, source } => undecompressable(digest, source),
+                        e => e.into(),
+                    })?
             }
         };
         drop(streaming);

@@ -90,27 +90,48 @@ fn sane_layer() -> (Vec<u8>, Digest) {
 /// claims `diff_id`, tagged `tag`. A bomb's true diff ID is no defence: an
 /// attacker who controls the image computes it, so the tests don't bother.
 fn layout_with(dir: &Path, layer: &[u8], diff_id: &Digest, tag: &str) -> Descriptor {
+    layout_behind(dir, 0, layer, diff_id, tag)
+}
+
+/// As [`layout_with`], with `fillers` larger plain layers before `layer`.
+/// A pull decompresses the largest layers, one per core, as they stream;
+/// behind enough larger ones, `layer` is measured from its stored blob.
+fn layout_behind(dir: &Path, fillers: u8, layer: &[u8], diff_id: &Digest, tag: &str) -> Descriptor {
     let mut layout = Layout::new(dir);
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for filler in 0..fillers {
+        let mut tar = tar_header(tar::EntryType::Regular, 256 << 10);
+        tar.extend(vec![filler; (256 << 10) + 1024]);
+        let digest = layout.blob(&tar);
+        layers.push(Descriptor::new(
+            media_type::OCI_LAYER,
+            digest.clone(),
+            tar.len() as u64,
+        ));
+        diff_ids.push(digest);
+    }
     let digest = layout.blob(layer);
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    }))
-    .unwrap();
-    let config = layout.blob(&config);
-    let layers = [Descriptor::new(
+    layers.push(Descriptor::new(
         media_type::OCI_LAYER_ZSTD,
         digest,
         layer.len() as u64,
-    )];
+    ));
+    diff_ids.push(diff_id.clone());
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let config = layout.blob(&config);
     let image = common::layout::BuiltImage {
         manifest: layout.manifest_with(&config, &layers),
         config,
-        layers: layers.to_vec(),
-        diff_ids: vec![diff_id.clone()],
+        layers: layers.clone(),
+        diff_ids,
     };
     layout.tag(tag, &[&image]);
-    layers[0].clone()
+    layers.pop().unwrap()
 }
 
 /// A legacy archive of one image: `layer` (compressed, so its config
@@ -132,6 +153,44 @@ fn assert_refused(code: i32, stderr: &str, names: &str) {
     );
 }
 
+/// Pushes an image whose last layer is a bomb, behind `fillers` larger
+/// layers, as `zeros/app:TAG`; returns the bomb's descriptor.
+fn push_bomb(registry: &Registry, src: &Path, fillers: u8, tag: &str) -> Descriptor {
+    let bomb = layout_behind(
+        src,
+        fillers,
+        &bomb_layer(tar::EntryType::Regular),
+        &Digest::of(b"whatever"),
+        tag,
+    );
+    registry.push(
+        src,
+        tag,
+        &format!("zeros/app:{tag}"),
+        &["--preserve-digests"],
+    );
+    bomb
+}
+
+fn pull(registry: &Registry, root: &Path, tag: &str) -> std::process::Output {
+    isolated_rimg(root, None)
+        .args(["pull", &registry.image(&format!("zeros/app:{tag}"))])
+        .output()
+        .unwrap()
+}
+
+/// The pull failed on `bomb`, in Docker's words for a bad layer.
+fn assert_pull_refused(out: &std::process::Output, bomb: &Descriptor) {
+    assert_refused(
+        out.status.code().unwrap_or(-1),
+        &String::from_utf8_lossy(&out.stderr),
+        &format!(
+            "filesystem layer verification failed for digest {}",
+            bomb.digest
+        ),
+    );
+}
+
 #[test]
 fn pull_refuses_a_bomb_layer_and_takes_a_sane_zero_filled_one() {
     let registry = Registry::start();
@@ -144,40 +203,14 @@ fn pull_refuses_a_bomb_layer_and_takes_a_sane_zero_filled_one() {
         "zeros/app:sane",
         &["--preserve-digests"],
     );
-    let bomb = layout_with(
-        src.path(),
-        &bomb_layer(tar::EntryType::Regular),
-        &Digest::of(b"whatever"),
-        "bomb",
-    );
-    registry.push(
-        src.path(),
-        "bomb",
-        "zeros/app:bomb",
-        &["--preserve-digests"],
-    );
+    let bomb = push_bomb(&registry, src.path(), 0, "bomb");
 
     let root = TempDir::new().unwrap();
-    let pull = |tag: &str| {
-        isolated_rimg(root.path(), None)
-            .args(["pull", &registry.image(&format!("zeros/app:{tag}"))])
-            .output()
-            .unwrap()
-    };
-    let sane_pull = pull("sane");
+    let sane_pull = pull(&registry, root.path(), "sane");
     assert!(sane_pull.status.success(), "{sane_pull:?}");
     let before = ar::store_state(root.path());
 
-    let out = pull("bomb");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_refused(
-        out.status.code().unwrap_or(-1),
-        &stderr,
-        &format!(
-            "filesystem layer verification failed for digest {}",
-            bomb.digest
-        ),
-    );
+    assert_pull_refused(&pull(&registry, root.path(), "bomb"), &bomb);
     // As after any failed pull, blobs that verified against their digest
     // may stay as repairable leftovers; the index is untouched.
     assert_eq!(
@@ -188,6 +221,19 @@ fn pull_refuses_a_bomb_layer_and_takes_a_sane_zero_filled_one() {
     assert_consistent(root.path(), "after a bomb pull");
     assert_repairs_clean(root.path(), "after a bomb pull");
     assert_eq!(ar::store_state(root.path()), before);
+}
+
+#[test]
+fn pull_refuses_a_bomb_layer_measured_from_its_stored_blob() {
+    // Four larger layers take the streaming decompressors of a machine
+    // with fewer cores (CI has two), so the bomb is measured once stored:
+    // it must be refused there too, in the same words.
+    let registry = Registry::start();
+    let src = TempDir::new().unwrap();
+    let bomb = push_bomb(&registry, src.path(), 4, "behind");
+    let root = TempDir::new().unwrap();
+    assert_pull_refused(&pull(&registry, root.path(), "behind"), &bomb);
+    assert_consistent(root.path(), "after a bomb pull");
 }
 
 #[test]
