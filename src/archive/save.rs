@@ -12,7 +12,7 @@ use crate::image::{Catalog, Image};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
-use crate::store::{io_context, Store};
+use crate::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::Permissions;
@@ -92,11 +92,7 @@ impl SavePlan {
                     append_stored(&mut tar, &path, &self.store, digest, *size)?
                 }
                 Blob::Layer { stored, info } => {
-                    let blob = self.store.open_blob(stored)?;
-                    let size = blob
-                        .metadata()
-                        .map_err(io_context(format!("reading blob {stored}")))?
-                        .len();
+                    let (blob, size) = self.store.open_blob_sized(stored)?;
                     let reader = ReadAhead::new(blob, Some(size));
                     let reader = Verified::new(reader, stored, &info.diff_id, info.size);
                     append(&mut tar, &path, info.size, reader)?
@@ -355,11 +351,7 @@ fn append_stored<W: Write>(
     digest: &Digest,
     size: u64,
 ) -> Result<()> {
-    let file = store.open_blob(digest)?;
-    let actual = file
-        .metadata()
-        .map_err(io_context(format!("reading blob {digest}")))?
-        .len();
+    let (file, actual) = store.open_blob_sized(digest)?;
     if actual != size {
         let detail = format!("it is {actual} bytes, not {size}");
         return Err(damaged(digest, digest, detail));

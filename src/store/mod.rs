@@ -172,6 +172,17 @@ impl Store {
         })
     }
 
+    /// Opens a blob with its length on disk: what bounds its expansion
+    /// when decompressed, and what a copy of it must come to.
+    pub fn open_blob_sized(&self, digest: &Digest) -> Result<(File, u64)> {
+        let blob = self.open_blob(digest)?;
+        let size = blob
+            .metadata()
+            .map_err(io_context(format!("reading blob {digest}")))?
+            .len();
+        Ok((blob, size))
+    }
+
     /// Reads a small blob whole, refusing anything over `MAX_JSON_BLOB`.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let file = self.open_blob(digest)?;
@@ -280,13 +291,9 @@ impl Store {
                 return Ok(info);
             }
         }
-        let blob = self.open_blob(&layer.digest)?;
         // The blob's own length bounds its expansion: the descriptor's
         // size may come from another tool's index.
-        let size = blob
-            .metadata()
-            .map_err(io_context(format!("reading blob {}", layer.digest)))?
-            .len();
+        let (blob, size) = self.open_blob_sized(&layer.digest)?;
         let info = layer::measure(io::BufReader::with_capacity(1 << 20, blob), size).map_err(
             |source| StoreError::Layer {
                 digest: layer.digest.clone(),
