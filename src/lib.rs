@@ -12,8 +12,6 @@ pub mod layer;
 pub mod manifest;
 pub mod oci;
 pub mod progress;
-pub mod pull;
-pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -191,7 +191,7 @@ struct PullArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Maximum number of layers downloaded at once
-    #[arg(long, value_name = "N", default_value_t = rimg::pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS)]
+    #[arg(long, value_name = "N", default_value_t = rimg::image::pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS)]
     max_concurrent_downloads: usize,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     name: String,
@@ -206,7 +206,7 @@ struct PushArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Maximum number of layers uploaded at once
-    #[arg(long, value_name = "N", default_value_t = rimg::push::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    #[arg(long, value_name = "N", default_value_t = rimg::image::push::DEFAULT_MAX_CONCURRENT_UPLOADS)]
     max_concurrent_uploads: usize,
     #[arg(value_name = "NAME[:TAG]")]
     name: String,
@@ -880,7 +880,7 @@ fn system_check(store: &Store, args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
-    use rimg::pull::{self, PullOptions};
+    use rimg::image::pull::{self, PullOptions};
     use rimg::reference::Reference;
     let reference = if args.all_tags {
         Reference::parse(&args.name)?
@@ -905,7 +905,7 @@ fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
 }
 
 fn push(store: &Store, args: PushArgs) -> Result<ExitCode> {
-    use rimg::push::{self, PushOptions};
+    use rimg::image::push::{self, PushOptions};
     use rimg::reference::Reference;
     let reference = if args.all_tags {
         Reference::parse(&args.name)?

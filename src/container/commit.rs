@@ -12,7 +12,7 @@ use super::{
     Result,
 };
 use crate::digest::Digest;
-use crate::image::build::{self, LayerWriter};
+use crate::image::writer::{self, LayerWriter};
 use crate::image::{self, instruction};
 use crate::oci::{Descriptor, History, ImageConfig};
 use crate::store::{Store, StoreError};
@@ -81,14 +81,14 @@ pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Diges
 
     let created = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
     let config = child_config(&base, runtime, &container, options, &created, diff_id);
-    let image = build::store_image(store, &config, layers.clone())?;
+    let image = writer::store_image(store, &config, layers.clone())?;
 
     let dir = containers.dir(&container.id);
     let old_snapshot = container.snapshot.clone();
     let snapshot = write_snapshot(&dir, &new)?;
     {
         let lock = store.lock()?;
-        build::name_image(store, &lock, &image, &names).map_err(|e| match e {
+        writer::name_image(store, &lock, &image, &names).map_err(|e| match e {
             StoreError::BlobMissing(_) => {
                 ContainerError::BaseMissing(container.head.config.clone())
             }

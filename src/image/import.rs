@@ -3,9 +3,9 @@
 //! it. The tar stream is stored byte for byte (gzip-compressed) after
 //! checking that it is a tar archive.
 
-use super::build::{self, LayerWriter};
 use super::catalog::host_platform;
 use super::instruction::{self, InstructionError};
+use super::writer::{self, LayerWriter};
 use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
@@ -100,9 +100,9 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         }],
         extra,
     };
-    let image = build::store_image(store, &config, vec![layer])?;
+    let image = writer::store_image(store, &config, vec![layer])?;
     let lock = store.lock()?;
-    build::name_image(store, &lock, &image, &names)?;
+    writer::name_image(store, &lock, &image, &names)?;
     Ok(image.id)
 }
 

@@ -2,14 +2,16 @@
 //! image ID (the config digest), each with its tag and digest references,
 //! and the lookups and changes `images`, `tag`, `rmi` and friends make.
 
-pub mod build;
 mod catalog;
 mod edit;
 mod filter;
 pub mod import;
 pub mod instruction;
+pub mod pull;
+pub mod push;
 mod remove;
 mod usage;
+pub mod writer;
 
 pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
