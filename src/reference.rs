@@ -84,6 +84,21 @@ impl Reference {
         Ok(r)
     }
 
+    /// The `NAME` of `pull`/`push`: with `all_tags` the repository as given
+    /// (the command refuses a tag), else `parse_with_default_tag`. The flag
+    /// says whether `latest` was added, which `push` announces as Docker does.
+    pub fn parse_for_transfer(
+        s: &str,
+        all_tags: bool,
+    ) -> Result<(Reference, bool), ReferenceError> {
+        if all_tags {
+            return Ok((Reference::parse(s)?, false));
+        }
+        let given = Reference::parse(s)?;
+        let defaulted = given.tag.is_none() && given.digest.is_none();
+        Ok((Reference::parse_with_default_tag(s)?, defaulted))
+    }
+
     /// The registry host (and port). Empty only for Go's odd case of a first
     /// component that is neither a valid domain nor left on Docker Hub, e.g. `a_b.com/x`.
     pub fn domain(&self) -> &str {

@@ -18,10 +18,24 @@ use crate::digest::Digest;
 use crate::image::ImageError;
 use crate::layer;
 use crate::oci::{media_type, Descriptor, Manifest};
+use crate::store::Store;
 use crate::store::StoreError;
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::sync::mpsc;
 use std::thread;
+
+/// Loads from an open file or pipe (`-i FILE`, or stdin). A regular
+/// file's size (`< archive.tar.zst` is one too) bounds what the archive may
+/// expand to; a pipe's is learnt as it is read.
+pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>, ArchiveError> {
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    load(store, file, size)
+}
 
 /// Docker's list of images, with paths to each config and layer.
 const MANIFEST_JSON: &str = "manifest.json";

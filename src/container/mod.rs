@@ -20,8 +20,10 @@ pub mod resolve;
 pub mod snapshot;
 mod tarball;
 pub mod unpack;
+mod usage;
 
 pub use commit::{commit, CommitOptions};
+pub use usage::{disk_usage, prune_images};
 
 use crate::digest::Digest;
 use crate::image::instruction::InstructionError;

@@ -31,6 +31,8 @@ pub enum PushError {
     NotFound(String),
     #[error("tag does not exist: {0}")]
     NoTags(String),
+    #[error("tag can't be used with --all-tags/-a")]
+    TagWithAllTags,
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -74,6 +76,9 @@ pub async fn push(
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<Vec<Pushed>> {
+    if options.all_tags && reference.tag().is_some() {
+        return Err(PushError::TagWithAllTags);
+    }
     let catalog = Catalog::load(store)?;
     let targets = targets(&catalog, reference, options.all_tags)?;
     progress.line(&format!(

@@ -76,6 +76,15 @@ pub fn server_host(server: Option<&str>) -> String {
     }
 }
 
+/// How `logout` names a host: Docker Hub by its old index address.
+pub fn shown_server(host: &str) -> &str {
+    if host == super::DOCKER_HUB {
+        "https://index.docker.io/v1/"
+    } else {
+        host
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,0 +1,110 @@
+//! One file per command group, as cargo's `commands/`: each holds its
+//! clap `Args` and a `run` that turns them into library calls and prints
+//! what they return. Behaviour belongs in the library, not here.
+
+pub mod archive;
+pub mod containers;
+pub mod images;
+pub mod manifest;
+pub mod registry;
+pub mod system;
+
+use anyhow::{Context as _, Result};
+use rimg::format;
+use rimg::registry::{Client, DockerConfig, RegistryConfig};
+use rimg::store::{self, Store};
+use serde_json::Value;
+use std::cell::OnceCell;
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What every command may need, opened once: the store, and an async
+/// runtime started only by the commands that talk to a registry.
+pub struct Context {
+    pub store: Store,
+    runtime: OnceCell<tokio::runtime::Runtime>,
+}
+
+impl Context {
+    pub fn open(root: Option<PathBuf>) -> Result<Context> {
+        let root = root.unwrap_or_else(store::default_root);
+        let store = Store::open(&root)
+            .with_context(|| format!("opening the image store at {}", root.display()))?;
+        Ok(Context {
+            store,
+            runtime: OnceCell::new(),
+        })
+    }
+
+    /// Runs async library work to completion.
+    pub fn block_on<F: Future>(&self, work: F) -> Result<F::Output> {
+        if self.runtime.get().is_none() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let _ = self.runtime.set(runtime);
+        }
+        let runtime = self.runtime.get().context("starting the async runtime")?;
+        Ok(runtime.block_on(work))
+    }
+
+    /// A registry client with the user's Docker logins and rimg's registry
+    /// settings (`config`, or rimg's `config.json` when `None`); warns when
+    /// the logins file is readable by others.
+    pub fn registry_client(&self, config: Option<RegistryConfig>) -> Result<Client> {
+        let config = match config {
+            Some(config) => config,
+            None => RegistryConfig::load()?,
+        };
+        let docker_config = DockerConfig::load()?;
+        if let Some(warning) = docker_config.permission_warning() {
+            eprintln!("WARNING: {warning}");
+        }
+        Ok(Client::new(config, docker_config)?)
+    }
+}
+
+/// Prints list items with the user's `--format`, or `default` when it is
+/// empty or `table`.
+pub fn print_list(
+    format: &str,
+    default: &str,
+    header: &Value,
+    items: &[Value],
+) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    format::render_list(format, default, header, items, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints per-argument failures, each with its causes, as `main` prints a
+/// command's error.
+pub fn print_errors<E>(errors: Vec<E>)
+where
+    anyhow::Error: From<E>,
+{
+    for e in errors {
+        eprintln!("Error: {:#}", anyhow::Error::from(e));
+    }
+}
+
+pub fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Docker refuses to write a tar stream to a terminal.
+pub fn refuse_terminal_output() -> Result<()> {
+    use std::io::IsTerminal;
+    if io::stdout().is_terminal() {
+        anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! What containers hold on to: the image commands that must know which
+//! images containers use (`image prune`, `system df`).
+
+use super::{image_users, size_rw, Containers, Result};
+use crate::image::{self, Catalog, DiskUsage, Image, PruneFilter, PruneReport};
+use crate::store::Store;
+use std::cell::OnceCell;
+
+/// `image prune`: removes dangling images (with `all`, every unused one)
+/// that `filters` select, never one a container uses.
+pub fn prune_images(store: &Store, all: bool, filters: &PruneFilter) -> Result<PruneReport> {
+    // Asked under prune's lock, so a container created meanwhile counts.
+    let users = OnceCell::new();
+    let keep = |i: &Image| {
+        // If the containers cannot be listed, nothing is pruned.
+        let users = users.get_or_init(|| image_users(store).ok());
+        !filters.matches(i) || users.as_ref().is_none_or(|u| u.contains_key(&i.id))
+    };
+    Ok(image::prune(store, all, keep)?)
+}
+
+/// `system df`: the images' figures with containers' use, and what the
+/// containers' own changes add up to.
+pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
+    let catalog = Catalog::load(store)?;
+    let users = image_users(store)?;
+    let mut usage = image::disk_usage(store, &catalog, &users)?;
+    let containers = Containers::new(store).list()?;
+    usage.containers = containers.len();
+    for c in &containers {
+        usage.containers_size += size_rw(store, c)?;
+    }
+    Ok(usage)
+}
