@@ -17,11 +17,8 @@ use std::time::{Duration, Instant};
 /// Runs one rimg command, failing the test if it fails or is still
 /// running after a minute (a deadlock).
 fn run(root: &Path, args: &[String]) {
-    let dir = root.with_extension("config");
     let mut child = rimg_command(root)
         .args(args)
-        .env("DOCKER_CONFIG", &dir)
-        .env("XDG_CONFIG_HOME", &dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -41,10 +41,7 @@ impl Moments {
 
 fn command(root: &Path, args: &[&str]) -> Command {
     let mut cmd = rimg_command(root);
-    cmd.args(args)
-        .env("DOCKER_CONFIG", root.with_extension("no-docker-config"))
-        .env("XDG_CONFIG_HOME", root.with_extension("no-rimg-config"))
-        .stdin(Stdio::null());
+    cmd.args(args).stdin(Stdio::null());
     cmd
 }
 

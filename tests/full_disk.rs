@@ -50,8 +50,6 @@ impl Drop for SmallDisk {
 fn run(root: &Path, args: &[&str]) -> Output {
     rimg_command(root)
         .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent/docker-config")
-        .env("XDG_CONFIG_HOME", "/nonexistent/rimg-config")
         .stdin(Stdio::null())
         .output()
         .unwrap()

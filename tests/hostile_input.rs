@@ -138,7 +138,6 @@ fn rimg(root: &Path, docker_config: &Path, args: &[&str]) -> Output {
     rimg_command(root)
         .args(args)
         .env("DOCKER_CONFIG", docker_config)
-        .env("XDG_CONFIG_HOME", docker_config.join("no-rimg-config"))
         .stdin(Stdio::null())
         .output()
         .unwrap()

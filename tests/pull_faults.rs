@@ -385,10 +385,10 @@ fn a_terminal_gets_live_progress_bars() {
         env!("CARGO_BIN_EXE_rimg"),
         root.path().display()
     );
-    let out = std::process::Command::new(common::registry::require("script"))
+    let mut script = std::process::Command::new(common::registry::require("script"));
+    common::isolate(&mut script, root.path());
+    let out = script
         .args(["-qec", &command, "/dev/null"])
-        .env("DOCKER_CONFIG", root.path().join("no-docker-config"))
-        .env("XDG_CONFIG_HOME", root.path().join("config-home"))
         .env("COLUMNS", "120")
         .output()
         .unwrap();

@@ -580,7 +580,9 @@ fn save_to_a_terminal_and_load_from_one_are_refused() {
             env!("CARGO_BIN_EXE_rimg"),
             fx.root().display()
         );
-        let out = std::process::Command::new("script")
+        let mut script = std::process::Command::new("script");
+        common::isolate(&mut script, &fx.root());
+        let out = script
             .args(["-qec", &command, "/dev/null"])
             .stdin(std::process::Stdio::null())
             .output()

@@ -134,8 +134,22 @@ pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
 /// `rimg --root ROOT` as a Command.
 pub fn rimg_command(root: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rimg"));
-    cmd.arg("--root").arg(root).env_remove("RIMG_ROOT");
+    cmd.arg("--root").arg(root);
+    isolate(&mut cmd, root);
     cmd
+}
+
+/// Cuts a command that runs rimg (directly, or under `script`) off from
+/// the user's environment, the one place every test does it: no
+/// `RIMG_ROOT`, and a home, Docker config dir, rimg config home and data
+/// home of its own under ROOT, absent until something writes them. A test
+/// that wants logins sets `DOCKER_CONFIG` again after this.
+pub fn isolate(cmd: &mut Command, root: &Path) {
+    cmd.env_remove("RIMG_ROOT")
+        .env("HOME", root.join("home"))
+        .env("DOCKER_CONFIG", root.join("no-docker-config"))
+        .env("XDG_CONFIG_HOME", root.join("config-home"))
+        .env("XDG_DATA_HOME", root.join("data-home"));
 }
 
 /// A synthetic image: layers of small files, a creation time, labels,

@@ -393,17 +393,14 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-/// `rimg --root ROOT` cut off from the user's settings: the Docker config
-/// dir is `docker_config` (by default an empty one) and rimg's config home
-/// is `ROOT/config-home`.
+/// `rimg --root ROOT` cut off from the user's settings (see
+/// `common::isolate`), with `docker_config` as its Docker config dir when
+/// given.
 pub fn isolated_rimg(root: &Path, docker_config: Option<&Path>) -> Command {
     let mut command = super::rimg_command(root);
-    command
-        .env(
-            "DOCKER_CONFIG",
-            docker_config.map_or_else(|| root.join("no-docker-config"), Path::to_path_buf),
-        )
-        .env("XDG_CONFIG_HOME", root.join("config-home"));
+    if let Some(dir) = docker_config {
+        command.env("DOCKER_CONFIG", dir);
+    }
     command
 }
 
