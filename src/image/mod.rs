@@ -10,12 +10,14 @@ pub mod instruction;
 pub mod pull;
 pub mod push;
 mod remove;
+mod tag;
 mod usage;
 pub mod writer;
 
 pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
+pub use tag::{parse_target, tag};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
 
 use crate::oci::{Descriptor, Manifest};
@@ -56,34 +58,6 @@ pub enum ImageError {
     InvalidFilterValue(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// `tag SOURCE TARGET`: points TARGET (with `latest` implied) at the image
-/// SOURCE names; an image that loses its last name this way stays, as
-/// `<none>`.
-pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> {
-    let name = parse_target(target)?;
-    let lock = store.lock()?;
-    let mut catalog = Catalog::load(store)?;
-    let found = catalog.find(source)?;
-    let descriptor = catalog.image(&found).descriptor.clone();
-    edit::set_name(&mut catalog.index, &name, &descriptor);
-    store.write_index(&lock, &catalog.index)?;
-    Ok(())
-}
-
-/// A name to give an image (`tag`, `commit`, `import`): `latest` implied,
-/// digests refused.
-pub fn parse_target(target: &str) -> Result<Reference, ImageError> {
-    let name =
-        Reference::parse_with_default_tag(target).map_err(|source| ImageError::BadTarget {
-            input: target.to_string(),
-            source,
-        })?;
-    if name.digest().is_some() {
-        return Err(ImageError::TagWithDigest);
-    }
-    Ok(name)
 }
 
 /// Records an image whose blobs are already in the store: points each of
