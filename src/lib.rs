@@ -1,7 +1,8 @@
 //! rimg: a daemonless, Docker-compatible container image tool.
 //!
-//! The binary (`src/main.rs`) only parses arguments and prints; everything
-//! else lives in these modules. `docs/architecture.md` shows how they fit.
+//! The binary (`src/main.rs`, one file per command group under `src/cli/`)
+//! only parses arguments and prints; everything else lives in these
+//! modules. `docs/architecture.md` shows how they fit.
 
 pub mod archive;
 pub mod container;
