@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let _ = io::stdout().flush();
-            eprintln!("Error: {e:#}");
+            cli::print_error(&e);
             ExitCode::FAILURE
         }
     }

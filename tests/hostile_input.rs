@@ -35,6 +35,8 @@ enum Reply {
     /// Bytes that are not a token reply.
     Garbage,
     NotFound,
+    /// A JSON body with this status line.
+    Status(&'static str, Vec<u8>),
 }
 
 /// A tiny registry whose answers the test decides.
@@ -88,6 +90,12 @@ fn hostile(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
                 http::respond(&mut stream, "200 OK", &[], b"\x00\xff<html>not a token")
             }
             Reply::NotFound => http::respond(&mut stream, "404 Not Found", &[], b"{}"),
+            Reply::Status(status, body) => http::respond(
+                &mut stream,
+                status,
+                &[("Content-Type", "application/json".into())],
+                &body,
+            ),
         }
     });
     addr.set(server.addr()).unwrap();
@@ -374,4 +382,33 @@ fn assert_no_secret(out: &Output) {
     );
     assert!(!all.contains(SECRET), "the secret leaked: {all}");
     assert!(!all.contains(&encoded), "the encoded secret leaked: {all}");
+}
+
+#[test]
+fn terminal_escapes_in_a_registry_error_reach_no_terminal() {
+    let body = serde_json::to_vec(&json!({"errors": [{
+        "code": "DENIED",
+        "message": "no \x1b]0;PWNED\x07\x1b[2J\u{9b}31m way",
+    }]}))
+    .unwrap();
+    let server = hostile(move |path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        _ => Reply::Status("403 Forbidden", body.clone()),
+    });
+    let dir = TempDir::new().unwrap();
+    let out = rimg(
+        &dir.path().join("root"),
+        dir.path(),
+        &["pull", &format!("{}/evil/app:v1", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        !stderr.contains(|c: char| c.is_control() && c != '\n'),
+        "a control character reached stderr: {stderr:?}"
+    );
+    assert!(
+        stderr.contains(r"no \x1b]0;PWNED\x07\x1b[2J\x9b31m way"),
+        "{stderr:?}"
+    );
 }

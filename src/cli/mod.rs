@@ -88,8 +88,14 @@ where
     anyhow::Error: From<E>,
 {
     for e in errors {
-        eprintln!("Error: {:#}", anyhow::Error::from(e));
+        print_error(&anyhow::Error::from(e));
     }
+}
+
+/// `Error: ` and the error with its causes. Control characters are
+/// escaped: messages quote what registries and archives said.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("Error: {}", format::escape_controls(&format!("{e:#}")));
 }
 
 pub fn exit_code(success: bool) -> ExitCode {

@@ -1,5 +1,6 @@
 //! Small display helpers from the docker CLI's formatter package
-//! (`TruncateID`, `Ellipsis`).
+//! (`TruncateID`, `Ellipsis`), and the escaping of control characters in
+//! messages that quote what a registry or an archive said.
 
 /// Length of a short image/container ID.
 pub const SHORT_ID_LEN: usize = 12;
@@ -13,6 +14,27 @@ pub fn truncate_id(id: &str) -> &str {
     };
     // IDs are hex; `get` keeps us safe if one is not.
     id.get(..SHORT_ID_LEN).unwrap_or(id)
+}
+
+/// `s` with every control character but newline and tab written as a
+/// `\x1b`-style escape. Errors quote registry messages and archive entry
+/// names; printed raw, an `ESC ]0;…` or `ESC [2J` in them would retitle
+/// or clear the user's terminal.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.contains(harmful) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if harmful(c) {
+            // Control characters (Unicode's Cc) are all below U+0100.
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// Display width of a character: 2 for East Asian wide and fullwidth
@@ -127,6 +149,18 @@ pub fn ellipsis(s: &str, max_width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_but_newlines_and_tabs_kept() {
+        assert_eq!(
+            super::escape_controls("a\x1b]0;PWNED\x07\x1b[2J\u{9b}b\n\tc\u{7f}"),
+            "a\\x1b]0;PWNED\\x07\\x1b[2J\\x9bb\n\tc\\x7f"
+        );
+        assert!(matches!(
+            super::escape_controls("plain ünïcode"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -19,7 +19,7 @@ pub mod template;
 pub mod units;
 mod value;
 
-pub use display::{ellipsis, truncate_id};
+pub use display::{ellipsis, escape_controls, truncate_id};
 pub use table::{write_aligned, Table};
 pub use template::{
     render_each, render_inspect, render_list, Format, FormatError, ItemTemplate, ListFormatter,
