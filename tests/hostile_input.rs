@@ -37,6 +37,8 @@ enum Reply {
     NotFound,
     /// A JSON body with this status line.
     Status(&'static str, Vec<u8>),
+    /// A tag list page and the `Link` to the next one.
+    TagPage(Vec<u8>, String),
 }
 
 /// A tiny registry whose answers the test decides.
@@ -90,6 +92,15 @@ fn hostile(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
                 http::respond(&mut stream, "200 OK", &[], b"\x00\xff<html>not a token")
             }
             Reply::NotFound => http::respond(&mut stream, "404 Not Found", &[], b"{}"),
+            Reply::TagPage(body, next) => http::respond(
+                &mut stream,
+                "200 OK",
+                &[
+                    ("Content-Type", "application/json".into()),
+                    ("Link", format!("<{next}>; rel=\"next\"")),
+                ],
+                &body,
+            ),
             Reply::Status(status, body) => http::respond(
                 &mut stream,
                 status,
@@ -411,4 +422,74 @@ fn terminal_escapes_in_a_registry_error_reach_no_terminal() {
         stderr.contains(r"no \x1b]0;PWNED\x07\x1b[2J\x9b31m way"),
         "{stderr:?}"
     );
+}
+
+/// A registry whose tag list for `evil/app` is `page(n)` at
+/// `tags/list?n=N`, each page linking to the next, forever; and which
+/// counts the tag-list and manifest requests it answers.
+fn endless_tag_list(
+    page: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+) -> (Server, std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let counts = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let seen = counts.clone();
+    let pages = std::sync::Arc::new(AtomicUsize::new(0));
+    let server = hostile(move |path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        "/v2/evil/app/tags/list" => {
+            seen[0].fetch_add(1, Ordering::SeqCst);
+            let n = pages.fetch_add(1, Ordering::SeqCst);
+            let body = serde_json::to_vec(&json!({"name": "evil/app", "tags": page(n)})).unwrap();
+            Reply::TagPage(body, format!("/v2/evil/app/tags/list?n={}", n + 1))
+        }
+        _ => {
+            seen[1].fetch_add(1, Ordering::SeqCst);
+            Reply::NotFound
+        }
+    });
+    (server, counts)
+}
+
+#[test]
+fn a_tag_list_that_repeats_itself_is_read_once_and_each_tag_pulled_once() {
+    use std::sync::atomic::Ordering;
+    let (server, counts) = endless_tag_list(|_| vec!["v1".to_string(), "v1".to_string()]);
+    let dir = TempDir::new().unwrap();
+    let out = rimg(
+        &dir.path().join("root"),
+        dir.path(),
+        &["pull", "-a", &format!("{}/evil/app", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // v1 is not served, so the pull fails; what matters is how often it
+    // asked.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(counts[0].load(Ordering::SeqCst), 2, "tag list pages read");
+    assert!(
+        counts[1].load(Ordering::SeqCst) <= 4,
+        "v1 was asked for {} times",
+        counts[1].load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn a_tag_list_beyond_16_mib_is_refused() {
+    use std::sync::atomic::Ordering;
+    // 1 MiB pages of new tags, without end.
+    let (server, counts) =
+        endless_tag_list(|n| (0..16 << 10).map(|i| format!("t{n}-{i:058}")).collect());
+    let dir = TempDir::new().unwrap();
+    let out = rimg(
+        &dir.path().join("root"),
+        dir.path(),
+        &["pull", "-a", &format!("{}/evil/app", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the tag list of evil/app is longer than 16777216 bytes"),
+        "{stderr}"
+    );
+    assert!(counts[0].load(Ordering::SeqCst) <= 17);
+    assert_eq!(counts[1].load(Ordering::SeqCst), 0, "no tag is pulled");
 }

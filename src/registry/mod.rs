@@ -22,7 +22,7 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RANGE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use upload::Payload;
@@ -45,6 +45,12 @@ const MANIFEST_ACCEPT: &str = concat!(
 
 /// Configs and tag lists bigger than this are refused.
 const MAX_DOCUMENT: usize = crate::store::MAX_JSON_BLOB as usize;
+/// All pages of one tag list together: the largest repositories on
+/// Docker Hub list a few MB of tags, and a registry that sends more is
+/// trying to exhaust memory.
+const MAX_TAG_LIST: usize = MAX_DOCUMENT;
+/// A tag list in more pages than this is refused, not cut short.
+const MAX_TAG_PAGES: usize = 1_000;
 /// Manifests and indexes bigger than this are refused: the distribution
 /// registry accepts no larger manifest on push, so only a hostile server
 /// sends one.
@@ -99,6 +105,8 @@ pub enum RegistryError {
     Token { realm: String, reason: String },
     #[error("{url}: response larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
+    #[error("the tag list of {repository} is longer than {limit}")]
+    TagListTooLong { repository: String, limit: String },
     #[error("invalid registry URL {0:?}")]
     Url(String),
     /// A local file being uploaded could not be read.
@@ -318,25 +326,52 @@ impl Client {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
+        let too_long = |limit: String| RegistryError::TagListTooLong {
+            repository: repo.path.clone(),
+            limit,
+        };
         let mut tags = Vec::new();
+        let mut seen = HashSet::new();
+        let mut visited = HashSet::new();
+        let mut budget = MAX_TAG_LIST;
         let mut next = Some(repo.url("tags/list")?);
-        // Bounded: a registry whose `next` links loop must not hang us.
-        for _ in 0..10_000 {
-            let Some(url) = next.take() else { break };
+        for _ in 0..MAX_TAG_PAGES {
+            // A link back to a page already read is a loop, not more tags.
+            let Some(url) = next.take().filter(|url| visited.insert(url.clone())) else {
+                return Ok(tags);
+            };
             let response = self
                 .send(repo, Method::GET, url.clone(), HeaderMap::new())
                 .await?;
             next = next_link(&url, response.headers());
-            let body = read_limited(response, MAX_DOCUMENT, &url).await?;
+            let body = read_limited(response, budget, &url)
+                .await
+                .map_err(|e| match e {
+                    RegistryError::TooLarge { .. } => too_long(format!("{MAX_TAG_LIST} bytes")),
+                    e => e,
+                })?;
+            budget -= body.len();
             let page: TagList =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Transport {
                     method: Method::GET,
                     url: url.to_string(),
                     cause: format!("invalid tag list: {e}"),
                 })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let known = tags.len();
+            for tag in page.tags.unwrap_or_default() {
+                if seen.insert(tag.clone()) {
+                    tags.push(tag);
+                }
+            }
+            // A page with nothing new is a registry repeating itself.
+            if tags.len() == known {
+                return Ok(tags);
+            }
         }
-        Ok(tags)
+        match next {
+            None => Ok(tags),
+            Some(_) => Err(too_long(format!("{MAX_TAG_PAGES} pages"))),
+        }
     }
 
     /// GETs a small document whole (at most `limit` bytes), retrying when
