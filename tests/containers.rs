@@ -767,3 +767,44 @@ fn xattrs_survive_create_commit_and_export() {
     fx.ok(&["export", "-o", out.to_str().unwrap(), "xa"]);
     assert_eq!(pax(&fs::read(out).unwrap()), expected);
 }
+
+/// Whether the user `nobody` can read `path` (runuser, as root).
+fn nobody_can_read(path: &std::path::Path) -> bool {
+    std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", "cat"])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("running runuser (util-linux)")
+        .success()
+}
+
+#[test]
+fn the_store_and_its_containers_are_private_to_their_owner() {
+    let fx = Fixture::new();
+    // Temporary directories are 0700; open this one to everybody, as a
+    // home or /var/lib is, so only rimg's own modes keep others out.
+    fs::set_permissions(fx.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let image = base_image(&fx);
+    let id = fx.ok(&["create", &image]);
+    let rootfs = mount(&fx, id.trim_end());
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&fx.root()), 0o700);
+    assert_eq!(mode(&fx.root().join("containers")), 0o700);
+    // The rootfs itself keeps the image's modes: its files are for the
+    // container's users.
+    assert_eq!(mode(&rootfs.join("etc/hostname.default")), 0o644);
+    assert!(!nobody_can_read(&rootfs.join("etc/hostname.default")));
+
+    // A store an older rimg left open to all is closed on the next open.
+    fs::set_permissions(fx.root(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        fx.root().join("containers"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fx.ok(&["images"]);
+    assert_eq!(mode(&fx.root()), 0o700);
+    assert!(!nobody_can_read(&rootfs.join("etc/hostname.default")));
+}

@@ -292,6 +292,7 @@ pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Containe
     let id = names::new_id().map_err(io_context("generating a container ID"))?;
     let dir = containers.dir(&id);
     fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+    crate::store::make_private(&containers.dir)?;
     let mut cleanup = Cleanup(Some(dir.clone()));
     let rootfs = dir.join("rootfs");
     fs::create_dir(&rootfs).map_err(io_context(format!("creating {}", rootfs.display())))?;

@@ -95,6 +95,7 @@ impl Store {
         for dir in [store.blob_dir(), store.tmp_dir(), store.layer_info_dir()] {
             fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
         }
+        make_private(&store.root)?;
         let layout = store.root.join("oci-layout");
         match fs::read(&layout) {
             Ok(bytes) => {
@@ -457,6 +458,24 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// The store root when neither `--root` nor `$RIMG_ROOT` names one:
 /// `/var/lib/rimg` for root, else `$XDG_DATA_HOME/rimg` or
 /// `~/.local/share/rimg`.
+/// Makes a directory of ours reachable by its owner only (0700), as Docker
+/// keeps `/var/lib/docker`: containers' root filesystems below it hold the
+/// images' setuid binaries and device nodes, which must not be usable by
+/// every local user. A directory someone else owns is left as it is (its
+/// owner decides; chmod would fail anyway).
+pub fn make_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let context = || format!("making {} private", dir.display());
+    let meta = fs::metadata(dir).map_err(io_context(context()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let mine = meta.uid() == unsafe { libc::geteuid() };
+    if mine && meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_context(context()))?;
+    }
+    Ok(())
+}
+
 pub fn default_root() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
