@@ -39,6 +39,12 @@ enum Reply {
     Status(&'static str, Vec<u8>),
     /// A tag list page and the `Link` to the next one.
     TagPage(Vec<u8>, String),
+    /// Accepts the request and says nothing, for up to a minute.
+    Silent,
+    /// Sends the headers, then the body a byte a second.
+    Trickle(Vec<u8>),
+    /// `503` with `Retry-After` of this many seconds.
+    RetryAfter(u64),
 }
 
 /// A tiny registry whose answers the test decides.
@@ -100,6 +106,24 @@ fn hostile(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
                     ("Link", format!("<{next}>; rel=\"next\"")),
                 ],
                 &body,
+            ),
+            Reply::Silent => std::thread::sleep(Duration::from_secs(60)),
+            Reply::Trickle(body) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                // Ends when the client hangs up; bounded by a minute anyway.
+                for byte in body.iter().take(60) {
+                    if stream.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            Reply::RetryAfter(seconds) => http::respond(
+                &mut stream,
+                "503 Service Unavailable",
+                &[("Retry-After", seconds.to_string())],
+                b"",
             ),
             Reply::Status(status, body) => http::respond(
                 &mut stream,
@@ -492,4 +516,75 @@ fn a_tag_list_beyond_16_mib_is_refused() {
     );
     assert!(counts[0].load(Ordering::SeqCst) <= 17);
     assert_eq!(counts[1].load(Ordering::SeqCst), 0, "no tag is pulled");
+}
+
+/// A fresh store whose rimg config sets `settings` (the wait bounds).
+fn store_with_settings(settings: serde_json::Value) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("root/config-home/rimg");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), settings.to_string()).unwrap();
+    dir
+}
+
+/// Pulls `evil/app:v1` from `server` and asserts it fails with `message`
+/// well before the hostile server's minute is up.
+fn assert_gives_up(server: &Server, dir: &TempDir, message: &str) {
+    let start = Instant::now();
+    let out = rimg(
+        &dir.path().join("root"),
+        dir.path(),
+        &["pull", &format!("{}/evil/app:v1", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(45),
+        "gave up only after {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_registry_that_never_answers_is_given_up_on() {
+    let server = hostile(|_| Reply::Silent);
+    let dir = store_with_settings(json!({"response-timeout": 2}));
+    assert_gives_up(&server, &dir, "no response from 127.0.0.1 within 2s");
+}
+
+#[test]
+fn a_blob_trickled_a_byte_a_second_counts_as_stalled() {
+    let (manifest, blobs) = image(None);
+    let layer = blobs
+        .iter()
+        .find(|(_, b)| b.starts_with(&[0x1f, 0x8b]))
+        .map(|(path, _)| path.clone())
+        .unwrap();
+    let server = hostile(move |path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        "/v2/evil/app/manifests/v1" => Reply::Json(media_type::OCI_MANIFEST, manifest.clone()),
+        p if p == layer => Reply::Trickle(blobs[p].clone()),
+        p => blobs
+            .get(p)
+            .map_or(Reply::NotFound, |b| Reply::Blob(b.clone())),
+    });
+    let dir = store_with_settings(json!({"stall-timeout": 2}));
+    assert_gives_up(&server, &dir, "stalled: less than 1024 bytes in 2s");
+}
+
+#[test]
+fn a_retry_after_beyond_the_retry_wait_is_refused_at_once() {
+    let server = hostile(|path| match path {
+        "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
+        _ => Reply::RetryAfter(60),
+    });
+    let dir = store_with_settings(json!({}));
+    let start = Instant::now();
+    assert_gives_up(
+        &server,
+        &dir,
+        "503 Service Unavailable; waiting 60s more to retry would pass the 30s rimg waits in all (max-retry-wait)",
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
 }

@@ -6,11 +6,19 @@
 //! {"insecure-registries": ["myregistry:5000", "10.0.0.0/8"],
 //!  "registry-mirrors": ["https://mirror.example.com"]}
 //! ```
+//!
+//! rimg adds its own bounds on waiting, in seconds: `connect-timeout`
+//! (15), `response-timeout` (30: from sending a request to its response
+//! headers), `stall-timeout` (30: a body bringing less than 1 KiB in that
+//! long, silent or trickling, counts as dropped and is resumed) and
+//! `max-retry-wait` (30: what all `Retry-After` and backoff pauses of one
+//! request may add up to).
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -65,6 +73,27 @@ pub struct RegistryConfig {
     pub insecure_registries: Vec<String>,
     /// Base URLs tried before Docker Hub, in order.
     pub registry_mirrors: Vec<reqwest::Url>,
+    pub timeouts: Timeouts,
+}
+
+/// How long rimg waits for a registry (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response: Duration,
+    pub stall: Duration,
+    pub retry_wait: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(15),
+            response: Duration::from_secs(30),
+            stall: Duration::from_secs(30),
+            retry_wait: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The file as written; other daemon.json keys are ignored.
@@ -74,6 +103,14 @@ struct ConfigFile {
     insecure_registries: Vec<String>,
     #[serde(default, rename = "registry-mirrors")]
     registry_mirrors: Vec<String>,
+    #[serde(rename = "connect-timeout")]
+    connect_timeout: Option<u64>,
+    #[serde(rename = "response-timeout")]
+    response_timeout: Option<u64>,
+    #[serde(rename = "stall-timeout")]
+    stall_timeout: Option<u64>,
+    #[serde(rename = "max-retry-wait")]
+    max_retry_wait: Option<u64>,
 }
 
 impl RegistryConfig {
@@ -104,9 +141,20 @@ impl RegistryConfig {
                 }
             }
         }
+        let default = Timeouts::default();
+        let seconds = |given: Option<u64>, default: Duration| {
+            // Zero would give up before any answer could come.
+            given.map_or(default, |s| Duration::from_secs(s.max(1)))
+        };
         Ok(RegistryConfig {
             insecure_registries: file.insecure_registries,
             registry_mirrors,
+            timeouts: Timeouts {
+                connect: seconds(file.connect_timeout, default.connect),
+                response: seconds(file.response_timeout, default.response),
+                stall: seconds(file.stall_timeout, default.stall),
+                retry_wait: seconds(file.max_retry_wait, default.retry_wait),
+            },
         })
     }
 

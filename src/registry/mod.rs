@@ -67,12 +67,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// The longest `Retry-After` honoured; a registry asking for more gets
 /// this much and then another try.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the HTTPS probe of an insecure registry may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A body that sends nothing for this long is treated as a dropped
-/// connection and resumed.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// curl's low-speed limit: a body that brings less than this within the
+/// stall timeout, silent or trickling, is treated as a dropped connection.
+const LOW_SPEED_BYTES: usize = 1 << 10;
+/// How long an error body (read only for its message) may take.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -105,6 +106,14 @@ pub enum RegistryError {
     Token { realm: String, reason: String },
     #[error("{url}: response larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
+    #[error("{} \"{url}\": {failure}; waiting {asked}s more to retry would pass the {limit}s rimg waits in all (max-retry-wait)", go_op(method))]
+    RetryWait {
+        method: Method,
+        url: String,
+        failure: String,
+        asked: u64,
+        limit: u64,
+    },
     #[error("the tag list of {repository} is longer than {limit}")]
     TagListTooLong { repository: String, limit: String },
     #[error("invalid registry URL {0:?}")]
@@ -207,7 +216,7 @@ impl Client {
         let build = |verify: bool| {
             reqwest::Client::builder()
                 .user_agent(concat!("rimg/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_timeout(config.timeouts.connect)
                 // reqwest drops Authorization (and cookies) when a redirect
                 // leaves the host, so Docker Hub's CDN never sees the token.
                 .redirect(reqwest::redirect::Policy::limited(10))
@@ -316,6 +325,7 @@ impl Client {
             skip: 0,
             response: None,
             failures: 0,
+            received_at_failure: 0,
         }
     }
 
@@ -344,7 +354,7 @@ impl Client {
                 .send(repo, Method::GET, url.clone(), HeaderMap::new())
                 .await?;
             next = next_link(&url, response.headers());
-            let body = read_limited(response, budget, &url)
+            let body = read_limited(response, budget, &url, self.config.timeouts.stall)
                 .await
                 .map_err(|e| match e {
                     RegistryError::TooLarge { .. } => too_long(format!("{MAX_TAG_LIST} bytes")),
@@ -394,7 +404,7 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
                 .unwrap_or_default();
-            match read_limited(response, limit, &url).await {
+            match read_limited(response, limit, &url, self.config.timeouts.stall).await {
                 Ok(bytes) => return Ok((media_type, bytes)),
                 Err(RegistryError::Transport { .. }) if attempt < MAX_RETRIES => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -432,8 +442,14 @@ impl Client {
         let mut answered = false;
         loop {
             let authorization = self.auth.get(host, &repo.scope);
+            // Headers come only once an upload's body is sent, which may
+            // take long; the body's own stream bounds that.
+            let response_timeout = match body {
+                Payload::File { .. } => Duration::MAX,
+                _ => self.config.timeouts.response,
+            };
             let response = self
-                .with_retries(&method, &url, || {
+                .with_retries_within(&method, &url, response_timeout, || {
                     let request = self
                         .http_for(&repo.endpoint)
                         .request(method.clone(), url.clone())
@@ -460,29 +476,75 @@ impl Client {
 
     /// Sends the request `build` makes until it gets a response that is not
     /// a transient failure, or retries run out (the last response is then
-    /// returned as it is).
+    /// returned as it is). Response headers must come within the response
+    /// timeout, and the pauses between tries add up to at most the retry
+    /// wait: a registry asking for a longer `Retry-After` is told no.
     async fn with_retries(
         &self,
         method: &Method,
         url: &Url,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response> {
+        let response_timeout = self.config.timeouts.response;
+        self.with_retries_within(method, url, response_timeout, build)
+            .await
+    }
+
+    /// [`Client::with_retries`] waiting `response_timeout` for headers.
+    async fn with_retries_within(
+        &self,
+        method: &Method,
+        url: &Url,
+        response_timeout: Duration,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response> {
+        let retry_wait = self.config.timeouts.retry_wait;
+        let no_answer = || {
+            format!(
+                "no response from {} within {}s",
+                url.host_str().unwrap_or_default(),
+                response_timeout.as_secs()
+            )
+        };
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
-            let outcome = build().send().await;
+            let outcome = tokio::time::timeout(response_timeout, build().send()).await;
             let (limit, delay) = match &outcome {
-                Ok(response) if is_transient_status(response.status()) => (
+                Ok(Ok(response)) if is_transient_status(response.status()) => (
                     MAX_RETRIES,
                     retry_after(response).unwrap_or_else(|| backoff(attempt)),
                 ),
-                Err(e) if e.is_connect() => (CONNECT_RETRIES, backoff(attempt)),
-                Err(e) if is_transient(e) => (MAX_RETRIES, backoff(attempt)),
+                Ok(Err(e)) if e.is_connect() => (CONNECT_RETRIES, backoff(attempt)),
+                Ok(Err(e)) if is_transient(e) => (MAX_RETRIES, backoff(attempt)),
+                Err(_) => (CONNECT_RETRIES, backoff(attempt)),
                 _ => (0, Duration::ZERO),
             };
             if attempt >= limit {
-                return outcome.map_err(|e| transport(method, url, &e));
+                return match outcome {
+                    Ok(outcome) => outcome.map_err(|e| transport(method, url, &e)),
+                    Err(_) => Err(RegistryError::Transport {
+                        method: method.clone(),
+                        url: url.to_string(),
+                        cause: no_answer(),
+                    }),
+                };
+            }
+            if waited + delay > retry_wait {
+                return Err(RegistryError::RetryWait {
+                    method: method.clone(),
+                    url: url.to_string(),
+                    failure: match outcome {
+                        Ok(Ok(response)) => response.status().to_string(),
+                        Ok(Err(e)) => describe(&e),
+                        Err(_) => no_answer(),
+                    },
+                    asked: delay.as_secs(),
+                    limit: retry_wait.as_secs(),
+                });
             }
             attempt += 1;
+            waited += delay;
             tokio::time::sleep(delay).await;
         }
     }
@@ -576,7 +638,13 @@ impl Client {
         if !response.status().is_success() {
             return Err(token_failure(&method, &realm_url, response).await);
         }
-        let body = read_limited(response, MAX_DOCUMENT, &realm_url).await?;
+        let body = read_limited(
+            response,
+            MAX_DOCUMENT,
+            &realm_url,
+            self.config.timeouts.stall,
+        )
+        .await?;
         let parsed: auth::TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| token_error(format!("invalid reply: {e}")))?;
         parsed
@@ -596,9 +664,12 @@ pub struct BlobStream<'a> {
     /// Bytes still to drop from a `200` answer to a `Range` request (a
     /// server that ignores ranges resends from the start).
     skip: u64,
-    response: Option<Response>,
-    /// Interruptions since the last byte arrived.
+    /// The body being read, and its stall watch.
+    response: Option<(Response, StallWatch)>,
+    /// Interruptions since [`LOW_SPEED_BYTES`] last arrived in one go.
     failures: u32,
+    /// `received` at the last interruption.
+    received_at_failure: u64,
 }
 
 impl BlobStream<'_> {
@@ -611,14 +682,16 @@ impl BlobStream<'_> {
                 return Ok(None);
             }
             let read = match &mut self.response {
-                Some(response) => tokio::time::timeout(READ_TIMEOUT, response.chunk()).await,
+                Some((response, watch)) => watch.chunk(response).await,
                 None => {
-                    self.response = Some(self.open().await?);
+                    let response = self.open().await?;
+                    let watch = StallWatch::new(self.client.config.timeouts.stall);
+                    self.response = Some((response, watch));
                     continue;
                 }
             };
             let cause = match read {
-                Ok(Ok(Some(mut chunk))) => {
+                Ok(Some(mut chunk)) => {
                     if self.skip > 0 {
                         let dropped = self.skip.min(chunk.len() as u64);
                         self.skip -= dropped;
@@ -632,16 +705,19 @@ impl BlobStream<'_> {
                         chunk.truncate(wanted as usize);
                     }
                     self.received += chunk.len() as u64;
-                    self.failures = 0;
+                    // A trickle that resumes after each stall is no progress.
+                    if self.received - self.received_at_failure >= LOW_SPEED_BYTES as u64 {
+                        self.failures = 0;
+                    }
                     return Ok(Some(chunk));
                 }
-                Ok(Ok(None)) => {
+                Ok(None) => {
                     format!("body ended after {} of {} bytes", self.received, self.size)
                 }
-                Ok(Err(e)) => describe(&e),
-                Err(_) => format!("no data for {}s", READ_TIMEOUT.as_secs()),
+                Err(cause) => cause,
             };
             self.response = None;
+            self.received_at_failure = self.received;
             if self.failures >= MAX_RETRIES {
                 return Err(RegistryError::Transport {
                     method: Method::GET,
@@ -792,29 +868,72 @@ fn transport(method: &Method, url: &Url, e: &reqwest::Error) -> RegistryError {
     }
 }
 
-/// Reads a whole body, refusing more than `limit` bytes.
-async fn read_limited(mut response: Response, limit: usize, url: &Url) -> Result<Bytes> {
+/// Reads a whole body, refusing more than `limit` bytes and a body that
+/// stalls for `stall`.
+async fn read_limited(
+    mut response: Response,
+    limit: usize,
+    url: &Url,
+    stall: Duration,
+) -> Result<Bytes> {
     let mut body = BytesMut::new();
+    let mut watch = StallWatch::new(stall);
     loop {
-        match tokio::time::timeout(READ_TIMEOUT, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(RegistryError::TooLarge {
-                        url: url.to_string(),
-                        limit,
-                    });
+        let chunk = watch
+            .chunk(&mut response)
+            .await
+            .map_err(|cause| RegistryError::Transport {
+                method: Method::GET,
+                url: url.to_string(),
+                cause,
+            })?;
+        let Some(chunk) = chunk else {
+            return Ok(body.freeze());
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(RegistryError::TooLarge {
+                url: url.to_string(),
+                limit,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
+/// Watches a body for stalls, as curl's low-speed limit does: each
+/// `window` must bring at least [`LOW_SPEED_BYTES`], so a server that
+/// trickles a byte every few seconds is caught as surely as a silent one.
+struct StallWatch {
+    window: Duration,
+    since: tokio::time::Instant,
+    bytes: usize,
+}
+
+impl StallWatch {
+    fn new(window: Duration) -> StallWatch {
+        StallWatch {
+            window,
+            since: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// The body's next chunk (`None` at its end), or what went wrong.
+    async fn chunk(&mut self, response: &mut Response) -> Result<Option<Bytes>, String> {
+        match tokio::time::timeout_at(self.since + self.window, response.chunk()).await {
+            Ok(Ok(chunk)) => {
+                self.bytes += chunk.as_ref().map_or(0, Bytes::len);
+                if self.bytes >= LOW_SPEED_BYTES {
+                    self.since = tokio::time::Instant::now();
+                    self.bytes = 0;
                 }
-                body.extend_from_slice(&chunk);
+                Ok(chunk)
             }
-            Ok(Ok(None)) => return Ok(body.freeze()),
-            Ok(Err(e)) => return Err(transport(&Method::GET, url, &e)),
-            Err(_) => {
-                return Err(RegistryError::Transport {
-                    method: Method::GET,
-                    url: url.to_string(),
-                    cause: format!("no data for {}s", READ_TIMEOUT.as_secs()),
-                })
-            }
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err(format!(
+                "stalled: less than {LOW_SPEED_BYTES} bytes in {}s",
+                self.window.as_secs()
+            )),
         }
     }
 }
@@ -851,7 +970,9 @@ async fn error_from_response(method: &Method, url: &Url, response: Response) -> 
             .unwrap_or_else(|| default_message(code).to_string());
         Some((code.to_string(), message))
     });
-    let body = read_limited(response, MAX_ERROR_BODY, url).await.ok();
+    let body = read_limited(response, MAX_ERROR_BODY, url, ERROR_BODY_WAIT)
+        .await
+        .ok();
     let from_body = body
         .as_deref()
         .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
@@ -888,7 +1009,7 @@ async fn token_failure(method: &Method, url: &Url, response: Response) -> Regist
     struct Details {
         details: String,
     }
-    let body = read_limited(response, MAX_ERROR_BODY, url)
+    let body = read_limited(response, MAX_ERROR_BODY, url, ERROR_BODY_WAIT)
         .await
         .unwrap_or_default();
     let message = serde_json::from_slice::<Details>(&body)
