@@ -232,6 +232,7 @@ mod tests {
         let config = RegistryConfig {
             insecure_registries: vec!["reg.local:5000".into(), "10.1.0.0/16".into()],
             registry_mirrors: vec![],
+            ..RegistryConfig::default()
         };
         for host in [
             "localhost:5000",

@@ -1053,6 +1053,7 @@ mod tests {
         let config = RegistryConfig {
             insecure_registries: vec![],
             registry_mirrors: vec![Url::parse("https://mirror.example:5000").unwrap()],
+            ..RegistryConfig::default()
         };
         let client = Client::new(config, DockerConfig::default()).unwrap();
         let repos = client
