@@ -588,3 +588,48 @@ fn a_retry_after_beyond_the_retry_wait_is_refused_at_once() {
     );
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn import_of_an_endless_body_that_is_no_tar_stops_at_its_first_header() {
+    let server = hostile(|_| Reply::Endless);
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("root");
+    let start = Instant::now();
+    let out = rimg(
+        &root,
+        dir.path(),
+        &["import", &format!("http://{}/rootfs.tar", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the input is not a tar archive"),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_consistent(&root, "after a refused import");
+}
+
+#[test]
+fn import_stops_a_download_beyond_max_download_size() {
+    let tar = layer_tar(&[("big".to_string(), vec![7; 4 << 20])]);
+    let server = hostile(move |_| Reply::Blob(tar.clone()));
+    let dir = store_with_settings(json!({"max-download-size": 1 << 20}));
+    let root = dir.path().join("root");
+    let out = rimg(
+        &root,
+        dir.path(),
+        &["import", &format!("http://{}/rootfs.tar", server.addr())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("larger than 1048576 bytes, the most rimg takes"),
+        "{stderr}"
+    );
+    assert_consistent(&root, "after a refused import");
+}

@@ -10,6 +10,7 @@ use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
+use crate::registry::RegistryConfig;
 use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
@@ -61,8 +62,18 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
     let (layer, info) = if source == "-" {
         store_layer(store, io::stdin().lock())?
     } else if is_url {
-        let file = download(store, source)?;
-        store_layer(store, BufReader::with_capacity(1 << 20, file))?
+        let download = Download::start(store, source)?;
+        let failure = download.failure.clone();
+        store_layer(store, BufReader::with_capacity(1 << 20, download)).map_err(|e| {
+            // The download's own failure says more than what tar made of it.
+            match failure.lock().ok().and_then(|mut f| f.take()) {
+                Some(message) => ImportError::Download {
+                    url: source.to_string(),
+                    message,
+                },
+                None => e,
+            }
+        })?
     } else {
         let file = File::open(source).map_err(|e| ImportError::Io {
             context: format!("opening {source}"),
@@ -146,31 +157,110 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-/// Fetches `url` into a temporary file in the store.
-fn download(store: &Store, url: &str) -> Result<File, ImportError> {
-    let fail = |message: String| ImportError::Download {
-        url: url.to_string(),
-        message,
-    };
-    let mut file = tempfile::tempfile_in(store.tmp_dir()).map_err(|e| ImportError::Io {
-        context: "creating a temporary file".into(),
-        source: e,
-    })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    runtime.block_on(async {
-        let mut response = reqwest::get(url).await.map_err(|e| fail(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("unexpected status {}", response.status())));
+/// An http(s) body read as it arrives, so that a body that is not a tar
+/// archive fails at its first header, and bounded: by `max-download-size`
+/// and by the store's free space (the layer goes there), and by the
+/// registry client's wait bounds.
+struct Download {
+    runtime: tokio::runtime::Runtime,
+    response: reqwest::Response,
+    pending: bytes::Bytes,
+    received: u64,
+    limit: u64,
+    stall: std::time::Duration,
+    /// Why the download stopped, for the error `import` reports.
+    failure: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Download {
+    fn start(store: &Store, url: &str) -> Result<Download, ImportError> {
+        let fail = |message: String| ImportError::Download {
+            url: url.to_string(),
+            message,
+        };
+        let config = RegistryConfig::load().map_err(|e| fail(e.to_string()))?;
+        let free = free_space(&store.tmp_dir()).map_err(|e| fail(e.to_string()))?;
+        let limit = config.max_download.map_or(free, |max| max.min(free));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let timeouts = config.timeouts;
+        let response = runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .connect_timeout(timeouts.connect)
+                .build()
+                .map_err(|e| fail(e.to_string()))?;
+            let sent = tokio::time::timeout(timeouts.response, client.get(url).send());
+            let response = sent
+                .await
+                .map_err(|_| {
+                    fail(format!(
+                        "no response within {}s",
+                        timeouts.response.as_secs()
+                    ))
+                })?
+                .map_err(|e| fail(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(fail(format!("unexpected status {}", response.status())));
+            }
+            Ok(response)
+        })?;
+        Ok(Download {
+            runtime,
+            response,
+            pending: bytes::Bytes::new(),
+            received: 0,
+            limit,
+            stall: timeouts.stall,
+            failure: Default::default(),
+        })
+    }
+
+    fn fail(&self, message: String) -> io::Error {
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = Some(message.clone());
         }
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
-            file.write_all(&chunk).map_err(|e| fail(e.to_string()))?;
+        io::Error::other(message)
+    }
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            let (stall, response) = (self.stall, &mut self.response);
+            // The timer must be made inside the runtime that drives it.
+            let next = self
+                .runtime
+                .block_on(async { tokio::time::timeout(stall, response.chunk()).await });
+            match next {
+                Ok(Ok(Some(chunk))) => self.pending = chunk,
+                Ok(Ok(None)) => return Ok(0),
+                Ok(Err(e)) => return Err(self.fail(e.to_string())),
+                Err(_) => return Err(self.fail(format!("no data for {}s", self.stall.as_secs()))),
+            }
+            self.received += self.pending.len() as u64;
+            if self.received > self.limit {
+                return Err(self.fail(format!(
+                    "larger than {} bytes, the most rimg takes (the store's free space, or max-download-size)",
+                    self.limit
+                )));
+            }
         }
-        Ok(())
-    })?;
-    use std::io::Seek;
-    file.rewind().map_err(|e| fail(e.to_string()))?;
-    Ok(file)
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Bytes an unprivileged writer may still put on `dir`'s filesystem.
+fn free_space(dir: &std::path::Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statvfs is plain data, filled in for a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }

@@ -12,7 +12,8 @@
 //! headers), `stall-timeout` (30: a body bringing less than 1 KiB in that
 //! long, silent or trickling, counts as dropped and is resumed) and
 //! `max-retry-wait` (30: what all `Retry-After` and backoff pauses of one
-//! request may add up to).
+//! request may add up to). `max-download-size` (bytes; no bound but the
+//! store's free space by default) bounds `import URL`.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -74,6 +75,8 @@ pub struct RegistryConfig {
     /// Base URLs tried before Docker Hub, in order.
     pub registry_mirrors: Vec<reqwest::Url>,
     pub timeouts: Timeouts,
+    /// The most `import URL` downloads, beyond the store's free space.
+    pub max_download: Option<u64>,
 }
 
 /// How long rimg waits for a registry (see the module doc).
@@ -111,6 +114,8 @@ struct ConfigFile {
     stall_timeout: Option<u64>,
     #[serde(rename = "max-retry-wait")]
     max_retry_wait: Option<u64>,
+    #[serde(rename = "max-download-size")]
+    max_download_size: Option<u64>,
 }
 
 impl RegistryConfig {
@@ -155,6 +160,7 @@ impl RegistryConfig {
                 stall: seconds(file.stall_timeout, default.stall),
                 retry_wait: seconds(file.max_retry_wait, default.retry_wait),
             },
+            max_download: file.max_download_size,
         })
     }
 
