@@ -419,6 +419,15 @@ fn assert_no_secret(out: &Output) {
     assert!(!all.contains(&encoded), "the encoded secret leaked: {all}");
 }
 
+/// Runs rimg on a store under `dir` (its Docker config dir too), asserts
+/// it exits 1 and returns what it printed on stderr.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = rimg(&dir.join("root"), dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 #[test]
 fn terminal_escapes_in_a_registry_error_reach_no_terminal() {
     let body = serde_json::to_vec(&json!({"errors": [{
@@ -431,13 +440,10 @@ fn terminal_escapes_in_a_registry_error_reach_no_terminal() {
         _ => Reply::Status("403 Forbidden", body.clone()),
     });
     let dir = TempDir::new().unwrap();
-    let out = rimg(
-        &dir.path().join("root"),
+    let stderr = refused(
         dir.path(),
         &["pull", &format!("{}/evil/app:v1", server.addr())],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         !stderr.contains(|c: char| c.is_control() && c != '\n'),
         "a control character reached stderr: {stderr:?}"
@@ -479,15 +485,12 @@ fn a_tag_list_that_repeats_itself_is_read_once_and_each_tag_pulled_once() {
     use std::sync::atomic::Ordering;
     let (server, counts) = endless_tag_list(|_| vec!["v1".to_string(), "v1".to_string()]);
     let dir = TempDir::new().unwrap();
-    let out = rimg(
-        &dir.path().join("root"),
+    // v1 is not served, so the pull fails; what matters is how often it
+    // asked.
+    refused(
         dir.path(),
         &["pull", "-a", &format!("{}/evil/app", server.addr())],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // v1 is not served, so the pull fails; what matters is how often it
-    // asked.
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(counts[0].load(Ordering::SeqCst), 2, "tag list pages read");
     assert!(
         counts[1].load(Ordering::SeqCst) <= 4,
@@ -503,13 +506,10 @@ fn a_tag_list_beyond_16_mib_is_refused() {
     let (server, counts) =
         endless_tag_list(|n| (0..16 << 10).map(|i| format!("t{n}-{i:058}")).collect());
     let dir = TempDir::new().unwrap();
-    let out = rimg(
-        &dir.path().join("root"),
+    let stderr = refused(
         dir.path(),
         &["pull", "-a", &format!("{}/evil/app", server.addr())],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("the tag list of evil/app is longer than 16777216 bytes"),
         "{stderr}"
@@ -527,30 +527,45 @@ fn store_with_settings(settings: serde_json::Value) -> TempDir {
     dir
 }
 
-/// Pulls `evil/app:v1` from `server` and asserts it fails with `message`
-/// well before the hostile server's minute is up.
-fn assert_gives_up(server: &Server, dir: &TempDir, message: &str) {
+/// [`refused`], which must say `message`, well before a hostile server's
+/// minute is up; returns how long it took.
+fn assert_refused_soon(dir: &Path, args: &[&str], message: &str) -> Duration {
     let start = Instant::now();
-    let out = rimg(
-        &dir.path().join("root"),
-        dir.path(),
-        &["pull", &format!("{}/evil/app:v1", server.addr())],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(dir, args);
     assert!(stderr.contains(message), "{stderr}");
+    let took = start.elapsed();
     assert!(
-        start.elapsed() < Duration::from_secs(45),
-        "gave up only after {:?}",
-        start.elapsed()
+        took < Duration::from_secs(45),
+        "gave up only after {took:?}"
     );
+    took
+}
+
+fn pull_v1(server: &Server) -> [String; 2] {
+    ["pull".into(), format!("{}/evil/app:v1", server.addr())]
+}
+
+fn import_url(server: &Server) -> [String; 2] {
+    [
+        "import".into(),
+        format!("http://{}/rootfs.tar", server.addr()),
+    ]
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 #[test]
 fn a_registry_that_never_answers_is_given_up_on() {
     let server = hostile(|_| Reply::Silent);
     let dir = store_with_settings(json!({"response-timeout": 2}));
-    assert_gives_up(&server, &dir, "no response from 127.0.0.1 within 2s");
+    let args = pull_v1(&server);
+    assert_refused_soon(
+        dir.path(),
+        &strs(&args),
+        "no response from 127.0.0.1 within 2s",
+    );
 }
 
 #[test]
@@ -570,7 +585,12 @@ fn a_blob_trickled_a_byte_a_second_counts_as_stalled() {
             .map_or(Reply::NotFound, |b| Reply::Blob(b.clone())),
     });
     let dir = store_with_settings(json!({"stall-timeout": 2}));
-    assert_gives_up(&server, &dir, "stalled: less than 1024 bytes in 2s");
+    let args = pull_v1(&server);
+    assert_refused_soon(
+        dir.path(),
+        &strs(&args),
+        "stalled: less than 1024 bytes in 2s",
+    );
 }
 
 #[test]
@@ -579,39 +599,24 @@ fn a_retry_after_beyond_the_retry_wait_is_refused_at_once() {
         "/v2/" => Reply::Json("application/json", b"{}".to_vec()),
         _ => Reply::RetryAfter(60),
     });
-    let dir = store_with_settings(json!({}));
-    let start = Instant::now();
-    assert_gives_up(
-        &server,
-        &dir,
+    let dir = TempDir::new().unwrap();
+    let args = pull_v1(&server);
+    let took = assert_refused_soon(
+        dir.path(),
+        &strs(&args),
         "503 Service Unavailable; waiting 60s more to retry would pass the 30s rimg waits in all (max-retry-wait)",
     );
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(took < Duration::from_secs(10));
 }
 
 #[test]
 fn import_of_an_endless_body_that_is_no_tar_stops_at_its_first_header() {
     let server = hostile(|_| Reply::Endless);
     let dir = TempDir::new().unwrap();
-    let root = dir.path().join("root");
-    let start = Instant::now();
-    let out = rimg(
-        &root,
-        dir.path(),
-        &["import", &format!("http://{}/rootfs.tar", server.addr())],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the input is not a tar archive"),
-        "{stderr}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
-    assert_consistent(&root, "after a refused import");
+    let args = import_url(&server);
+    let took = assert_refused_soon(dir.path(), &strs(&args), "the input is not a tar archive");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_consistent(&dir.path().join("root"), "after a refused import");
 }
 
 #[test]
@@ -619,17 +624,8 @@ fn import_stops_a_download_beyond_max_download_size() {
     let tar = layer_tar(&[("big".to_string(), vec![7; 4 << 20])]);
     let server = hostile(move |_| Reply::Blob(tar.clone()));
     let dir = store_with_settings(json!({"max-download-size": 1 << 20}));
-    let root = dir.path().join("root");
-    let out = rimg(
-        &root,
-        dir.path(),
-        &["import", &format!("http://{}/rootfs.tar", server.addr())],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("larger than 1048576 bytes, the most rimg takes"),
-        "{stderr}"
-    );
-    assert_consistent(&root, "after a refused import");
+    let args = import_url(&server);
+    let message = "larger than 1048576 bytes, the most rimg takes";
+    assert_refused_soon(dir.path(), &strs(&args), message);
+    assert_consistent(&dir.path().join("root"), "after a refused import");
 }
