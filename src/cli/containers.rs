@@ -1,7 +1,7 @@
 //! `container create/ls/mount/rm/diff/commit/export` (and `create`, `ps`,
 //! `mount`, `rm`, `diff`, `commit`, `export`).
 
-use super::{exit_code, print_errors, print_list, refuse_terminal_output, Context};
+use super::{exit_code, print_errors, print_table, refuse_terminal_output, Context};
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -155,14 +155,10 @@ fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
         .iter()
         .map(|c| view::container_row(c, &catalog, !args.no_trunc, now))
         .collect();
-    let default = if args.quiet {
-        "{{.ID}}"
-    } else {
-        view::PS_TABLE
-    };
-    print_list(
-        args.format.as_deref().unwrap_or(""),
-        default,
+    print_table(
+        args.format.as_deref(),
+        args.quiet,
+        view::PS_TABLE,
         &view::ps_header(),
         &items,
     )

@@ -1,7 +1,7 @@
 //! `image ls/tag/rm/inspect/history/prune` (and `images`, `tag`, `rmi`,
 //! `inspect`, `history`); `image save/load/import` are in `archive`.
 
-use super::{archive, exit_code, print_errors, print_list, Context};
+use super::{archive, exit_code, print_errors, print_table, Context};
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -153,19 +153,12 @@ fn images(ctx: &Context, args: ImagesArgs) -> Result<ExitCode> {
         let size = sizes.image(row.image)?;
         items.push(view::image_row(row, size, !args.no_trunc, now));
     }
-    let default = if args.quiet {
-        "{{.ID}}"
-    } else if args.digests {
+    let table = if args.digests {
         view::IMAGES_TABLE_DIGESTS
     } else {
         view::IMAGES_TABLE
     };
-    print_list(
-        custom.unwrap_or(""),
-        default,
-        &view::images_header(),
-        &items,
-    )
+    print_table(custom, args.quiet, table, &view::images_header(), &items)
 }
 
 fn rmi(ctx: &Context, args: RmiArgs) -> Result<ExitCode> {
@@ -233,14 +226,10 @@ fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         .map(|l| ctx.store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
     let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
-    let default = if args.quiet {
-        "{{.ID}}"
-    } else {
-        view::HISTORY_TABLE
-    };
-    print_list(
-        args.format.as_deref().unwrap_or(""),
-        default,
+    print_table(
+        args.format.as_deref(),
+        args.quiet,
+        view::HISTORY_TABLE,
         &view::history_header(),
         &rows,
     )

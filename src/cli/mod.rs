@@ -81,6 +81,19 @@ pub fn print_list(
     Ok(ExitCode::SUCCESS)
 }
 
+/// [`print_list`] of a command with `-q`: its default is `table`, or just
+/// the IDs when quiet.
+pub fn print_table(
+    format: Option<&str>,
+    quiet: bool,
+    table: &str,
+    header: &Value,
+    items: &[Value],
+) -> Result<ExitCode> {
+    let default = if quiet { "{{.ID}}" } else { table };
+    print_list(format.unwrap_or(""), default, header, items)
+}
+
 /// Prints per-argument failures, each with its causes, as `main` prints a
 /// command's error.
 pub fn print_errors<E>(errors: Vec<E>)
