@@ -16,4 +16,5 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod tar_guard;
 pub mod view;

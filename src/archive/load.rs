@@ -17,6 +17,7 @@ use crate::layer::{self, Compression, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
+use crate::tar_guard::TarGuard;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -144,7 +145,7 @@ fn read_entries(
     let mut contents = Contents::default();
     let mut seen = HashSet::new();
     let mut first = true;
-    let mut archive = tar::Archive::new(input);
+    let mut archive = tar::Archive::new(TarGuard::new(input));
     for entry in archive.entries().map_err(ArchiveError::Read)? {
         // tar's own complaints (kind Other) about the very first header
         // mean the input is no tar at all; later ones, or a decompressor's,

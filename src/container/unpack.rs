@@ -19,6 +19,7 @@
 //! are only made when running as root.
 
 use super::resolve::{normalize, resolve_dir, ResolveError};
+use crate::tar_guard::TarGuard;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, FileTimes, OpenOptions, Permissions};
@@ -81,7 +82,7 @@ impl Options {
 
 /// Applies one uncompressed layer to `root`.
 pub fn unpack_layer<R: Read>(root: &Path, layer: R, options: Options) -> Result<(), UnpackError> {
-    let mut archive = tar::Archive::new(layer);
+    let mut archive = tar::Archive::new(TarGuard::new(layer));
     let mut state = Layer {
         root,
         options,

@@ -12,6 +12,7 @@ use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
 use crate::registry::RegistryConfig;
 use crate::store::{Store, StoreError};
+use crate::tar_guard::TarGuard;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
 use std::fs::File;
@@ -128,14 +129,14 @@ fn store_layer<R: BufRead>(
     };
     // Of unknown size (a pipe, a download): bounded by what it has sent.
     let plain = layer::decompress(input, None).map_err(reading)?;
-    let mut archive = tar::Archive::new(Tee {
+    let mut archive = tar::Archive::new(TarGuard::new(Tee {
         inner: plain,
         copy: LayerWriter::new(store)?,
-    });
+    }));
     for entry in archive.entries().map_err(ImportError::NotATar)? {
         entry.map_err(ImportError::NotATar)?;
     }
-    let mut tee = archive.into_inner();
+    let mut tee = archive.into_inner().into_inner();
     io::copy(&mut tee, &mut io::sink()).map_err(reading)?;
     if tee.copy.is_empty() {
         return Err(ImportError::Empty);
