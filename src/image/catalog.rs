@@ -85,6 +85,9 @@ pub struct ImageRef {
     pub by: Option<Reference>,
 }
 
+/// How often [`Catalog::load`] reads an index again that changed under it.
+const MAX_RELOADS: usize = 16;
+
 /// The images in a store at one moment.
 pub struct Catalog {
     pub index: Index,
@@ -92,10 +95,27 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Reads the index and the images it names. Readers take no lock, so
+    /// a concurrent `rmi` may remove an image's blobs between the index
+    /// and them: a missing blob while the index has changed is read again
+    /// (as Docker lists what exists); one the index still names is damage.
     pub fn load(store: &Store) -> Result<Catalog, StoreError> {
-        let index = store.read_index()?;
-        let images = read_images(store, &index)?;
-        Ok(Catalog { index, images })
+        let mut index = store.read_index()?;
+        let mut reloads = 0;
+        loop {
+            match read_images(store, &index) {
+                Ok(images) => return Ok(Catalog { index, images }),
+                Err(StoreError::BlobMissing(digest)) if reloads < MAX_RELOADS => {
+                    let now = store.read_index()?;
+                    if now.manifests == index.manifests {
+                        return Err(StoreError::BlobMissing(digest));
+                    }
+                    index = now;
+                    reloads += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn images(&self) -> &[Image] {

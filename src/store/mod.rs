@@ -313,7 +313,9 @@ impl Store {
     pub fn layer_size(&self, layer: &Descriptor) -> Result<u64> {
         match self.layer_info(layer) {
             Ok(info) => Ok(info.size),
-            Err(StoreError::Layer { .. }) => Ok(layer.size),
+            // Unmeasurable, or removed by a concurrent rmi since the caller
+            // read the index (readers take no lock): the compressed size.
+            Err(StoreError::Layer { .. } | StoreError::BlobMissing(_)) => Ok(layer.size),
             Err(e) => Err(e),
         }
     }
