@@ -10,7 +10,7 @@ use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
 use std::fs::File;
@@ -58,17 +58,19 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
     let is_url = source.starts_with("http://") || source.starts_with("https://");
+    // Held until the image is named, so no blob sweep takes its blobs.
+    let lease = store.lease()?;
     let (layer, info) = if source == "-" {
-        store_layer(store, io::stdin().lock())?
+        store_layer(&lease, io::stdin().lock())?
     } else if is_url {
         let file = download(store, source)?;
-        store_layer(store, BufReader::with_capacity(1 << 20, file))?
+        store_layer(&lease, BufReader::with_capacity(1 << 20, file))?
     } else {
         let file = File::open(source).map_err(|e| ImportError::Io {
             context: format!("opening {source}"),
             source: e,
         })?;
-        store_layer(store, BufReader::with_capacity(1 << 20, file))?
+        store_layer(&lease, BufReader::with_capacity(1 << 20, file))?
     };
 
     // The docker CLI streams a local file to the daemon as stdin, so the
@@ -100,7 +102,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         }],
         extra,
     };
-    let image = writer::store_image(store, &config, vec![layer])?;
+    let image = writer::store_image(&lease, &config, vec![layer])?;
     let lock = store.lock()?;
     writer::name_image(store, &lock, &image, &names)?;
     Ok(image.id)
@@ -108,7 +110,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
 
 /// Decompresses `input`, checks it is a tar archive, and stores it.
 fn store_layer<R: BufRead>(
-    store: &Store,
+    lease: &Lease,
     input: R,
 ) -> Result<(crate::oci::Descriptor, crate::layer::LayerInfo), ImportError> {
     let reading = |source| ImportError::Io {
@@ -119,7 +121,7 @@ fn store_layer<R: BufRead>(
     let plain = layer::decompress(input, None).map_err(reading)?;
     let mut archive = tar::Archive::new(Tee {
         inner: plain,
-        copy: LayerWriter::new(store)?,
+        copy: LayerWriter::new(lease)?,
     });
     for entry in archive.entries().map_err(ImportError::NotATar)? {
         entry.map_err(ImportError::NotATar)?;
@@ -129,7 +131,7 @@ fn store_layer<R: BufRead>(
     if tee.copy.is_empty() {
         return Err(ImportError::Empty);
     }
-    Ok(tee.copy.finish(store)?)
+    Ok(tee.copy.finish()?)
 }
 
 /// Passes what it reads on to `copy`.
