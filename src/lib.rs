@@ -16,3 +16,6 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod view;
+
+#[cfg(test)]
+mod error_tests;

@@ -93,7 +93,7 @@ pub enum PullError {
     },
     #[error("invalid platform {0:?}: expected os/arch[/variant]")]
     InvalidPlatform(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
     #[error("tag can't be used with --all-tags/-a")]
     TagWithAllTags,

@@ -36,7 +36,7 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error("image {image}: {layers} layers but {diff_ids} diff IDs in its config")]
     Invalid {
@@ -44,7 +44,8 @@ pub enum PushError {
         layers: usize,
         diff_ids: usize,
     },
-    #[error("compressing layer {digest}: {source}")]
+    // `source` is the cause `{:#}` prints after the message.
+    #[error("compressing layer {digest}")]
     Compress { digest: Digest, source: io::Error },
     #[error("internal error: {0}")]
     Internal(String),
