@@ -62,8 +62,41 @@ fn instruction() -> InstructionError {
     apply_changes(&mut config, &["NOSUCH instruction".into()]).unwrap_err()
 }
 
-fn image_errors() -> Vec<ImageError> {
-    vec![
+/// Each argument as an `anyhow::Error`, whatever its type.
+macro_rules! errors {
+    ($($error:expr),* $(,)?) => {
+        vec![$(anyhow::Error::from($error)),*]
+    };
+}
+
+/// One error of each variant that wraps or carries another error, and a
+/// few that do not, of every error type in the crate.
+fn representative_errors() -> Vec<anyhow::Error> {
+    let expanded = || Expanded {
+        limit: 1,
+        compressed: 1,
+    };
+    let file_io = || FileError::Io {
+        path: PathBuf::from("/etc/rimg/config.json"),
+        error: io_error("config read"),
+    };
+    errors![
+        store_io(),
+        StoreError::BlobMissing(digest()),
+        StoreError::Json {
+            what: "index.json".into(),
+            source: json_error(),
+        },
+        StoreError::Layer {
+            digest: digest(),
+            source: LayerError::Io(io_error("gunzip")),
+        },
+        DigestError::Invalid("sha256:x".into()),
+        expanded(),
+        FormatError::Parse("unexpected }".into()),
+        FormatError::Multiple(vec![FormatError::Execute("no field".into())]),
+        FormatError::Json(json_error()),
+        FormatError::Io(io_error("stdout")),
         ImageError::NotFound("app".into()),
         ImageError::Reference(ReferenceError::InvalidFormat),
         ImageError::BadTarget {
@@ -71,173 +104,81 @@ fn image_errors() -> Vec<ImageError> {
             source: ReferenceError::NameContainsUppercase,
         },
         ImageError::Store(store_io()),
+        instruction(),
+        ImportError::Io {
+            context: "opening x.tar".into(),
+            source: io_error("open"),
+        },
+        ImportError::NotATar(io_error("tar header")),
+        ImportError::Instruction(instruction()),
+        ImportError::Store(store_io()),
+        PullError::ManifestUnknown {
+            reference: "app:1".into(),
+            cause: registry_api(),
+        },
+        PullError::Registry(registry_api()),
+        PullError::Store(store_io()),
+        PullError::Reference(ReferenceError::InvalidFormat),
+        PushError::Registry(registry_api()),
+        PushError::Store(store_io()),
+        PushError::Reference(ReferenceError::InvalidFormat),
+        PushError::Compress {
+            digest: digest(),
+            source: io_error("gzip"),
+        },
+        registry_api(),
+        RegistryError::Credentials(CredentialError::File(file_io())),
+        RegistryError::Credentials(CredentialError::Helper("no helper".into())),
+        RegistryError::Read {
+            path: PathBuf::from("/store/blob"),
+            source: io_error("upload read"),
+        },
+        ConfigError::File(FileError::Json {
+            path: PathBuf::from("/etc/rimg/config.json"),
+            error: json_error(),
+        }),
+        ConfigError::File(file_io()),
+        ManifestError::Registry(registry_api()),
+        ManifestError::Unknown("app:1".into()),
+        resolve_io(),
+        UnpackError::Resolve(resolve_io()),
+        UnpackError::Io {
+            context: "creating etc".into(),
+            source: io_error("mkdir"),
+        },
+        ContainerError::Unpack {
+            layer: digest(),
+            source: UnpackError::Resolve(resolve_io()),
+        },
+        ContainerError::Instruction(instruction()),
+        ContainerError::Image(ImageError::Store(store_io())),
+        ContainerError::Store(store_io()),
+        ContainerError::Io {
+            context: "writing the record".into(),
+            source: io_error("record write"),
+        },
+        ArchiveError::Store(store_io()),
+        ArchiveError::Image(ImageError::Reference(ReferenceError::InvalidFormat)),
+        ArchiveError::Write(io_error("archive write")),
+        ArchiveError::Read(io_error("archive read")),
+        ArchiveError::Expanded {
+            path: "layer.tar".into(),
+            source: expanded(),
+        },
+        ArchiveError::Entry {
+            path: "blobs/sha256/x".into(),
+            source: store_io(),
+        },
+        ArchiveError::Json {
+            what: "manifest.json".into(),
+            source: json_error(),
+        },
+        ArchiveError::BadName {
+            name: "A".into(),
+            referrer: "manifest.json".into(),
+            source: ReferenceError::NameContainsUppercase,
+        },
     ]
-}
-
-/// One error of each variant that wraps or carries another error, and a
-/// few that do not, of every error type in the crate.
-fn representative_errors() -> Vec<anyhow::Error> {
-    let mut all: Vec<anyhow::Error> = Vec::new();
-    all.extend(
-        [
-            store_io(),
-            StoreError::BlobMissing(digest()),
-            StoreError::Json {
-                what: "index.json".into(),
-                source: json_error(),
-            },
-            StoreError::Layer {
-                digest: digest(),
-                source: LayerError::Io(io_error("gunzip")),
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.push(DigestError::Invalid("sha256:x".into()).into());
-    all.push(
-        Expanded {
-            limit: 1,
-            compressed: 1,
-        }
-        .into(),
-    );
-    all.extend(
-        [
-            FormatError::Parse("unexpected }".into()),
-            FormatError::Multiple(vec![FormatError::Execute("no field".into())]),
-            FormatError::Json(json_error()),
-            FormatError::Io(io_error("stdout")),
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(image_errors().into_iter().map(anyhow::Error::from));
-    all.push(instruction().into());
-    all.extend(
-        [
-            ImportError::Io {
-                context: "opening x.tar".into(),
-                source: io_error("open"),
-            },
-            ImportError::NotATar(io_error("tar header")),
-            ImportError::Instruction(instruction()),
-            ImportError::Store(store_io()),
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            PullError::ManifestUnknown {
-                reference: "app:1".into(),
-                cause: registry_api(),
-            },
-            PullError::Registry(registry_api()),
-            PullError::Store(store_io()),
-            PullError::Reference(ReferenceError::InvalidFormat),
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            PushError::Registry(registry_api()),
-            PushError::Store(store_io()),
-            PushError::Reference(ReferenceError::InvalidFormat),
-            PushError::Compress {
-                digest: digest(),
-                source: io_error("gzip"),
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    let file_io = || FileError::Io {
-        path: PathBuf::from("/etc/rimg/config.json"),
-        error: io_error("config read"),
-    };
-    all.extend(
-        [
-            registry_api(),
-            RegistryError::Credentials(CredentialError::File(file_io())),
-            RegistryError::Credentials(CredentialError::Helper("no helper".into())),
-            RegistryError::Read {
-                path: PathBuf::from("/store/blob"),
-                source: io_error("upload read"),
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            ConfigError::File(FileError::Json {
-                path: PathBuf::from("/etc/rimg/config.json"),
-                error: json_error(),
-            }),
-            ConfigError::File(file_io()),
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            ManifestError::Registry(registry_api()),
-            ManifestError::Unknown("app:1".into()),
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.push(resolve_io().into());
-    all.extend(
-        [
-            UnpackError::Resolve(resolve_io()),
-            UnpackError::Io {
-                context: "creating etc".into(),
-                source: io_error("mkdir"),
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            ContainerError::Unpack {
-                layer: digest(),
-                source: UnpackError::Resolve(resolve_io()),
-            },
-            ContainerError::Instruction(instruction()),
-            ContainerError::Image(ImageError::Store(store_io())),
-            ContainerError::Store(store_io()),
-            ContainerError::Io {
-                context: "writing the record".into(),
-                source: io_error("record write"),
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    all.extend(
-        [
-            ArchiveError::Store(store_io()),
-            ArchiveError::Image(ImageError::Reference(ReferenceError::InvalidFormat)),
-            ArchiveError::Write(io_error("archive write")),
-            ArchiveError::Read(io_error("archive read")),
-            ArchiveError::Expanded {
-                path: "layer.tar".into(),
-                source: Expanded {
-                    limit: 1,
-                    compressed: 1,
-                },
-            },
-            ArchiveError::Entry {
-                path: "blobs/sha256/x".into(),
-                source: store_io(),
-            },
-            ArchiveError::Json {
-                what: "manifest.json".into(),
-                source: json_error(),
-            },
-            ArchiveError::BadName {
-                name: "A".into(),
-                referrer: "manifest.json".into(),
-                source: ReferenceError::NameContainsUppercase,
-            },
-        ]
-        .map(anyhow::Error::from),
-    );
-    all
 }
 
 #[test]

@@ -7,6 +7,21 @@ mod common;
 use common::{Fixture, ImageSpec};
 use std::fs;
 
+/// Runs `system check`, with `--repair` if asked, expecting exit `code`;
+/// returns the report's lines without the summary.
+fn check(fx: &Fixture, repair: bool, code: i32) -> Vec<String> {
+    let args: &[&str] = if repair {
+        &["system", "check", "--repair"]
+    } else {
+        &["system", "check"]
+    };
+    let run = fx.run(args);
+    assert_eq!(run.code, code, "{run:?}");
+    let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+    lines.pop();
+    lines
+}
+
 #[test]
 fn a_held_lease_keeps_its_blobs_through_repair_and_prune() {
     let fx = Fixture::new();
@@ -21,18 +36,19 @@ fn a_held_lease_keeps_its_blobs_through_repair_and_prune() {
     fx.ok(&["image", "prune", "-af"]);
     assert!(fx.store().has_blob(&img.layers[0]));
     assert!(!fx.store().has_blob(&img.id));
-    let run = fx.run(&["system", "check", "--repair"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(!run.stdout.contains("repaired: "), "{}", run.stdout);
+    assert_eq!(check(&fx, true, 0), Vec::<String>::new());
     assert!(fx.store().has_blob(&fresh) && fx.store().has_blob(&img.layers[0]));
 
     drop(lease);
-    let run = fx.run(&["system", "check"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains(&format!("orphaned blob {fresh}")));
-    let run = fx.run(&["system", "check", "--repair"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout.matches("repaired: orphaned blob ").count(), 2);
+    let found = check(&fx, false, 1);
+    assert!(found.contains(&format!(
+        "orphaned blob {fresh} (19 bytes), referenced by no image"
+    )));
+    let repaired = check(&fx, true, 0);
+    assert_eq!(repaired.len(), 2, "{repaired:?}");
+    assert!(repaired
+        .iter()
+        .all(|l| l.starts_with("repaired: orphaned blob ")));
     assert!(!fx.store().has_blob(&fresh) && !fx.store().has_blob(&img.layers[0]));
 }
 
@@ -47,21 +63,14 @@ fn a_stale_lease_is_a_leftover_and_protects_nothing() {
     let stale = leases.join("12345-dead");
     fs::write(&stale, format!("{orphan}\n")).unwrap();
 
-    let run = fx.run(&["system", "check"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains(&format!("orphaned blob {orphan}")));
-    assert!(run
-        .stdout
-        .contains(&format!("leftover temporary file {}", stale.display())));
-    assert!(
-        run.stdout.ends_with("2 problem(s) found\n"),
-        "{}",
-        run.stdout
+    assert_eq!(
+        check(&fx, false, 1),
+        [
+            format!("orphaned blob {orphan} (26 bytes), referenced by no image"),
+            format!("leftover temporary file {}", stale.display()),
+        ]
     );
-
-    let run = fx.run(&["system", "check", "--repair"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout.matches("repaired: ").count(), 2);
+    assert_eq!(check(&fx, true, 0).len(), 2);
     assert!(!stale.exists());
     assert!(!fx.store().has_blob(&orphan));
     assert_eq!(
