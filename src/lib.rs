@@ -18,3 +18,6 @@ pub mod registry;
 pub mod store;
 pub mod tar_guard;
 pub mod view;
+
+#[cfg(test)]
+mod error_tests;

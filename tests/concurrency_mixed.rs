@@ -133,3 +133,46 @@ fn sixteen_processes_of_mixed_commands_lose_nothing() {
     let leftovers = assert_consistent(&root, "after 16 concurrent processes");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn pulls_listings_rmi_and_prune_in_loops_all_succeed() {
+    let registry = Registry::start();
+    registry.push_image(&LayoutSpec::new(47, 3, 100_000), "loops/app:v1");
+    let pulled = registry.image("loops/app:v1");
+    let fx = Fixture::new();
+    let root = fx.root();
+    let commands: Vec<Vec<String>> = vec![
+        args(&["pull", "-q", &pulled]),
+        args(&["pull", "-q", &pulled]),
+        args(&["pull", "-q", &pulled]),
+        args(&["pull", "-q", &pulled]),
+        args(&["rmi", "-f", &pulled]),
+        args(&["image", "prune", "-af"]),
+        args(&["images", "-q"]),
+        args(&["images"]),
+    ];
+    // Each loop runs its command for 15 s, at most 200 times; `run` fails
+    // the test on the first command that fails.
+    let workers: Vec<_> = commands
+        .into_iter()
+        .map(|command| {
+            let root = root.clone();
+            thread::spawn(move || {
+                let start = Instant::now();
+                let mut runs = 0;
+                while start.elapsed() < Duration::from_secs(15) && runs < 200 {
+                    run(&root, &command);
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    let runs: usize = workers
+        .into_iter()
+        .map(|w| w.join().expect("a command failed or hung"))
+        .sum();
+    assert!(runs >= 8, "{runs} runs");
+    let leftovers = assert_consistent(&root, "after the loops");
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -16,7 +16,7 @@ use crate::image::{self, entry_ref};
 use crate::layer::{self, Compression, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
-use crate::store::{io_context, Ingest, Store, StoreError, MAX_JSON_BLOB};
+use crate::store::{io_context, Ingest, Lease, Store, StoreError, MAX_JSON_BLOB};
 use crate::tar_guard::TarGuard;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -51,7 +51,7 @@ pub fn load(
     if input.fill_buf().map_err(ArchiveError::Read)?.is_empty() {
         return Err(ArchiveError::Empty);
     }
-    let mut staging = Staging::new(store);
+    let mut staging = Staging::new(store)?;
     let contents = read_entries(input, &mut staging, input_size)?;
     staging.flush()?;
     let images = match (&contents.manifest_json, &contents.index_json) {
@@ -546,11 +546,13 @@ fn entry_error(path: &str) -> impl FnOnce(StoreError) -> ArchiveError + '_ {
 }
 
 /// The blobs this load added to the store. Nothing references them until
-/// the images are registered; at the end, whatever is still unreferenced
+/// the images are registered, so a lease protects them (and those it
+/// reuses) meanwhile; at the end, whatever is still unreferenced
 /// (everything, if the load failed) is removed, so a failed load leaves
 /// the store as it was.
 struct Staging<'a> {
     store: &'a Store,
+    lease: Lease,
     added: BTreeSet<Digest>,
     buffer: Vec<u8>,
     committer: Committer,
@@ -558,14 +560,15 @@ struct Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    fn new(store: &'a Store) -> Staging<'a> {
-        Staging {
+    fn new(store: &'a Store) -> Result<Staging<'a>> {
+        Ok(Staging {
             store,
+            lease: store.lease()?,
             added: BTreeSet::new(),
             buffer: vec![0; 256 << 10],
             committer: Committer::new(),
             finished: false,
-        }
+        })
     }
 
     /// Streams one archive entry of `size` bytes into the store, verified
@@ -578,13 +581,15 @@ impl<'a> Staging<'a> {
         size: u64,
         path: &str,
     ) -> Result<FileEntry> {
-        if let Some(digest) = expected.filter(|d| self.store.has_blob(d)) {
-            return Ok(FileEntry {
-                digest: digest.clone(),
-                size,
-            });
+        if let Some(digest) = expected {
+            if self.lease.reuse(digest)? {
+                return Ok(FileEntry {
+                    digest: digest.clone(),
+                    size,
+                });
+            }
         }
-        let mut ingest = self.store.ingest()?;
+        let mut ingest = self.lease.ingest()?;
         loop {
             let n = data.read(&mut self.buffer).map_err(ArchiveError::Read)?;
             if n == 0 {
@@ -609,7 +614,7 @@ impl<'a> Staging<'a> {
     /// Stores a document rimg made (a manifest).
     fn put(&mut self, bytes: &[u8]) -> Result<Digest> {
         let existed = self.store.has_blob(&Digest::of(bytes));
-        let digest = self.store.put_blob(bytes)?;
+        let digest = self.lease.put_blob(bytes)?;
         if !existed {
             self.added.insert(digest.clone());
         }
@@ -631,6 +636,9 @@ impl<'a> Staging<'a> {
             return Ok(());
         }
         let lock = self.store.lock()?;
+        // Our own lease would keep them. Under the lock no one can reuse
+        // them meanwhile; a writer storing one anew leases it itself.
+        self.lease.clear()?;
         let keep = self.store.referenced_blobs(&self.store.read_index()?)?;
         self.store.remove_blobs(&lock, &self.added, &keep)?;
         Ok(())

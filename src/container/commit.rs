@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::image::writer::{self, LayerWriter};
 use crate::image::{self, instruction};
 use crate::oci::{Descriptor, History, ImageConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -65,11 +65,13 @@ pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Diges
         ));
     }
 
+    // Held until the image is named, so no blob sweep takes its blobs.
+    let lease = store.lease()?;
     let now = Utc::now();
     let mut layers = container.head.layers.clone();
     let mut diff_id = None;
     if !changes.is_empty() {
-        let layer = write_layer(store, &container, &containers, &changes, now.timestamp())?;
+        let layer = write_layer(&lease, &container, &containers, &changes, now.timestamp())?;
         // A file that changed while it was read is marked so the next
         // commit takes it again.
         for entry in new.iter_mut().filter(|e| layer.raced.contains(&e.path)) {
@@ -81,7 +83,7 @@ pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Diges
 
     let created = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
     let config = child_config(&base, runtime, &container, options, &created, diff_id);
-    let image = writer::store_image(store, &config, layers.clone())?;
+    let image = writer::store_image(&lease, &config, layers.clone())?;
 
     let dir = containers.dir(&container.id);
     let old_snapshot = container.snapshot.clone();
@@ -122,7 +124,7 @@ struct NewLayer {
 
 /// Writes the layer for `changes`.
 fn write_layer(
-    store: &Store,
+    lease: &Lease,
     container: &Container,
     containers: &Containers,
     changes: &[changes::Change],
@@ -130,7 +132,7 @@ fn write_layer(
 ) -> Result<NewLayer> {
     let rootfs = containers.rootfs(container);
     let context = || format!("writing the layer for container {}", container.id);
-    let mut tar = tarball::TarWriter::new(LayerWriter::new(store)?, &rootfs);
+    let mut tar = tarball::TarWriter::new(LayerWriter::new(lease)?, &rootfs);
     let mut raced = BTreeSet::new();
     for entry in changes::layer_entries(changes) {
         match &entry {
@@ -146,7 +148,7 @@ fn write_layer(
         }
     }
     let writer = tar.finish().map_err(io_context(context()))?;
-    let (descriptor, info) = writer.finish(store)?;
+    let (descriptor, info) = writer.finish()?;
     Ok(NewLayer {
         descriptor,
         diff_id: info.diff_id,

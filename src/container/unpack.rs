@@ -49,7 +49,7 @@ pub enum UnpackError {
     ReplacesRoot(String),
     #[error("{name:?}: unsupported tar entry type {kind:?}")]
     UnsupportedType { name: String, kind: char },
-    #[error("{0}")]
+    #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error("{context}")]
     Io {

@@ -40,7 +40,7 @@ pub enum FormatError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Multiple(Vec<FormatError>),
     /// An item could not be represented as JSON.
-    #[error("{0}")]
+    #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// Writing the output failed.
     #[error(transparent)]

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
 use crate::registry::RegistryConfig;
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use crate::tar_guard::TarGuard;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
@@ -60,12 +60,14 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
     let is_url = source.starts_with("http://") || source.starts_with("https://");
+    // Held until the image is named, so no blob sweep takes its blobs.
+    let lease = store.lease()?;
     let (layer, info) = if source == "-" {
-        store_layer(store, io::stdin().lock())?
+        store_layer(&lease, io::stdin().lock())?
     } else if is_url {
         let download = Download::start(store, source)?;
         let failure = download.failure.clone();
-        store_layer(store, BufReader::with_capacity(1 << 20, download)).map_err(|e| {
+        store_layer(&lease, BufReader::with_capacity(1 << 20, download)).map_err(|e| {
             // The download's own failure says more than what tar made of it.
             match failure.lock().ok().and_then(|mut f| f.take()) {
                 Some(message) => ImportError::Download {
@@ -80,7 +82,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
             context: format!("opening {source}"),
             source: e,
         })?;
-        store_layer(store, BufReader::with_capacity(1 << 20, file))?
+        store_layer(&lease, BufReader::with_capacity(1 << 20, file))?
     };
 
     // The docker CLI streams a local file to the daemon as stdin, so the
@@ -112,7 +114,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         }],
         extra,
     };
-    let image = writer::store_image(store, &config, vec![layer])?;
+    let image = writer::store_image(&lease, &config, vec![layer])?;
     let lock = store.lock()?;
     writer::name_image(store, &lock, &image, &names)?;
     Ok(image.id)
@@ -120,7 +122,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
 
 /// Decompresses `input`, checks it is a tar archive, and stores it.
 fn store_layer<R: BufRead>(
-    store: &Store,
+    lease: &Lease,
     input: R,
 ) -> Result<(crate::oci::Descriptor, crate::layer::LayerInfo), ImportError> {
     let reading = |source| ImportError::Io {
@@ -131,7 +133,7 @@ fn store_layer<R: BufRead>(
     let plain = layer::decompress(input, None).map_err(reading)?;
     let mut archive = tar::Archive::new(TarGuard::new(Tee {
         inner: plain,
-        copy: LayerWriter::new(store)?,
+        copy: LayerWriter::new(lease)?,
     }));
     for entry in archive.entries().map_err(ImportError::NotATar)? {
         entry.map_err(ImportError::NotATar)?;
@@ -141,7 +143,7 @@ fn store_layer<R: BufRead>(
     if tee.copy.is_empty() {
         return Err(ImportError::Empty);
     }
-    Ok(tee.copy.finish(store)?)
+    Ok(tee.copy.finish()?)
 }
 
 /// Passes what it reads on to `copy`.

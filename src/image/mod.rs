@@ -63,8 +63,9 @@ pub enum ImageError {
 /// Records an image whose blobs are already in the store: points each of
 /// `names` at `manifest` (moving them from other images), or with no names
 /// keeps it as an untagged image. Under the lock it first checks that every
-/// blob the manifest needs is present, since a concurrent `rmi` may have
-/// removed a shared blob after the caller found it; callers re-fetch on
+/// blob the manifest needs is present: callers lease what they store and
+/// reuse (see [`crate::store::Lease`]), but an image can still name a blob
+/// that was never stored, or that another tool removed; that is
 /// [`StoreError::BlobMissing`].
 pub fn register(
     store: &Store,

@@ -7,7 +7,8 @@
 //! core, are decompressed and hashed for the diff ID in the same pass, the
 //! others from their stored blob once a core is free. Nothing is renamed
 //! into the store unverified, and nothing is tagged unless every layer's
-//! diff ID matches the config.
+//! diff ID matches the config. A lease protects every blob the pull
+//! stores or reuses until the image is named.
 
 use crate::digest::Digest;
 use crate::image;
@@ -16,7 +17,7 @@ use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifes
 use crate::progress::{Board, LayerProgress, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, code, Client, RegistryError, Repository};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
@@ -27,10 +28,6 @@ use tokio::sync::{mpsc, Semaphore};
 /// well. Decompression is bounded apart, at one layer per core (see
 /// `download_layer`).
 pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 6;
-
-/// How often the commit step goes back for blobs a concurrent `rmi`
-/// removed under it.
-const COMMIT_ATTEMPTS: usize = 3;
 
 /// Chunks queued between a download and its writer thread: enough to ride
 /// out a disk hiccup, small enough that memory stays flat.
@@ -96,7 +93,7 @@ pub enum PullError {
     },
     #[error("invalid platform {0:?}: expected os/arch[/variant]")]
     InvalidPlatform(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
     #[error("tag can't be used with --all-tags/-a")]
     TagWithAllTags,
@@ -231,8 +228,9 @@ impl Puller<'_> {
     /// Pulls one tag or digest; true when the name now points at a
     /// different image than before.
     async fn pull_one(&self, repos: &[Repository], reference: &Reference) -> Result<bool> {
-        let resolved = self.resolve(repos, reference).await?;
-        let config = self.config(&resolved).await?;
+        let lease = self.store.lease()?;
+        let resolved = self.resolve(repos, reference, &lease).await?;
+        let config = self.config(&resolved, &lease).await?;
         if resolved.manifest.layers.len() != config.rootfs.diff_ids.len() {
             return Err(PullError::Invalid {
                 what: "image config",
@@ -255,9 +253,10 @@ impl Puller<'_> {
             }
         }
         let board = self.progress.board();
-        self.fetch_layers(&resolved, &config, &board, true).await?;
+        self.fetch_layers(&resolved, &config, &board, &lease)
+            .await?;
         drop(board);
-        let updated = self.commit(&resolved, &config, reference).await?;
+        let updated = self.commit(&resolved, reference, &lease)?;
         self.progress.line(&format!("Digest: {}", resolved.served));
         Ok(updated)
     }
@@ -268,6 +267,7 @@ impl Puller<'_> {
         &self,
         repos: &'r [Repository],
         reference: &Reference,
+        lease: &Lease,
     ) -> Result<Resolved<'r>> {
         let tag_or_digest = reference
             .digest()
@@ -326,7 +326,7 @@ impl Puller<'_> {
                 media_type: chosen.media_type,
             });
         }
-        let bytes = self.manifest_by_digest(repo, &chosen).await?;
+        let bytes = self.manifest_by_digest(repo, &chosen, lease).await?;
         let manifest = parse_manifest(&chosen.digest, &bytes)?;
         let mut descriptor =
             Descriptor::new(&chosen.media_type, chosen.digest.clone(), chosen.size);
@@ -343,8 +343,13 @@ impl Puller<'_> {
 
     /// A platform manifest from the store if it is there (so an
     /// up-to-date re-pull costs one request), else from the registry.
-    async fn manifest_by_digest(&self, repo: &Repository, desc: &Descriptor) -> Result<Bytes> {
-        if self.store.has_blob(&desc.digest) {
+    async fn manifest_by_digest(
+        &self,
+        repo: &Repository,
+        desc: &Descriptor,
+        lease: &Lease,
+    ) -> Result<Bytes> {
+        if lease.reuse(&desc.digest)? {
             return Ok(Bytes::from(self.store.read_blob(&desc.digest)?));
         }
         let fetched = self.client.manifest(repo, desc.digest.as_str()).await?;
@@ -353,7 +358,7 @@ impl Puller<'_> {
     }
 
     /// The image config, fetched and stored if missing.
-    async fn config(&self, resolved: &Resolved<'_>) -> Result<ImageConfig> {
+    async fn config(&self, resolved: &Resolved<'_>, lease: &Lease) -> Result<ImageConfig> {
         let desc = &resolved.manifest.config;
         if !(desc.media_type == media_type::DOCKER_CONFIG
             || desc.media_type == media_type::OCI_CONFIG)
@@ -367,37 +372,35 @@ impl Puller<'_> {
                 ),
             });
         }
-        if !self.store.has_blob(&desc.digest) {
+        if !lease.reuse(&desc.digest)? {
             let bytes = self.client.small_blob(resolved.repo, &desc.digest).await?;
             verify_document("image config", desc, &bytes)?;
-            self.store.put_blob(&bytes)?;
+            lease.put_blob(&bytes)?;
         }
         Ok(self.store.read_json(&desc.digest)?)
     }
 
-    /// Makes every layer of the image present and measured, checking each
-    /// diff ID against the config. `announce` prints `Already exists` for
-    /// layers already stored (the first pass; a commit retry stays quiet
-    /// about them).
+    /// Makes every layer of the image present, leased and measured,
+    /// checking each diff ID against the config.
     async fn fetch_layers(
         &self,
         resolved: &Resolved<'_>,
         config: &ImageConfig,
         board: &Board,
-        announce: bool,
+        lease: &Lease,
     ) -> Result<()> {
         let layers = &resolved.manifest.layers;
         // A digest listed twice is downloaded once.
         let mut wanted: BTreeMap<&Digest, &Descriptor> = BTreeMap::new();
         let mut lines: Vec<Option<LayerProgress>> = Vec::with_capacity(layers.len());
         for layer in layers {
-            let present = self.store.has_blob(&layer.digest);
+            // A blob a concurrent `rmi` removed before this lease named it
+            // is downloaded again.
+            let present = !wanted.contains_key(&layer.digest) && lease.reuse(&layer.digest)?;
             let line = if present {
-                announce.then(|| {
-                    let line = board.layer(&layer.digest);
-                    line.finish("Already exists");
-                    line
-                })
+                let line = board.layer(&layer.digest);
+                line.finish("Already exists");
+                Some(line)
             } else if wanted.insert(&layer.digest, layer).is_none() {
                 let line = board.layer(&layer.digest);
                 line.status("Pulling fs layer");
@@ -430,7 +433,7 @@ impl Puller<'_> {
             let line = lines_by_digest.get(&desc.digest).copied();
             async move {
                 let info = self
-                    .download_layer(resolved.repo, desc, line, decompressors)
+                    .download_layer(resolved.repo, desc, line, decompressors, lease)
                     .await?;
                 Ok::<_, PullError>((desc.digest.clone(), info))
             }
@@ -487,14 +490,15 @@ impl Puller<'_> {
         desc: &Descriptor,
         line: Option<&LayerProgress>,
         decompressors: &Semaphore,
+        lease: &Lease,
     ) -> Result<LayerInfo> {
         if let Some(line) = line {
             line.downloading(desc.size);
         }
         let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
-        let store = self.store.clone();
+        let lease = lease.clone();
         let target = desc.clone();
-        let stored = tokio::task::spawn_blocking(move || store_blob(&store, &target, blob_chunks));
+        let stored = tokio::task::spawn_blocking(move || store_blob(&lease, &target, blob_chunks));
         // The download stops at the declared size, which so bounds what
         // the layer may expand to.
         let size = desc.size;
@@ -578,36 +582,24 @@ impl Puller<'_> {
         Ok(info)
     }
 
-    /// Names the image. `image::register` checks under the store lock
-    /// that every blob is still there (a concurrent `rmi` may have removed
-    /// a shared one after we found it); any that is not is fetched again.
-    async fn commit(
+    /// Names the image. Every blob it needs is leased, so none can have
+    /// gone since it was found; `image::register` still checks, under the
+    /// store lock, against blobs removed by other tools.
+    fn commit(
         &self,
         resolved: &Resolved<'_>,
-        config: &ImageConfig,
         reference: &Reference,
+        lease: &Lease,
     ) -> Result<bool> {
         let names = image_names(reference, &resolved.served)?;
-        let mut missing = None;
-        for _ in 0..COMMIT_ATTEMPTS {
-            if !self.store.has_blob(&resolved.descriptor.digest) {
-                verify_document("manifest", &resolved.descriptor, &resolved.manifest_bytes)?;
-                self.store.put_blob(&resolved.manifest_bytes)?;
-            }
-            let index = self.store.read_index()?;
-            let updated =
-                self.points_elsewhere(&index, &names[0], &resolved.manifest.config.digest);
-            match image::register(self.store, &resolved.descriptor, &names) {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::BlobMissing(digest)) => missing = Some(digest),
-                Err(e) => return Err(e.into()),
-            }
-            self.config(resolved).await?;
-            self.fetch_layers(resolved, config, &self.progress.board(), false)
-                .await?;
+        if !lease.reuse(&resolved.descriptor.digest)? {
+            verify_document("manifest", &resolved.descriptor, &resolved.manifest_bytes)?;
+            lease.put_blob(&resolved.manifest_bytes)?;
         }
-        let digest = missing.unwrap_or_else(|| resolved.descriptor.digest.clone());
-        Err(PullError::Store(StoreError::BlobMissing(digest)))
+        let index = self.store.read_index()?;
+        let updated = self.points_elsewhere(&index, &names[0], &resolved.manifest.config.digest);
+        image::register(self.store, &resolved.descriptor, &names)?;
+        Ok(updated)
     }
 
     /// Whether `name` is unset or names an image other than `config` (the
@@ -704,10 +696,10 @@ fn verify_document(what: &'static str, desc: &Descriptor, bytes: &[u8]) -> Resul
     Ok(())
 }
 
-/// Writes a blob's chunks to a temporary file and commits it only if its
-/// digest and size match the descriptor.
-fn store_blob(store: &Store, desc: &Descriptor, mut chunks: mpsc::Receiver<Bytes>) -> Result<()> {
-    let mut ingest = store.ingest()?;
+/// Writes a blob's chunks to a temporary file and commits it, leased, only
+/// if its digest and size match the descriptor.
+fn store_blob(lease: &Lease, desc: &Descriptor, mut chunks: mpsc::Receiver<Bytes>) -> Result<()> {
+    let mut ingest = lease.ingest()?;
     while let Some(chunk) = chunks.blocking_recv() {
         ingest.write_all(&chunk).map_err(|e| StoreError::Io {
             context: format!("writing blob {}", desc.digest),

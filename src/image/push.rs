@@ -7,7 +7,8 @@
 //! uploaded. Uncompressed layers (from `load`, `commit`) are gzipped into
 //! the store first: the compressed digest must be known before the
 //! manifest can name it, a spill through the store keeps memory flat, and
-//! keeping the result lets the next push send the very same blob.
+//! keeping the result lets the next push send the very same blob. A lease
+//! protects those blobs, and the pushed manifest, until it is registered.
 
 use crate::digest::Digest;
 use crate::image::{self, Catalog, Image};
@@ -17,7 +18,7 @@ use crate::progress::{Board, Progress};
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::upload::Mount;
 use crate::registry::{Client, RegistryError, Repository};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::io::{self, Read, Write};
@@ -37,7 +38,7 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error("image {image}: {layers} layers but {diff_ids} diff IDs in its config")]
     Invalid {
@@ -45,7 +46,8 @@ pub enum PushError {
         layers: usize,
         diff_ids: usize,
     },
-    #[error("compressing layer {digest}: {source}")]
+    // `source` is the cause `{:#}` prints after the message.
+    #[error("compressing layer {digest}")]
     Compress { digest: Digest, source: io::Error },
     #[error("internal error: {0}")]
     Internal(String),
@@ -174,6 +176,7 @@ impl Pusher<'_> {
             });
         }
         let manifest_type = manifest_media_type(image);
+        let lease = self.store.lease()?;
         let board = progress.board();
         let mut seen = std::collections::HashSet::new();
         let unique: Vec<(&Descriptor, &Digest)> = image
@@ -183,11 +186,9 @@ impl Pusher<'_> {
             .zip(diff_ids)
             .filter(|(layer, _)| seen.insert(layer.digest.clone()))
             .collect();
-        let outgoing: Vec<Outgoing> = stream::iter(
-            unique
-                .into_iter()
-                .map(|(layer, diff_id)| self.push_layer(layer, diff_id, &manifest_type, &board)),
-        )
+        let outgoing: Vec<Outgoing> = stream::iter(unique.into_iter().map(|(layer, diff_id)| {
+            self.push_layer(layer, diff_id, &manifest_type, &board, &lease)
+        }))
         .buffered(self.options.max_concurrent_uploads.max(1))
         .try_collect()
         .await?;
@@ -218,7 +219,7 @@ impl Pusher<'_> {
                 bytes.clone(),
             )
             .await?;
-        let digest = self.store.put_blob(&bytes)?;
+        let digest = lease.put_blob(&bytes)?;
         let descriptor = Descriptor::new(&manifest_type, digest.clone(), bytes.len() as u64);
         let repo_digest = tag.with_digest(digest.as_str())?;
         image::register(self.store, &descriptor, &[repo_digest])?;
@@ -264,10 +265,13 @@ impl Pusher<'_> {
         diff_id: &Digest,
         manifest_type: &str,
         board: &Board,
+        lease: &Lease,
     ) -> Result<Outgoing> {
         let line = board.layer(diff_id);
         line.status("Preparing");
-        let descriptor = self.registry_blob(layer, diff_id, manifest_type).await?;
+        let descriptor = self
+            .registry_blob(layer, diff_id, manifest_type, lease)
+            .await?;
         let out = Outgoing {
             descriptor: descriptor.clone(),
             diff_id: diff_id.clone(),
@@ -350,14 +354,16 @@ impl Pusher<'_> {
     }
 
     /// The blob a layer goes up as: the stored blob when it is compressed,
-    /// else a gzip of it made (once) in the store.
+    /// else a gzip of it made (once) in the store, leased.
     async fn registry_blob(
         &self,
         layer: &Descriptor,
         diff_id: &Digest,
         manifest_type: &str,
+        lease: &Lease,
     ) -> Result<Descriptor> {
         let store = self.store.clone();
+        let lease = lease.clone();
         let layer = layer.clone();
         let diff_id = diff_id.clone();
         let gzip_type = if manifest_type == media_type::DOCKER_MANIFEST {
@@ -370,8 +376,8 @@ impl Pusher<'_> {
                 return Ok(layer);
             }
             let digest = match store.compressed_variant(&layer.digest) {
-                Some(digest) => digest,
-                None => gzip_into_store(&store, &layer, &diff_id)?,
+                Some(digest) if lease.reuse(&digest)? => digest,
+                _ => gzip_into_store(&lease, &layer, &diff_id)?,
             };
             let path = store.blob_path(&digest);
             let size = std::fs::metadata(&path)
@@ -411,13 +417,14 @@ fn is_uncompressed(store: &Store, digest: &Digest) -> Result<bool> {
 /// fixed (no name, mtime 0) so the same layer always gives the same blob.
 /// Level 1: a registry push is bound by this step, and the size gained
 /// by higher levels is small next to the time they cost.
-fn gzip_into_store(store: &Store, layer: &Descriptor, diff_id: &Digest) -> Result<Digest> {
+fn gzip_into_store(lease: &Lease, layer: &Descriptor, diff_id: &Digest) -> Result<Digest> {
+    let store = lease.store();
     let compress_error = |source| PushError::Compress {
         digest: layer.digest.clone(),
         source,
     };
     let mut input = store.open_blob(&layer.digest)?;
-    let ingest = store.ingest()?;
+    let ingest = lease.ingest()?;
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .write(ingest, flate2::Compression::fast());

@@ -1,12 +1,13 @@
 //! Writing new images into the store, for `commit` and `import`: a layer
 //! blob gzip-compressed as it streams in while its diff ID is computed,
-//! then the config and manifest, then the names.
+//! then the config and manifest, then the names. The blobs are written
+//! under the caller's lease, which it holds until the image is named.
 
 use crate::digest::{Digest, Hasher};
 use crate::layer::LayerInfo;
 use crate::oci::{media_type, Descriptor, ImageConfig, Manifest};
 use crate::reference::Reference;
-use crate::store::{io_context, Ingest, Store, StoreError, StoreLock};
+use crate::store::{io_context, Ingest, Lease, Store, StoreError, StoreLock};
 use flate2::write::GzEncoder;
 use serde_json::Map;
 use std::collections::BTreeMap;
@@ -20,13 +21,15 @@ const GZIP_LEVEL: u32 = 6;
 pub struct LayerWriter {
     diff: Hasher,
     gzip: GzEncoder<Ingest>,
+    lease: Lease,
 }
 
 impl LayerWriter {
-    pub fn new(store: &Store) -> Result<LayerWriter, StoreError> {
+    pub fn new(lease: &Lease) -> Result<LayerWriter, StoreError> {
         Ok(LayerWriter {
             diff: Hasher::new(),
-            gzip: GzEncoder::new(store.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
+            gzip: GzEncoder::new(lease.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
+            lease: lease.clone(),
         })
     }
 
@@ -40,7 +43,7 @@ impl LayerWriter {
     }
 
     /// Stores the blob; returns its descriptor and what it holds.
-    pub fn finish(self, store: &Store) -> Result<(Descriptor, LayerInfo), StoreError> {
+    pub fn finish(self) -> Result<(Descriptor, LayerInfo), StoreError> {
         let info = LayerInfo {
             size: self.diff.len(),
             diff_id: self.diff.finish(),
@@ -51,7 +54,7 @@ impl LayerWriter {
             .map_err(io_context("compressing the layer"))?;
         let size = ingest.len();
         let digest = ingest.commit(None)?;
-        store.record_layer_info(&digest, &info)?;
+        self.lease.store().record_layer_info(&digest, &info)?;
         Ok((
             Descriptor::new(media_type::OCI_LAYER_GZIP, digest, size),
             info,
@@ -77,10 +80,10 @@ pub struct NewImage {
     pub manifest: Descriptor,
 }
 
-/// Stores `config` and a manifest listing `layers`; register it with
-/// [`name_image`] (or [`super::register`]) to make it visible.
+/// Stores `config` and a manifest listing `layers` under `lease`; register
+/// it with [`name_image`] (or [`super::register`]) to make it visible.
 pub fn store_image(
-    store: &Store,
+    lease: &Lease,
     config: &ImageConfig,
     layers: Vec<Descriptor>,
 ) -> Result<NewImage, StoreError> {
@@ -89,7 +92,7 @@ pub fn store_image(
         source,
     };
     let config_bytes = serde_json::to_vec(config).map_err(|e| json("image config", e))?;
-    let id = store.put_blob(&config_bytes)?;
+    let id = lease.put_blob(&config_bytes)?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_type::OCI_MANIFEST.to_string()),
@@ -103,7 +106,7 @@ pub fn store_image(
         extra: Map::new(),
     };
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| json("manifest", e))?;
-    let manifest_digest = store.put_blob(&manifest_bytes)?;
+    let manifest_digest = lease.put_blob(&manifest_bytes)?;
     Ok(NewImage {
         id,
         manifest: Descriptor::new(

@@ -119,7 +119,8 @@ pub enum RegistryError {
     #[error("invalid registry URL {0:?}")]
     Url(String),
     /// A local file being uploaded could not be read.
-    #[error("reading {}: {source}", path.display())]
+    // `source` is the cause `{:#}` prints after the message.
+    #[error("reading {}", path.display())]
     Read {
         path: std::path::PathBuf,
         source: std::io::Error,

@@ -22,9 +22,10 @@ pub enum Problem {
         digest: Digest,
         reason: String,
     },
-    /// A blob no index entry references.
+    /// A blob no index entry references and no live writer's lease names.
     Orphan { digest: Digest, size: u64 },
-    /// A temporary file no running rimg is writing.
+    /// A temporary file no running rimg is writing, or the lease of a
+    /// writer that died.
     Leftover(PathBuf),
     /// A cached layer measurement for a blob that is gone.
     StaleCache(PathBuf),
@@ -67,9 +68,10 @@ pub struct CheckReport {
 impl Store {
     /// Verifies every blob's digest, that every index entry resolves to a
     /// complete image, and looks for orphans and leftovers. With `repair`,
-    /// removes corrupt and orphaned blobs, stray files, stale cache entries
-    /// and leftover temporary files. Holds the store lock throughout, so no
-    /// other rimg changes the index meanwhile.
+    /// removes corrupt and orphaned blobs, stray files, stale cache entries,
+    /// leftover temporary files and stale leases. Holds the store lock
+    /// throughout, so no other rimg changes the index meanwhile; blobs a
+    /// live writer holds a lease on are not orphans.
     pub fn check(&self, repair: bool) -> Result<CheckReport> {
         let lock = self.lock()?;
         let index = self.read_index()?;
@@ -97,7 +99,9 @@ impl Store {
             }
         }
         found.extend(self.incomplete_images(&index, &present));
-        let referenced = self.referenced_blobs(&index)?;
+        let mut referenced = self.referenced_blobs(&index)?;
+        // Read after listing the blobs, as `remove_blobs` does.
+        referenced.extend(self.leased_blobs()?);
         for digest in present.difference(&referenced) {
             let size = fs::metadata(self.blob_path(digest)).map_or(0, |m| m.len());
             found.push(Problem::Orphan {
@@ -112,6 +116,7 @@ impl Store {
                 found.push(Problem::Leftover(entry.path()));
             }
         }
+        found.extend(self.stale_leases()?.into_iter().map(Problem::Leftover));
         for entry in read_dir(&self.layer_info_dir())? {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !present.iter().any(|d| d.hex() == name) {
@@ -125,9 +130,10 @@ impl Store {
             }
             let fixed = match &problem {
                 Problem::CorruptBlob { digest, .. } | Problem::Orphan { digest, .. } => {
+                    // A writer may have leased it since it was found.
                     let one = BTreeSet::from([digest.clone()]);
-                    self.remove_blobs(&lock, &one, &BTreeSet::new())?;
-                    true
+                    !self.remove_blobs(&lock, &one, &BTreeSet::new())?.is_empty()
+                        || !self.has_blob(digest)
                 }
                 Problem::StrayFile(path) | Problem::Leftover(path) | Problem::StaleCache(path) => {
                     fs::remove_file(path).is_ok() || !path.exists()

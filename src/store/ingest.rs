@@ -2,7 +2,7 @@
 //! their digest is computed, and only a verified, fsynced file is renamed
 //! into `blobs/`.
 
-use super::{io_context, Result, Store, StoreError};
+use super::{io_context, Lease, Result, Store, StoreError};
 use crate::digest::{Digest, Hasher};
 use std::io::{self, Write};
 use tempfile::NamedTempFile;
@@ -13,16 +13,25 @@ pub struct Ingest {
     store: Store,
     file: io::BufWriter<NamedTempFile>,
     hasher: Hasher,
+    /// Protects the blob from the moment it is stored.
+    lease: Option<Lease>,
 }
 
 impl Ingest {
-    pub(super) fn new(store: &Store) -> Result<Ingest> {
+    pub(super) fn new(store: &Store, lease: Option<Lease>) -> Result<Ingest> {
         let file = store.temp_file("ingest-")?;
         Ok(Ingest {
             store: store.clone(),
             file: io::BufWriter::with_capacity(1 << 20, file),
             hasher: Hasher::new(),
+            lease,
         })
+    }
+
+    /// Writes `bytes` as the whole blob and commits it.
+    pub(super) fn put(mut self, bytes: &[u8]) -> Result<Digest> {
+        self.write_all(bytes).map_err(io_context("writing blob"))?;
+        self.commit(None)
     }
 
     /// Bytes written so far.
@@ -56,7 +65,11 @@ impl Ingest {
             }
         }
         let target = self.store.blob_path(&actual);
-        if target.exists() {
+        if let Some(lease) = &self.lease {
+            // Before the rename: a stored blob is never unleased.
+            lease.protect(&actual)?;
+        }
+        if target.exists() && still_stored(&self.store, self.lease.is_some(), &actual)? {
             return Ok(actual);
         }
         let file = self
@@ -71,6 +84,17 @@ impl Ingest {
         super::sync_dir(target.parent().unwrap_or(self.store.root()))?;
         Ok(actual)
     }
+}
+
+/// Whether a blob found already stored is still there once leased: a
+/// removal that read the leases before ours was appended may be under way,
+/// and the store lock waits it out. Unleased, the blob is taken as found.
+fn still_stored(store: &Store, leased: bool, digest: &Digest) -> Result<bool> {
+    if !leased {
+        return Ok(true);
+    }
+    let _lock = store.lock()?;
+    Ok(store.has_blob(digest))
 }
 
 impl Write for Ingest {

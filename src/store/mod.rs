@@ -6,19 +6,27 @@
 //! <root>/blobs/sha256/<hex>    manifests, configs, layers, byte-for-byte as received
 //! <root>/.rimg/lock            flock taken around every mutation
 //! <root>/.rimg/tmp/            blobs and index.json being written, before their rename
+//! <root>/.rimg/leases/<id>     blobs a live writer stored but has not named yet
 //! <root>/.rimg/layers/<hex>    cache: a layer blob's diff ID and uncompressed size
 //! ```
 //!
 //! Writes follow containerd's content store: write to a temporary file,
 //! verify the digest, fsync, then rename into place, so a reader (or a crash)
 //! never sees a partial blob or index. Everything under `.rimg/` other than
-//! the lock can be rebuilt from the layout itself.
+//! the lock and the leases can be rebuilt from the layout itself.
+//!
+//! A command that stores blobs before naming an image (pull, load, commit,
+//! import, push's gzip) holds a [`Lease`] on them, so that nothing removing
+//! unreferenced blobs meanwhile (`system check --repair`, `rmi`, `image
+//! prune`) takes them; see `lease.rs`.
 
 mod check;
 mod ingest;
+mod lease;
 
 pub use check::{CheckReport, Problem};
 pub use ingest::Ingest;
+pub use lease::Lease;
 
 use crate::digest::{Digest, Hasher};
 use crate::layer::{self, LayerInfo};
@@ -212,17 +220,13 @@ impl Store {
 
     /// Starts writing a blob; see [`Ingest`].
     pub fn ingest(&self) -> Result<Ingest> {
-        Ingest::new(self)
+        Ingest::new(self, None)
     }
 
     /// Stores a small in-memory blob (a manifest or config) and returns its
     /// digest.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest> {
-        let mut ingest = self.ingest()?;
-        ingest
-            .write_all(bytes)
-            .map_err(io_context("writing blob"))?;
-        ingest.commit(None)
+        self.ingest()?.put(bytes)
     }
 
     /// Takes the store's exclusive lock; every change to `index.json` and
@@ -379,25 +383,34 @@ impl Store {
     }
 
     /// Removes the given blobs (and their cached layer info) unless `keep`
-    /// holds them. Callers hold the lock and pass
-    /// the blobs of the images they just dropped, so a concurrent pull's
-    /// fresh, not yet indexed blobs are never swept. Returns each removed
-    /// blob with the bytes it took on disk.
+    /// or a held lease names them. Callers hold the lock and pass the
+    /// blobs of the images they just dropped (or, for `system check`, the
+    /// orphans it found). Returns each removed blob with the bytes it took
+    /// on disk.
     pub fn remove_blobs(
         &self,
         _lock: &StoreLock,
         candidates: &BTreeSet<Digest>,
         keep: &BTreeSet<Digest>,
     ) -> Result<Vec<(Digest, u64)>> {
+        let unkept: Vec<&Digest> = candidates.difference(keep).collect();
+        // Only blobs seen here are removed, and the leases are read after
+        // seeing them: a writer leases a blob before it becomes visible,
+        // and one reusing a blob leases it under the lock we hold.
+        let present: Vec<(&Digest, u64)> = unkept
+            .iter()
+            .filter_map(|d| Some((*d, fs::metadata(self.blob_path(d)).ok()?.len())))
+            .collect();
+        let leased = self.leased_blobs()?;
         let mut removed = Vec::new();
-        for digest in candidates.difference(keep) {
-            let path = self.blob_path(digest);
-            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            match fs::remove_file(&path) {
+        for (digest, size) in present.into_iter().filter(|(d, _)| !leased.contains(d)) {
+            match fs::remove_file(self.blob_path(digest)) {
                 Ok(()) => removed.push((digest.clone(), size)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_context(format!("removing blob {digest}"))(e)),
             }
+        }
+        for digest in unkept.into_iter().filter(|d| !leased.contains(d)) {
             let _ = fs::remove_file(self.layer_info_dir().join(digest.hex()));
         }
         if !removed.is_empty() {
