@@ -258,3 +258,71 @@ fn truncated_archives_are_refused() {
     let gz = common::gzip(&saved());
     assert_refused(&gz[..gz.len() / 2], "reading the archive");
 }
+
+/// `archive` with every entry kept but the one at `path`, whose data
+/// becomes `data`.
+fn with_entry_replaced(archive: &[u8], path: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = TarWriter::new();
+    for (name, kind, bytes) in ar::read_tar(archive) {
+        out = match kind {
+            tar::EntryType::Directory => out.dir(&name),
+            _ if name == path => out.file(&name, data),
+            _ => out.file(&name, &bytes),
+        };
+    }
+    out.finish()
+}
+
+#[test]
+fn an_archive_naming_a_stored_blob_cannot_change_what_the_store_says_of_it() {
+    let source = Fixture::new();
+    source.add_image(&ImageSpec::new(&["good:1"]));
+    let good = ar::save(&source, &["good:1"]);
+    let fx = Fixture::new();
+    assert_eq!(ar::load(&fx, &good).code, 0);
+    let size = |fx: &Fixture| fx.ok(&["images", "--format", "{{.Size}}", "good:1"]);
+    let before = size(&fx);
+    let store = fx.store();
+    let catalog = rimg::image::Catalog::load(&store).unwrap();
+    let image = catalog.image(&catalog.find("good:1").unwrap()).clone();
+    let layer = image.manifest.layers[0].digest.clone();
+
+    // The same archive, its layer entry holding one byte.
+    let hostile = with_entry_replaced(&good, &format!("blobs/sha256/{}", layer.hex()), b"x");
+    assert_eq!(ar::load(&fx, &hostile).code, 0, "the stored blob is used");
+    assert_eq!(size(&fx), before, "the stored layer's size changed");
+    let saved = fx.run_raw(&["save", "good:1"], b"");
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    assert_eq!(fx.ok(&["system", "check"]).lines().count(), 1);
+}
+
+#[test]
+fn descriptors_with_wrong_sizes_are_refused() {
+    let source = Fixture::new();
+    source.add_image(&ImageSpec::new(&["sized:1"]));
+    let good = ar::save(&source, &["sized:1"]);
+    // The archive's index.json entry claims its manifest is one byte longer.
+    let entries = ar::read_tar(&good);
+    let (_, _, index) = entries.iter().find(|(n, _, _)| n == "index.json").unwrap();
+    let mut index: serde_json::Value = serde_json::from_slice(index).unwrap();
+    let manifest = &mut index["manifests"][0];
+    let digest = manifest["digest"].as_str().unwrap().to_string();
+    let true_size = manifest["size"].as_u64().unwrap();
+    manifest["size"] = (true_size + 1).into();
+    let mut hostile = TarWriter::new();
+    for (name, kind, bytes) in entries {
+        hostile = match kind {
+            tar::EntryType::Directory => hostile.dir(&name),
+            _ if name == "manifest.json" => hostile,
+            _ if name == "index.json" => hostile.file(&name, &serde_json::to_vec(&index).unwrap()),
+            _ => hostile.file(&name, &bytes),
+        };
+    }
+    assert_refused(
+        &hostile.finish(),
+        &format!(
+            "index.json says {digest} is {} bytes, but it is {true_size}",
+            true_size + 1
+        ),
+    );
+}

@@ -124,6 +124,21 @@ impl Contents {
                 digest: digest.clone(),
             })
     }
+
+    /// The blob `descriptor` names, which must be as long as it says: a
+    /// wrong size would load, then fail `save` and `push`.
+    fn described(&self, descriptor: &Descriptor, referrer: &str) -> Result<&FileEntry> {
+        let file = self.blob(&descriptor.digest, referrer)?;
+        if file.size != descriptor.size {
+            return Err(ArchiveError::WrongSize {
+                referrer: referrer.to_string(),
+                digest: descriptor.digest.clone(),
+                declared: descriptor.size,
+                actual: file.size,
+            });
+        }
+        Ok(file)
+    }
 }
 
 /// An image verified and ready to be named.
@@ -366,12 +381,12 @@ fn from_index_json(
             None => {
                 let (manifest, file) = read_manifest(contents, store, entry)?;
                 let referrer = format!("manifest {}", entry.digest);
-                let config = contents.blob(&manifest.config.digest, &referrer)?;
+                let config = contents.described(&manifest.config, &referrer)?;
                 let parsed = read_config(store, config, &blob_path(&config.digest))?;
                 let layers = manifest
                     .layers
                     .iter()
-                    .map(|l| contents.blob(&l.digest, &referrer).cloned())
+                    .map(|l| contents.described(l, &referrer).cloned())
                     .collect::<Result<Vec<_>>>()?;
                 verify_layers(store, &config.digest, &parsed, &layers)?;
                 let mut descriptor = Descriptor::new(&entry.media_type, file.digest, file.size);
@@ -400,7 +415,7 @@ fn read_manifest(
     if media_type::is_index(&entry.media_type) {
         return Err(ArchiveError::NestedIndex(entry.digest.clone()));
     }
-    let file = contents.blob(&entry.digest, INDEX_JSON)?.clone();
+    let file = contents.described(entry, INDEX_JSON)?.clone();
     let manifest = store
         .read_json(&file.digest)
         .map_err(entry_error(&blob_path(&file.digest)))?;
@@ -583,6 +598,10 @@ impl<'a> Staging<'a> {
     ) -> Result<FileEntry> {
         if let Some(digest) = expected {
             if self.lease.reuse(digest)? {
+                // The store's verified blob, not the entry's header, says
+                // how long it is: a hostile archive may name a blob the
+                // store has and hold anything under that name.
+                let (_, size) = self.store.open_blob_sized(digest)?;
                 return Ok(FileEntry {
                     digest: digest.clone(),
                     size,

@@ -124,6 +124,13 @@ pub enum ArchiveError {
     UnsupportedLayerCompression(Digest, &'static str),
     #[error("{0} is an image index; archives of multi-platform images are not supported")]
     NestedIndex(Digest),
+    #[error("{referrer} says {digest} is {declared} bytes, but it is {actual}")]
+    WrongSize {
+        referrer: String,
+        digest: Digest,
+        declared: u64,
+        actual: u64,
+    },
     #[error("invalid image name {name:?} in {referrer}")]
     BadName {
         name: String,
