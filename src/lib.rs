@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod container;
 pub mod digest;
+pub mod durable;
 pub mod format;
 pub mod image;
 pub mod layer;

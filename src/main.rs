@@ -571,18 +571,7 @@ fn rm(store: &Store, args: RmArgs) -> Result<ExitCode> {
 /// Like `docker export`, refuses to write a tar stream to a terminal.
 fn export(store: &Store, args: ExportArgs) -> Result<ExitCode> {
     match &args.output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("creating a file in {}", dir.display()))?;
-            let out = container::export(store, &args.container, io::BufWriter::new(tmp))?;
-            let tmp = out.into_inner().map_err(|e| e.into_error())?;
-            tmp.persist(path)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
+        Some(path) => container::export_to_path(store, &args.container, path)?,
         None => {
             if io::stdout().is_terminal() {
                 anyhow::bail!(
