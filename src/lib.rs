@@ -12,6 +12,7 @@ pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod oci;
+pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;

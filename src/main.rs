@@ -881,7 +881,7 @@ fn pull(store: &Store, args: PullArgs) -> Result<ExitCode> {
         platform: args
             .platform
             .as_deref()
-            .map(pull::parse_platform)
+            .map(rimg::platform::parse)
             .transpose()?,
         max_concurrent_downloads: args.max_concurrent_downloads,
     };

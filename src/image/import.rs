@@ -3,13 +3,13 @@
 //! it. The tar stream is stored byte for byte (gzip-compressed) after
 //! checking that it is a tar archive.
 
-use super::catalog::host_platform;
 use super::instruction::{self, InstructionError};
 use super::writer::{self, LayerWriter};
 use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs};
+use crate::platform;
 use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
@@ -79,7 +79,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| format!("Imported from {}", if is_url { source } else { "-" }));
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
-    let platform = host_platform();
+    let platform = platform::host();
     let mut extra = Map::new();
     extra.insert("comment".into(), json!(comment));
     let config = ImageConfig {

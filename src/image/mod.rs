@@ -13,7 +13,7 @@ mod remove;
 mod usage;
 pub mod writer;
 
-pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef, Sizes};
+pub use catalog::{entry_ref, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use usage::{disk_usage, DiskUsage, PruneFilter};
