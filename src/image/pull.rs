@@ -784,31 +784,15 @@ fn choose_platform<'i>(index: &'i Index, wanted: &Platform) -> Result<&'i Descri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
-        Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(str::to_string),
-            ..Platform::default()
-        }
-    }
+    use crate::platform::tests::{index_of, platform};
 
     #[test]
     fn no_match_names_the_available_platforms() {
-        let d = |p: Platform| {
-            let mut d = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"x"), 1);
-            d.platform = Some(p);
-            d
-        };
-        let index = Index {
-            manifests: vec![
-                d(platform("linux", "arm64", None)),
-                d(platform("linux", "arm", Some("v7"))),
-                d(platform("unknown", "unknown", None)),
-            ],
-            ..Index::default()
-        };
+        let index = index_of(vec![
+            platform("linux", "arm64", None),
+            platform("linux", "arm", Some("v7")),
+            platform("unknown", "unknown", None),
+        ]);
         let err = choose_platform(&index, &platform("linux", "s390x", None)).unwrap_err();
         assert_eq!(
             err.to_string(),
