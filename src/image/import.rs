@@ -8,7 +8,7 @@ use super::writer::{self, LayerWriter};
 use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
-use crate::oci::{History, ImageConfig, RootFs};
+use crate::oci::{History, ImageConfig, RootFs, RuntimeConfig};
 use crate::platform;
 use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
@@ -54,7 +54,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         Some(target) => vec![super::parse_target(target)?],
         None => Vec::new(),
     };
-    let mut runtime = Map::new();
+    let mut runtime = RuntimeConfig::default();
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
     let is_url = source.starts_with("http://") || source.starts_with("https://");
@@ -88,7 +88,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         architecture: platform.architecture,
         os: platform.os,
         variant: platform.variant,
-        config: Some(runtime),
+        config: Some(runtime.into()),
         rootfs: RootFs {
             kind: "layers".into(),
             diff_ids: vec![info.diff_id],
