@@ -58,7 +58,7 @@ fn resolve_io() -> ResolveError {
 }
 
 fn instruction() -> InstructionError {
-    let mut config = serde_json::Map::new();
+    let mut config = crate::oci::RuntimeConfig::default();
     apply_changes(&mut config, &["NOSUCH instruction".into()]).unwrap_err()
 }
 

@@ -7,11 +7,13 @@
 pub mod archive;
 pub mod container;
 pub mod digest;
+pub mod durable;
 pub mod format;
 pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod oci;
+pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;

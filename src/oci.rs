@@ -7,6 +7,7 @@
 //! byte-for-byte as received, so their digests hold.
 
 use crate::digest::Digest;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -146,9 +147,7 @@ impl Default for Index {
     }
 }
 
-/// The image configuration (OCI and Docker share it). `config` is kept as
-/// raw JSON: `inspect` prints it as stored, and commands only read a few
-/// fields of it.
+/// The image configuration (OCI and Docker share it).
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
 pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,8 +160,9 @@ pub struct ImageConfig {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// `inspect` prints it as stored, so it keeps its keys' order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<Map<String, Value>>,
+    pub config: Option<KeepOrder<RuntimeConfig>>,
     #[serde(default)]
     pub rootfs: RootFs,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -174,7 +174,7 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// A label from the image's runtime config.
     pub fn labels(&self) -> Option<&Map<String, Value>> {
-        self.config.as_ref()?.get("Labels")?.as_object()
+        self.config.as_ref()?.labels.get()
     }
 
     /// The creation time, if present and valid RFC 3339.
@@ -183,6 +183,188 @@ impl ImageConfig {
         chrono::DateTime::parse_from_rfc3339(created)
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
+/// The image config's `config`: what a container of the image runs with,
+/// under Docker's names (`container.Config`). The maps are kept as JSON so
+/// they keep their stored order; unknown keys are kept in `extra`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RuntimeConfig {
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub hostname: Field<String>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub domainname: Field<String>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub user: Field<String>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub attach_stdin: Field<bool>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub attach_stdout: Field<bool>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub attach_stderr: Field<bool>,
+    /// `"80/tcp": {}` for each port.
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub exposed_ports: Field<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub tty: Field<bool>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub open_stdin: Field<bool>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub stdin_once: Field<bool>,
+    /// `KEY=value` entries.
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub env: Field<Vec<String>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub cmd: Field<Vec<String>>,
+    /// `Test`, and the durations in nanoseconds and `Retries` that are set.
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub healthcheck: Field<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub args_escaped: Field<bool>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub image: Field<String>,
+    /// `"/path": {}` for each volume.
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub volumes: Field<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub working_dir: Field<String>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub entrypoint: Field<Vec<String>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub on_build: Field<Vec<String>>,
+    /// Label names to their (string) values.
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub labels: Field<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub stop_signal: Field<String>,
+    #[serde(skip_serializing_if = "Field::is_absent")]
+    pub shell: Field<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One runtime config field, keeping apart what Docker keeps apart: a key
+/// that is absent, one that is `null` (Docker writes `"Cmd": null`) and a
+/// value. Each is written back as it was read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    #[default]
+    Absent,
+    Null,
+    Set(T),
+    /// A value not of Docker's type, kept as it came rather than refusing
+    /// the whole image over it.
+    Other(Value),
+}
+
+impl<T> Field<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Field::Absent)
+    }
+
+    /// The value, if one of Docker's type is set.
+    pub fn get(&self) -> Option<&T> {
+        match self {
+            Field::Set(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value to change, made `T`'s empty one first unless one is set.
+    pub fn get_or_default(&mut self) -> &mut T
+    where
+        T: Default,
+    {
+        if !matches!(self, Field::Set(_)) {
+            *self = Field::Set(T::default());
+        }
+        match self {
+            Field::Set(value) => value,
+            _ => unreachable!("set just above"),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Field<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Absent | Field::Null => serializer.serialize_none(),
+            Field::Set(value) => value.serialize(serializer),
+            Field::Other(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(deserializer)? {
+            Value::Null => Field::Null,
+            value => match T::deserialize(&value) {
+                Ok(typed) => Field::Set(typed),
+                Err(_) => Field::Other(value),
+            },
+        })
+    }
+}
+
+/// A JSON object `T` that is written back with its keys in the order they
+/// were read; keys added since follow, in `T`'s order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeepOrder<T> {
+    value: T,
+    order: Vec<String>,
+}
+
+impl<T> From<T> for KeepOrder<T> {
+    fn from(value: T) -> KeepOrder<T> {
+        KeepOrder {
+            value,
+            order: Vec::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for KeepOrder<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for KeepOrder<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T: Serialize> Serialize for KeepOrder<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let Value::Object(fields) = serde_json::to_value(&self.value).map_err(S::Error::custom)?
+        else {
+            return Err(S::Error::custom("expected a JSON object"));
+        };
+        let mut entries: Vec<(String, Value)> = fields.into_iter().collect();
+        // Stable, so new keys keep `T`'s order among themselves.
+        entries.sort_by_key(|(key, _)| {
+            self.order
+                .iter()
+                .position(|known| known == key)
+                .unwrap_or(usize::MAX)
+        });
+        serializer.collect_map(entries)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for KeepOrder<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let fields = Map::<String, Value>::deserialize(deserializer)?;
+        let order = fields.keys().cloned().collect();
+        let value = T::deserialize(Value::Object(fields)).map_err(D::Error::custom)?;
+        Ok(KeepOrder { value, order })
     }
 }
 
@@ -235,6 +417,43 @@ mod tests {
         assert!(serde_json::to_string(&d)
             .unwrap()
             .contains(r#""data":"e30=""#));
+    }
+
+    #[test]
+    fn a_runtime_config_is_written_back_as_it_was_read() {
+        // BuildKit's order, Docker's nulls, a key rimg does not know and a
+        // value of the wrong type.
+        let json = r#"{"User":"app","Env":["A=1"],"Entrypoint":null,"Cmd":["sh"],"WorkingDir":"/","Labels":{"z":"1","a":"2"},"OnBuild":null,"ArgsEscaped":true,"Memory":0,"Tty":"yes"}"#;
+        let config: KeepOrder<RuntimeConfig> = serde_json::from_str(json).unwrap();
+        assert_eq!(config.cmd.get(), Some(&vec!["sh".to_string()]));
+        assert_eq!(config.entrypoint, Field::Null);
+        assert_eq!(config.hostname, Field::Absent);
+        assert_eq!(config.tty, Field::Other(Value::from("yes")));
+        assert_eq!(config.extra.get("Memory"), Some(&Value::from(0)));
+        assert_eq!(serde_json::to_string(&config).unwrap(), json);
+    }
+
+    #[test]
+    fn keys_added_to_a_runtime_config_follow_the_stored_ones() {
+        let mut config: KeepOrder<RuntimeConfig> =
+            serde_json::from_str(r#"{"WorkingDir":"/srv","Cmd":["sh"]}"#).unwrap();
+        config.cmd = Field::Null;
+        config.user = Field::Set("app".into());
+        config.env = Field::Set(vec!["A=1".into()]);
+        assert_eq!(
+            serde_json::to_string(&config).unwrap(),
+            r#"{"WorkingDir":"/srv","Cmd":null,"User":"app","Env":["A=1"]}"#
+        );
+        let fresh = KeepOrder::from(RuntimeConfig::default());
+        assert_eq!(serde_json::to_string(&fresh).unwrap(), "{}");
+    }
+
+    #[test]
+    fn an_image_config_without_a_runtime_config_has_none() {
+        for json in [r#"{"config":null}"#, "{}"] {
+            let config: ImageConfig = serde_json::from_str(json).unwrap();
+            assert!(config.config.is_none());
+        }
     }
 
     #[test]

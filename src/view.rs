@@ -156,15 +156,8 @@ pub fn inspect(image: &Image, size: u64) -> Value {
         "Author".into(),
         json!(image.config.author.as_deref().unwrap_or("")),
     );
-    out.insert(
-        "Config".into(),
-        image
-            .config
-            .config
-            .clone()
-            .map(Value::Object)
-            .unwrap_or(Value::Null),
-    );
+    // As stored: the same keys in the same order, nulls kept.
+    out.insert("Config".into(), json!(image.config.config));
     out.insert("Architecture".into(), json!(image.config.architecture));
     if let Some(variant) = &image.config.variant {
         out.insert("Variant".into(), json!(variant));
@@ -246,11 +239,12 @@ pub fn container_row(
         container.image_id.short().to_string()
     };
     let runtime = image.and_then(|i| i.config.config.as_ref());
-    let command: Vec<&str> = ["Entrypoint", "Cmd"]
-        .iter()
-        .filter_map(|key| runtime.and_then(|r| r.get(*key)).and_then(Value::as_array))
+    let command: Vec<&str> = runtime
+        .into_iter()
+        .flat_map(|r| [r.entrypoint.get(), r.cmd.get()])
         .flatten()
-        .filter_map(Value::as_str)
+        .flatten()
+        .map(String::as_str)
         .collect();
     let command = command.join(" ");
     let command = if trunc {

@@ -469,6 +469,17 @@ fn commit_refuses_bad_instructions_and_reserved_names() {
 }
 
 #[test]
+fn export_dash_o_writes_a_file_of_0666_less_the_umask() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "web", &image]);
+    let path = fx.dir.path().join("out.tar");
+    fx.ok_with_umask_022(&["export", "-o", path.to_str().unwrap(), "web"]);
+    let mode = fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+#[test]
 fn export_is_the_flattened_rootfs() {
     let fx = Fixture::new();
     let image = base_image(&fx);

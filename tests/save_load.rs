@@ -319,6 +319,17 @@ fn load_reads_a_file_with_dash_i_and_save_writes_one_with_dash_o() {
     assert!(images_of(&fresh).contains_key(&image.id.to_string()));
 }
 
+#[test]
+fn save_dash_o_writes_a_file_of_0666_less_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    fx.add_image(&ImageSpec::new(&["file:1"]));
+    let path = fx.dir.path().join("out.tar");
+    fx.ok_with_umask_022(&["save", "-o", path.to_str().unwrap(), "file:1"]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
+
 /// An image of one layer stored with `compression`, whose stored layer
 /// blob `damage` then changes behind the store's back (its layer info was
 /// recorded first).

@@ -8,6 +8,7 @@ use super::{
     OCI_LAYOUT, REPOSITORIES, REPO_DIGESTS_ANNOTATION,
 };
 use crate::digest::{Digest, Hasher};
+use crate::durable::{AtomicFile, Mode};
 use crate::image::{Catalog, Image};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
@@ -15,9 +16,7 @@ use crate::reference::Reference;
 use crate::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fs::Permissions;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Every entry gets this modification time, so saving the same images twice
@@ -108,30 +107,14 @@ impl SavePlan {
     }
 
     /// Writes the archive to `path` through a temporary file beside it, so
-    /// a failure leaves no half-written archive behind.
+    /// a failure leaves no half-written archive behind. Like Docker's, the
+    /// file is 0666 less the umask.
     pub fn write_to_path(&self, path: &Path) -> Result<()> {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        // 0666 before the umask, like any file a shell redirection creates.
-        let tmp = tempfile::Builder::new()
-            .prefix(".rimg-save-")
-            .permissions(Permissions::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(ArchiveError::Write)?;
-        // Written through `&File`, which `io::copy` recognises (a
-        // `NamedTempFile` it would not), so stored blobs are copied by the
-        // kernel.
-        let out = self.write(io::BufWriter::with_capacity(1 << 20, tmp.as_file()))?;
+        let file = AtomicFile::create(path, Mode::Umask).map_err(ArchiveError::Write)?;
+        let out = self.write(io::BufWriter::with_capacity(1 << 20, file.as_file()))?;
         out.into_inner()
             .map_err(|e| ArchiveError::Write(e.into_error()))?;
-        // Durable before it takes the name: after a power loss the name
-        // holds the whole archive or nothing, never an empty or short file.
-        tmp.as_file().sync_all().map_err(ArchiveError::Write)?;
-        tmp.persist(path)
-            .map_err(|e| ArchiveError::Write(e.error))?;
-        Ok(())
+        file.commit().map_err(ArchiveError::Write)
     }
 }
 

@@ -182,17 +182,7 @@ fn rm(ctx: &Context, args: RmArgs) -> Result<ExitCode> {
 
 fn export(ctx: &Context, args: ExportArgs) -> Result<()> {
     match &args.output {
-        Some(path) => {
-            // TEMPORARY until the durable-write helper lands.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir)?;
-            let out = container::export(&ctx.store, &args.container, io::BufWriter::new(tmp))?;
-            let tmp = out.into_inner().map_err(|e| e.into_error())?;
-            tmp.persist(path)?;
-        }
+        Some(path) => container::export_to_path(&ctx.store, &args.container, path)?,
         None => {
             refuse_terminal_output()?;
             let out = container::export(

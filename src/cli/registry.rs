@@ -72,7 +72,7 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
         platform: args
             .platform
             .as_deref()
-            .map(pull::parse_platform)
+            .map(rimg::platform::parse)
             .transpose()?,
         max_concurrent_downloads: args.max_concurrent_downloads,
     };

@@ -14,10 +14,10 @@ use super::{
 use crate::digest::Digest;
 use crate::image::writer::{self, LayerWriter};
 use crate::image::{self, instruction};
-use crate::oci::{Descriptor, History, ImageConfig};
+use crate::oci::{Descriptor, History, ImageConfig, KeepOrder, RuntimeConfig};
 use crate::store::{Lease, Store, StoreError};
 use chrono::{SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::fs;
 
@@ -160,7 +160,7 @@ fn write_layer(
 /// the layer's diff ID and a history entry, as Docker's `NewChildImage`.
 fn child_config(
     base: &ImageConfig,
-    runtime: serde_json::Map<String, Value>,
+    runtime: KeepOrder<RuntimeConfig>,
     container: &Container,
     options: &CommitOptions,
     created: &str,
@@ -172,14 +172,8 @@ fn child_config(
     let created_by = base
         .config
         .as_ref()
-        .and_then(|c| c.get("Cmd"))
-        .and_then(Value::as_array)
-        .map(|cmd| {
-            cmd.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .and_then(|c| c.cmd.get())
+        .map(|cmd| cmd.join(" "))
         .filter(|s| !s.is_empty());
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
     config.created = Some(created.to_string());

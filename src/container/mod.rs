@@ -26,6 +26,7 @@ pub use commit::{commit, CommitOptions};
 pub use usage::{disk_usage, prune_images};
 
 use crate::digest::Digest;
+use crate::durable::{self, AtomicFile, Mode};
 use crate::image::instruction::InstructionError;
 use crate::image::{Catalog, ImageError, ImageUsers};
 use crate::layer;
@@ -213,12 +214,8 @@ impl Containers {
         let dir = self.dir(&container.id);
         let context = || format!("writing the record of container {}", container.id);
         let bytes = serde_json::to_vec_pretty(container).expect("a record serializes");
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_context(context()))?;
-        tmp.write_all(&bytes).map_err(io_context(context()))?;
-        tmp.as_file().sync_all().map_err(io_context(context()))?;
-        tmp.persist(dir.join("config.json"))
-            .map_err(|e| io_context(context())(e.error))?;
-        Ok(())
+        durable::replace(&dir.join("config.json"), Mode::Private, &bytes)
+            .map_err(io_context(context()))
     }
 
     /// Takes the container's own lock, held while committing or removing.
@@ -435,6 +432,20 @@ pub fn export<W: Write>(store: &Store, arg: &str, out: W) -> Result<W> {
             .map_err(io_context(context()))?;
     }
     tar.finish().map_err(io_context(context()))
+}
+
+/// `export -o PATH`: the tar stream written to `PATH` through a temporary
+/// file, which takes the name only once complete, with Docker's mode
+/// (0666 less the umask).
+pub fn export_to_path(store: &Store, arg: &str, path: &Path) -> Result<()> {
+    let dir = durable::parent_dir(path);
+    let file = AtomicFile::create(path, Mode::Umask)
+        .map_err(io_context(format!("creating a file in {}", dir.display())))?;
+    let writing = || io_context(format!("writing {}", path.display()));
+    export(store, arg, io::BufWriter::new(file.as_file()))?
+        .into_inner()
+        .map_err(|e| writing()(e.into_error()))?;
+    file.commit().map_err(writing())
 }
 
 /// Which containers use which images: image ID → a container's ID.

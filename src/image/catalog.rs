@@ -3,7 +3,8 @@
 
 use super::ImageError;
 use crate::digest::Digest;
-use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest};
+use crate::platform;
 use crate::reference::{is_full_image_id, Reference};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeSet, HashMap};
@@ -193,35 +194,12 @@ pub fn entry_ref(desc: &Descriptor) -> Option<Reference> {
         .find(|r| r.tag().is_some() || r.digest().is_some())
 }
 
-/// The platform rimg picks from an index when none is asked for.
-pub fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    Platform {
-        architecture: architecture.to_string(),
-        os: std::env::consts::OS.to_string(),
-        variant: (architecture == "arm64").then(|| "v8".to_string()),
-        ..Platform::default()
-    }
-}
-
 /// The image manifest an index entry stands for: itself, or for a nested
 /// index, the stored child that matches this machine.
 fn manifest_of(store: &Store, desc: &Descriptor) -> Result<Option<Manifest>, StoreError> {
     if media_type::is_index(&desc.media_type) {
         let index: Index = store.read_json(&desc.digest)?;
-        let host = host_platform();
-        let child = index.manifests.iter().find(|m| {
-            m.platform
-                .as_ref()
-                .is_some_and(|p| p.os == host.os && p.architecture == host.architecture)
-                && store.has_blob(&m.digest)
-        });
+        let child = platform::choose(&index, &platform::host(), |m| store.has_blob(&m.digest));
         return match child {
             Some(child) => store.read_json(&child.digest).map(Some),
             None => Ok(None),

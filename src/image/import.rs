@@ -3,13 +3,13 @@
 //! it. The tar stream is stored byte for byte (gzip-compressed) after
 //! checking that it is a tar archive.
 
-use super::catalog::host_platform;
 use super::instruction::{self, InstructionError};
 use super::writer::{self, LayerWriter};
 use super::ImageError;
 use crate::digest::Digest;
 use crate::layer;
-use crate::oci::{History, ImageConfig, RootFs};
+use crate::oci::{History, ImageConfig, RootFs, RuntimeConfig};
+use crate::platform;
 use crate::registry::RegistryConfig;
 use crate::store::{Lease, Store, StoreError};
 use crate::tar_guard::TarGuard;
@@ -56,7 +56,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         Some(target) => vec![super::parse_target(target)?],
         None => Vec::new(),
     };
-    let mut runtime = Map::new();
+    let mut runtime = RuntimeConfig::default();
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
     let is_url = source.starts_with("http://") || source.starts_with("https://");
@@ -93,7 +93,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| format!("Imported from {}", if is_url { source } else { "-" }));
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
-    let platform = host_platform();
+    let platform = platform::host();
     let mut extra = Map::new();
     extra.insert("comment".into(), json!(comment));
     let config = ImageConfig {
@@ -102,7 +102,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
         architecture: platform.architecture,
         os: platform.os,
         variant: platform.variant,
-        config: Some(runtime),
+        config: Some(runtime.into()),
         rootfs: RootFs {
             kind: "layers".into(),
             diff_ids: vec![info.diff_id],

@@ -9,6 +9,7 @@
 //! `$VAR`, `${VAR}`, `${VAR:-default}` and `${VAR:+alt}` are expanded from
 //! the config's environment, as in a Dockerfile.
 
+use crate::oci::{Field, RuntimeConfig};
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,9 +35,9 @@ const VALID: &[&str] = &[
 ];
 
 /// Applies `changes` (each one or more Dockerfile lines) to `config`, the
-/// image config's `config` object.
+/// image config's runtime config.
 pub fn apply_changes(
-    config: &mut Map<String, Value>,
+    config: &mut RuntimeConfig,
     changes: &[String],
 ) -> Result<(), InstructionError> {
     let lines = logical_lines(&changes.join("\n"));
@@ -57,19 +58,17 @@ pub fn apply_changes(
         let env = env_pairs(config);
         match keyword.as_str() {
             "cmd" => {
-                let cmd = command_line(config, rest);
-                config.insert("Cmd".into(), json!(cmd));
+                config.cmd = Field::Set(command_line(config, rest));
                 cmd_set = true;
             }
             "entrypoint" => {
-                let entrypoint = command_line(config, rest);
-                config.insert("Entrypoint".into(), json!(entrypoint));
+                config.entrypoint = Field::Set(command_line(config, rest));
                 if !cmd_set {
-                    config.insert("Cmd".into(), Value::Null);
+                    config.cmd = Field::Null;
                 }
             }
             "env" => {
-                let mut list: Vec<String> = string_list(config.get("Env"));
+                let list = config.env.get_or_default();
                 for (key, value) in name_values(rest, "ENV", &env)? {
                     let prefix = format!("{key}=");
                     let entry = format!("{key}={value}");
@@ -81,11 +80,10 @@ pub fn apply_changes(
                         None => list.push(entry),
                     }
                 }
-                config.insert("Env".into(), json!(list));
             }
             "label" => {
                 let pairs = name_values(rest, "LABEL", &env)?;
-                let labels = object(config, "Labels");
+                let labels = config.labels.get_or_default();
                 for (key, value) in pairs {
                     labels.insert(key, json!(value));
                 }
@@ -95,29 +93,26 @@ pub fn apply_changes(
                 for word in words(rest) {
                     ports.extend(port_specs(&process_word(&word, &env)?)?);
                 }
-                let exposed = object(config, "ExposedPorts");
+                let exposed = config.exposed_ports.get_or_default();
                 for port in ports {
                     exposed.insert(port, json!({}));
                 }
             }
             "user" => {
-                config.insert("User".into(), json!(process_word(rest, &env)?));
+                config.user = Field::Set(process_word(rest, &env)?);
             }
             "workdir" => {
                 let path = process_word(rest, &env)?;
                 if path.is_empty() {
                     return err("WORKDIR requires exactly one argument");
                 }
-                let current = config
-                    .get("WorkingDir")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let current = config.working_dir.get().map_or("", String::as_str);
                 let dir = if path.starts_with('/') {
                     path
                 } else {
                     clean(&format!("/{current}/{path}"))
                 };
-                config.insert("WorkingDir".into(), json!(dir));
+                config.working_dir = Field::Set(dir);
             }
             "volume" => {
                 let volumes = match json_array(rest) {
@@ -130,7 +125,7 @@ pub fn apply_changes(
                 if volumes.is_empty() {
                     return err("VOLUME requires at least one argument");
                 }
-                let map = object(config, "Volumes");
+                let map = config.volumes.get_or_default();
                 for volume in volumes {
                     let volume = volume.trim().to_string();
                     if volume.is_empty() {
@@ -144,7 +139,7 @@ pub fn apply_changes(
                 if !is_signal(&signal) {
                     return err(format!("Invalid signal: {signal}"));
                 }
-                config.insert("StopSignal".into(), json!(signal));
+                config.stop_signal = Field::Set(signal);
             }
             "onbuild" => {
                 let trigger = rest
@@ -162,13 +157,10 @@ pub fn apply_changes(
                     }
                     _ => {}
                 }
-                let mut list = string_list(config.get("OnBuild"));
-                list.push(rest.to_string());
-                config.insert("OnBuild".into(), json!(list));
+                config.on_build.get_or_default().push(rest.to_string());
             }
             "healthcheck" => {
-                let health = healthcheck(rest)?;
-                config.insert("Healthcheck".into(), health);
+                config.healthcheck = Field::Set(healthcheck(rest)?);
             }
             _ => unreachable!("checked against VALID"),
         }
@@ -199,31 +191,15 @@ fn logical_lines(text: &str) -> Vec<String> {
     out
 }
 
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn object<'a>(config: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = config.entry(key).or_insert(Value::Null);
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    slot.as_object_mut().expect("just made an object")
-}
-
-fn env_pairs(config: &Map<String, Value>) -> Vec<(String, String)> {
-    string_list(config.get("Env"))
+fn env_pairs(config: &RuntimeConfig) -> Vec<(String, String)> {
+    config
+        .env
+        .get()
         .into_iter()
+        .flatten()
         .map(|e| match e.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (e, String::new()),
+            None => (e.clone(), String::new()),
         })
         .collect()
 }
@@ -238,11 +214,11 @@ fn json_array(rest: &str) -> Option<Vec<String>> {
 
 /// CMD/ENTRYPOINT arguments: exec form as written, shell form through the
 /// config's shell.
-fn command_line(config: &Map<String, Value>, rest: &str) -> Vec<String> {
+fn command_line(config: &RuntimeConfig, rest: &str) -> Vec<String> {
     if let Some(list) = json_array(rest) {
         return list;
     }
-    let mut shell = string_list(config.get("Shell"));
+    let mut shell = config.shell.get().cloned().unwrap_or_default();
     if shell.is_empty() {
         shell = vec!["/bin/sh".into(), "-c".into()];
     }
@@ -510,10 +486,10 @@ fn is_signal(s: &str) -> bool {
 }
 
 /// `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=D …] CMD …`.
-fn healthcheck(rest: &str) -> Result<Value, InstructionError> {
+fn healthcheck(rest: &str) -> Result<Map<String, Value>, InstructionError> {
     let mut rest = rest.trim();
     if rest.eq_ignore_ascii_case("none") {
-        return Ok(json!({"Test": ["NONE"]}));
+        return Ok(Map::from_iter([("Test".into(), json!(["NONE"]))]));
     }
     let mut health = Map::new();
     while let Some(flag) = rest.strip_prefix("--") {
@@ -563,7 +539,7 @@ fn healthcheck(rest: &str) -> Result<Value, InstructionError> {
         None => vec!["CMD-SHELL".into(), command.to_string()],
     };
     health.insert("Test".into(), json!(test));
-    Ok(Value::Object(health))
+    Ok(health)
 }
 
 /// A Go duration (`30s`, `1m30s`, `1.5h`, `500ms`) in nanoseconds.
@@ -605,10 +581,10 @@ mod tests {
     use super::*;
 
     fn apply(config: Value, changes: &[&str]) -> Result<Value, InstructionError> {
-        let mut map = config.as_object().unwrap().clone();
+        let mut config: RuntimeConfig = serde_json::from_value(config).unwrap();
         let changes: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
-        apply_changes(&mut map, &changes)?;
-        Ok(Value::Object(map))
+        apply_changes(&mut config, &changes)?;
+        Ok(serde_json::to_value(&config).unwrap())
     }
 
     #[test]

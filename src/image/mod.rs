@@ -14,7 +14,7 @@ mod tag;
 mod usage;
 pub mod writer;
 
-pub use catalog::{entry_ref, host_platform, Catalog, Image, ImageRef, Sizes};
+pub use catalog::{entry_ref, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use tag::{parse_target, tag};

@@ -14,6 +14,7 @@ use crate::digest::Digest;
 use crate::image;
 use crate::layer::{self, LayerInfo};
 use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::platform;
 use crate::progress::{Board, LayerProgress, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, code, Client, RegistryError, Repository};
@@ -91,8 +92,6 @@ pub enum PullError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
-    InvalidPlatform(String),
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
     #[error("tag can't be used with --all-tags/-a")]
@@ -129,10 +128,7 @@ pub async fn pull(
         client,
         options,
         progress,
-        platform: options
-            .platform
-            .clone()
-            .unwrap_or_else(image::host_platform),
+        platform: options.platform.clone().unwrap_or_else(platform::host),
     };
     if !options.all_tags {
         let updated = puller.pull_one(&repos, reference).await?;
@@ -243,12 +239,12 @@ impl Puller<'_> {
             });
         }
         if let Some(wanted) = &self.options.platform {
-            let actual = config_platform(&config);
-            if !resolved.from_index && !platform_matches(wanted, &actual) {
+            let actual = platform::of_config(&config);
+            if !resolved.from_index && !platform::matches(wanted, &actual) {
                 return Err(PullError::PlatformMismatch {
                     reference: reference.familiar_string(),
-                    wanted: platform_string(wanted),
-                    actual: platform_string(&actual),
+                    wanted: platform::format(wanted),
+                    actual: platform::format(&actual),
                 });
             }
         }
@@ -762,148 +758,33 @@ impl BufRead for ChannelReader {
     }
 }
 
-/// Parses `--platform os/arch[/variant]`, normalising the usual aliases.
-pub fn parse_platform(s: &str) -> Result<Platform> {
-    let parts: Vec<&str> = s.split('/').collect();
-    let invalid = || PullError::InvalidPlatform(s.to_string());
-    let (os, arch, variant) = match parts[..] {
-        [os, arch] => (os, arch, None),
-        [os, arch, variant] => (os, arch, Some(variant)),
-        _ => return Err(invalid()),
-    };
-    if os.is_empty() || arch.is_empty() || variant.is_some_and(str::is_empty) {
-        return Err(invalid());
-    }
-    let (architecture, variant) = match (arch.to_ascii_lowercase().as_str(), variant) {
-        ("x86_64" | "x86-64", v) => ("amd64".to_string(), v.map(str::to_string)),
-        ("aarch64", v) => ("arm64".to_string(), v.map(str::to_string)),
-        ("armhf", None) => ("arm".to_string(), Some("v7".to_string())),
-        ("armel", None) => ("arm".to_string(), Some("v6".to_string())),
-        (a, v) => (a.to_string(), v.map(str::to_string)),
-    };
-    Ok(Platform {
-        os: os.to_ascii_lowercase(),
-        architecture,
-        variant,
-        ..Platform::default()
-    })
-}
-
-pub fn platform_string(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
-}
-
-fn config_platform(config: &ImageConfig) -> Platform {
-    Platform {
-        os: config.os.clone(),
-        architecture: config.architecture.clone(),
-        variant: config.variant.clone(),
-        ..Platform::default()
-    }
-}
-
-/// OS and architecture must agree; a variant only when one is asked for
-/// (arm64 without a variant is v8).
-fn platform_matches(wanted: &Platform, have: &Platform) -> bool {
-    wanted.os == have.os
-        && wanted.architecture == have.architecture
-        && match (&wanted.variant, &have.variant) {
-            (None, _) => true,
-            (Some(w), Some(h)) => w == h,
-            (Some(w), None) => wanted.architecture == "arm64" && w == "v8",
-        }
-}
-
 /// The index entry for `wanted`, or an error naming what there is.
 fn choose_platform<'i>(index: &'i Index, wanted: &Platform) -> Result<&'i Descriptor> {
-    let candidates = || {
-        index
-            .manifests
-            .iter()
-            .filter_map(|d| Some((d, d.platform.as_ref()?)))
-    };
-    if let Some((desc, _)) = candidates().find(|(_, p)| platform_matches(wanted, p)) {
-        return Ok(desc);
-    }
-    let mut available: Vec<String> = candidates()
-        // Attestation manifests (BuildKit's provenance) use unknown/unknown.
-        .filter(|(_, p)| p.os != "unknown")
-        .map(|(_, p)| platform_string(p))
-        .collect();
-    available.dedup();
-    Err(PullError::NoMatchingPlatform {
-        wanted: platform_string(wanted),
-        available: if available.is_empty() {
-            "none".into()
-        } else {
-            available.join(", ")
-        },
+    platform::choose(index, wanted, |_| true).ok_or_else(|| {
+        let offered = platform::offered(index);
+        PullError::NoMatchingPlatform {
+            wanted: platform::format(wanted),
+            available: if offered.is_empty() {
+                "none".into()
+            } else {
+                offered.join(", ")
+            },
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
-        Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(str::to_string),
-            ..Platform::default()
-        }
-    }
-
-    #[test]
-    fn parses_platforms() {
-        assert_eq!(
-            parse_platform("linux/arm/v7").unwrap(),
-            platform("linux", "arm", Some("v7"))
-        );
-        assert_eq!(
-            parse_platform("linux/x86_64").unwrap(),
-            platform("linux", "amd64", None)
-        );
-        assert!(parse_platform("linux").is_err());
-        assert!(parse_platform("linux/arm/").is_err());
-    }
-
-    #[test]
-    fn platform_matching() {
-        let arm64 = platform("linux", "arm64", None);
-        assert!(platform_matches(
-            &platform("linux", "arm64", Some("v8")),
-            &arm64
-        ));
-        assert!(platform_matches(
-            &arm64,
-            &platform("linux", "arm64", Some("v8"))
-        ));
-        assert!(!platform_matches(
-            &platform("linux", "arm", Some("v7")),
-            &platform("linux", "arm", Some("v6"))
-        ));
-        assert!(!platform_matches(&platform("linux", "amd64", None), &arm64));
-    }
+    use crate::platform::tests::{index_of, platform};
 
     #[test]
     fn no_match_names_the_available_platforms() {
-        let d = |p: Platform| {
-            let mut d = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"x"), 1);
-            d.platform = Some(p);
-            d
-        };
-        let index = Index {
-            manifests: vec![
-                d(platform("linux", "arm64", None)),
-                d(platform("linux", "arm", Some("v7"))),
-                d(platform("unknown", "unknown", None)),
-            ],
-            ..Index::default()
-        };
+        let index = index_of(vec![
+            platform("linux", "arm64", None),
+            platform("linux", "arm", Some("v7")),
+            platform("unknown", "unknown", None),
+        ]);
         let err = choose_platform(&index, &platform("linux", "s390x", None)).unwrap_err();
         assert_eq!(
             err.to_string(),

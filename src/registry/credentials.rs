@@ -4,6 +4,7 @@
 //! `credHelpers` (`docker-credential-<name> get`).
 
 use super::config::{read_json_file, FileError};
+use crate::durable::{self, Mode};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -204,7 +205,6 @@ impl DockerConfig {
         &self,
         edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
     ) -> Result<(), CredentialError> {
-        use std::os::unix::fs::PermissionsExt;
         let io_error = |error: std::io::Error| {
             CredentialError::File(FileError::Io {
                 path: self.path.clone(),
@@ -222,26 +222,16 @@ impl DockerConfig {
         if let Some(auths) = auths.as_object_mut() {
             edit(auths);
         }
-        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io_error)?;
-        // A temporary file starts as 0600; an existing file keeps its mode.
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            let mode = meta.permissions().mode() & 0o777;
-            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-                .map_err(io_error)?;
-        }
-        let bytes = serde_json::to_vec_pretty(&document).map_err(|error| {
+        std::fs::create_dir_all(durable::parent_dir(&self.path)).map_err(io_error)?;
+        let mut bytes = serde_json::to_vec_pretty(&document).map_err(|error| {
             CredentialError::File(FileError::Json {
                 path: self.path.clone(),
                 error,
             })
         })?;
-        tmp.write_all(&bytes).map_err(io_error)?;
-        tmp.write_all(b"\n").map_err(io_error)?;
-        tmp.as_file().sync_all().map_err(io_error)?;
-        tmp.persist(&self.path).map_err(|e| io_error(e.error))?;
-        Ok(())
+        bytes.push(b'\n');
+        // It holds secrets: 0600 when new; a mode the user chose stays.
+        durable::replace(&self.path, Mode::Keep { default: 0o600 }, &bytes).map_err(io_error)
     }
 
     /// The credential for a registry host (`docker.io`, `ghcr.io`,

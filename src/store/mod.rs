@@ -29,6 +29,7 @@ pub use ingest::Ingest;
 pub use lease::Lease;
 
 use crate::digest::{Digest, Hasher};
+use crate::durable::{self, AtomicFile};
 use crate::layer::{self, LayerInfo};
 use crate::oci::{self, Descriptor, Index};
 use serde::de::DeserializeOwned;
@@ -273,18 +274,14 @@ impl Store {
     /// Writes `bytes` to `path` through a temporary file and a rename;
     /// `Synced` also fsyncs the file and its directory.
     fn write_atomically(&self, path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-        let context = || format!("writing {}", path.display());
-        let mut tmp = self.temp_file("write-")?;
-        tmp.write_all(bytes).map_err(io_context(context()))?;
-        if durability == Durability::Synced {
-            tmp.as_file().sync_all().map_err(io_context(context()))?;
-        }
-        tmp.persist(path)
-            .map_err(|e| io_context(context())(e.error))?;
-        if durability == Durability::Synced {
-            sync_dir(path.parent().unwrap_or(&self.root))?;
-        }
-        Ok(())
+        let file = AtomicFile::adopt(self.temp_file("write-")?, path);
+        file.as_file()
+            .write_all(bytes)
+            .and_then(|()| match durability {
+                Durability::Synced => file.commit(),
+                Durability::Cache => file.commit_unsynced(),
+            })
+            .map_err(io_context(format!("writing {}", path.display())))
     }
 
     /// The diff ID and uncompressed size of a layer blob, from the cache or
@@ -438,7 +435,7 @@ impl Store {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Durability {
     Synced,
     Cache,
@@ -465,9 +462,7 @@ pub(crate) fn lock_file(path: &Path) -> Result<File> {
 
 /// fsyncs a directory so a rename into it survives a crash.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_context(format!("syncing {}", dir.display())))
+    durable::sync_dir(dir).map_err(io_context(format!("syncing {}", dir.display())))
 }
 
 /// The store root when neither `--root` nor `$RIMG_ROOT` names one:

@@ -83,6 +83,21 @@ impl Fixture {
         }
     }
 
+    /// Runs rimg under `umask 022` (set in a shell that then execs it, so
+    /// the test process's own umask is untouched) and fails the test unless
+    /// it exits 0.
+    pub fn ok_with_umask_022(&self, args: &[&str]) {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "umask 022; exec \"$@\"", "sh"])
+            .arg(env!("CARGO_BIN_EXE_rimg"))
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env_remove("RIMG_ROOT");
+        checked(command, &format!("rimg {args:?} under umask 022"));
+    }
+
     /// Runs rimg and fails the test unless it exits 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let run = self.run(args);
