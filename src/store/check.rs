@@ -3,12 +3,10 @@
 
 use super::{io_context, Result, Store, StoreError};
 use crate::digest::Digest;
-use crate::layer::{self, LayerInfo};
 use crate::oci::{annotation, media_type, Index, Manifest};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File};
-use std::io;
 use std::path::PathBuf;
 
 /// Something wrong with the store.
@@ -122,7 +120,7 @@ impl Store {
         for entry in read_dir(&self.layer_info_dir())? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let described = present.iter().find(|d| d.hex() == name);
-            if !described.is_some_and(|d| self.layer_info_is_true(d, &entry.path())) {
+            if !described.is_some_and(|d| self.layer_info_is_true(d)) {
                 found.push(Problem::StaleCache(entry.path()));
             }
         }
@@ -153,20 +151,11 @@ impl Store {
         Ok(report)
     }
 
-    /// Whether the cached layer info at `path` is what measuring the blob
-    /// `digest` gives: sizes shown, saved and pushed come from it.
-    fn layer_info_is_true(&self, digest: &Digest, path: &std::path::Path) -> bool {
-        let Some(cached) = fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<LayerInfo>(&b).ok())
-        else {
-            return false;
-        };
-        let Ok((blob, size)) = self.open_blob_sized(digest) else {
-            return false;
-        };
-        layer::measure(io::BufReader::with_capacity(1 << 20, blob), size)
-            .is_ok_and(|measured| measured == cached)
+    /// Whether the cached layer info of blob `digest` is what measuring
+    /// the blob gives: sizes shown, saved and pushed come from it.
+    fn layer_info_is_true(&self, digest: &Digest) -> bool {
+        self.cached_layer_info(digest)
+            .is_some_and(|cached| self.measure_layer(digest).is_ok_and(|m| m == cached))
     }
 
     /// Entries whose manifest, config or layers are missing or unreadable.

@@ -287,23 +287,31 @@ impl Store {
     /// The diff ID and uncompressed size of a layer blob, from the cache or
     /// computed by decompressing the blob once.
     pub fn layer_info(&self, layer: &Descriptor) -> Result<LayerInfo> {
-        let path = self.layer_info_dir().join(layer.digest.hex());
-        if let Ok(bytes) = fs::read(&path) {
-            if let Ok(info) = serde_json::from_slice::<LayerInfo>(&bytes) {
-                return Ok(info);
-            }
+        if let Some(info) = self.cached_layer_info(&layer.digest) {
+            return Ok(info);
         }
-        // The blob's own length bounds its expansion: the descriptor's
-        // size may come from another tool's index.
-        let (blob, size) = self.open_blob_sized(&layer.digest)?;
-        let info = layer::measure(io::BufReader::with_capacity(1 << 20, blob), size).map_err(
-            |source| StoreError::Layer {
-                digest: layer.digest.clone(),
-                source,
-            },
-        )?;
+        let info = self.measure_layer(&layer.digest)?;
         self.record_layer_info(&layer.digest, &info)?;
         Ok(info)
+    }
+
+    /// The layer-info cache's entry for a blob, if it holds a readable one.
+    fn cached_layer_info(&self, digest: &Digest) -> Option<LayerInfo> {
+        let bytes = fs::read(self.layer_info_dir().join(digest.hex())).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Decompresses a layer blob to measure it. The blob's own length
+    /// bounds its expansion: a descriptor's size may come from another
+    /// tool's index.
+    fn measure_layer(&self, digest: &Digest) -> Result<LayerInfo> {
+        let (blob, size) = self.open_blob_sized(digest)?;
+        layer::measure(io::BufReader::with_capacity(1 << 20, blob), size).map_err(|source| {
+            StoreError::Layer {
+                digest: digest.clone(),
+                source,
+            }
+        })
     }
 
     /// A layer's uncompressed size, for the sizes `images`, `history` and
