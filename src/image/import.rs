@@ -10,7 +10,7 @@ use crate::digest::Digest;
 use crate::layer;
 use crate::oci::{History, ImageConfig, RootFs, RuntimeConfig};
 use crate::platform;
-use crate::registry::RegistryConfig;
+use crate::registry::{RegistryConfig, StallWatch};
 use crate::store::{Lease, Store, StoreError};
 use crate::tar_guard::TarGuard;
 use chrono::{SecondsFormat, Utc};
@@ -170,7 +170,7 @@ struct Download {
     pending: bytes::Bytes,
     received: u64,
     limit: u64,
-    stall: std::time::Duration,
+    watch: StallWatch,
     /// Why the download stopped, for the error `import` reports.
     failure: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -215,7 +215,7 @@ impl Download {
             pending: bytes::Bytes::new(),
             received: 0,
             limit,
-            stall: timeouts.stall,
+            watch: StallWatch::new(timeouts.stall),
             failure: Default::default(),
         })
     }
@@ -231,16 +231,11 @@ impl Download {
 impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pending.is_empty() {
-            let (stall, response) = (self.stall, &mut self.response);
-            // The timer must be made inside the runtime that drives it.
-            let next = self
-                .runtime
-                .block_on(async { tokio::time::timeout(stall, response.chunk()).await });
+            let next = self.runtime.block_on(self.watch.chunk(&mut self.response));
             match next {
-                Ok(Ok(Some(chunk))) => self.pending = chunk,
-                Ok(Ok(None)) => return Ok(0),
-                Ok(Err(e)) => return Err(self.fail(e.to_string())),
-                Err(_) => return Err(self.fail(format!("no data for {}s", self.stall.as_secs()))),
+                Ok(Some(chunk)) => self.pending = chunk,
+                Ok(None) => return Ok(0),
+                Err(cause) => return Err(self.fail(cause)),
             }
             self.received += self.pending.len() as u64;
             if self.received > self.limit {

@@ -904,14 +904,14 @@ async fn read_limited(
 /// Watches a body for stalls, as curl's low-speed limit does: each
 /// `window` must bring at least [`LOW_SPEED_BYTES`], so a server that
 /// trickles a byte every few seconds is caught as surely as a silent one.
-struct StallWatch {
+pub(crate) struct StallWatch {
     window: Duration,
     since: tokio::time::Instant,
     bytes: usize,
 }
 
 impl StallWatch {
-    fn new(window: Duration) -> StallWatch {
+    pub(crate) fn new(window: Duration) -> StallWatch {
         StallWatch {
             window,
             since: tokio::time::Instant::now(),
@@ -920,7 +920,7 @@ impl StallWatch {
     }
 
     /// The body's next chunk (`None` at its end), or what went wrong.
-    async fn chunk(&mut self, response: &mut Response) -> Result<Option<Bytes>, String> {
+    pub(crate) async fn chunk(&mut self, response: &mut Response) -> Result<Option<Bytes>, String> {
         match tokio::time::timeout_at(self.since + self.window, response.chunk()).await {
             Ok(Ok(chunk)) => {
                 self.bytes += chunk.as_ref().map_or(0, Bytes::len);
