@@ -78,10 +78,17 @@ impl Reference {
     /// a tag nor a digest.
     pub fn parse_with_default_tag(s: &str) -> Result<Reference, ReferenceError> {
         let mut r = Reference::parse(s)?;
-        if r.tag.is_none() && r.digest.is_none() {
-            r.tag = Some(DEFAULT_TAG.to_string());
-        }
+        r.add_default_tag();
         Ok(r)
+    }
+
+    /// `TagNameOnly` in place; says whether it added `latest`.
+    fn add_default_tag(&mut self) -> bool {
+        let missing = self.tag.is_none() && self.digest.is_none();
+        if missing {
+            self.tag = Some(DEFAULT_TAG.to_string());
+        }
+        missing
     }
 
     /// The `NAME` of `pull`/`push`: with `all_tags` the repository as given
@@ -91,12 +98,9 @@ impl Reference {
         s: &str,
         all_tags: bool,
     ) -> Result<(Reference, bool), ReferenceError> {
-        if all_tags {
-            return Ok((Reference::parse(s)?, false));
-        }
-        let given = Reference::parse(s)?;
-        let defaulted = given.tag.is_none() && given.digest.is_none();
-        Ok((Reference::parse_with_default_tag(s)?, defaulted))
+        let mut r = Reference::parse(s)?;
+        let defaulted = !all_tags && r.add_default_tag();
+        Ok((r, defaulted))
     }
 
     /// The registry host (and port). Empty only for Go's odd case of a first

@@ -62,7 +62,6 @@ pub fn save(ctx: &Context, args: SaveArgs) -> Result<ExitCode> {
 }
 
 pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
-    let _ = args.quiet;
     let input = match &args.input {
         Some(path) => File::open(path).with_context(|| format!("opening {}", path.display()))?,
         None if io::stdin().is_terminal() => {

@@ -132,7 +132,6 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
             }
         }
         ContainerCommand::Commit(args) => {
-            let _ = args.pause;
             let options = CommitOptions {
                 author: args.author,
                 message: args.message,

@@ -137,7 +137,6 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<ExitCode> {
 }
 
 fn images(ctx: &Context, args: ImagesArgs) -> Result<ExitCode> {
-    let _ = args.all;
     let catalog = Catalog::load(&ctx.store)?;
     let mut filter = ImageFilter::parse(&args.filter, &catalog)?;
     if let Some(reference) = &args.reference {
@@ -162,7 +161,6 @@ fn images(ctx: &Context, args: ImagesArgs) -> Result<ExitCode> {
 }
 
 fn rmi(ctx: &Context, args: RmiArgs) -> Result<ExitCode> {
-    let _ = args.no_prune;
     let store = &ctx.store;
     let results = image::remove_images(store, &args.images, args.force, || {
         Ok(container::image_users(store)?)
