@@ -140,7 +140,8 @@ impl<R: Read> TarGuard<R> {
             return Ok(State::Unreadable);
         };
         let kind = header[156];
-        let padded = |size: u64| size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        // Saturating: a base-256 size field can claim nearly 2^64 bytes.
+        let padded = |size: u64| size.div_ceil(BLOCK as u64).saturating_mul(BLOCK as u64);
         match kind {
             b'L' | b'K' => {
                 let what = if kind == b'L' {
@@ -388,6 +389,22 @@ mod tests {
         TarGuard::new(&sparse(1 << 20)[..])
             .read_to_end(&mut Vec::new())
             .unwrap();
+    }
+
+    #[test]
+    fn a_base256_size_near_the_u64_limit_is_passed_through() {
+        // A file claiming 2^64 - 1 bytes in GNU's base-256 form: padding it
+        // to whole blocks used to overflow (a fuzzer's find).
+        let mut h = header("huge", b'0', 0);
+        let bytes = h.as_mut_bytes();
+        bytes[124] = 0x80;
+        bytes[125..128].fill(0);
+        bytes[128..136].fill(0xff);
+        h.set_cksum();
+        let tar = h.as_bytes().to_vec();
+        let mut passed = Vec::new();
+        TarGuard::new(&tar[..]).read_to_end(&mut passed).unwrap();
+        assert_eq!(passed, tar);
     }
 
     #[test]
