@@ -3,7 +3,8 @@
 # skipping what is already there: to build, ISA-L's library (gzip layers
 # are inflated by its igzip); with --test, the real components the tests
 # drive (a CNCF distribution registry, skopeo, podman, umoci, a Docker
-# engine, zstd, openssl).
+# engine, the OCI runtimes runc and crun, a static busybox for test
+# images, zstd, openssl).
 set -euo pipefail
 
 # Debian package -> a file or command that shows it is installed
@@ -15,6 +16,10 @@ if [ "${1:-}" = --test ]; then
     [podman]=podman
     [umoci]=umoci
     [docker.io]=dockerd
+    [runc]=runc
+    [crun]=crun
+    # The static build: the dynamic busybox package has the same path.
+    [busybox-static]=/usr/share/doc/busybox-static
     [zstd]=zstd
     [openssl]=openssl
   )

@@ -17,6 +17,7 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
 pub mod store;
 pub mod tar_guard;
 pub mod view;

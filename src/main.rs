@@ -48,20 +48,8 @@ enum Command {
     /// Manage rimg
     #[command(subcommand)]
     System(system::SystemCommand),
-    /// Create a working container: the image's layers unpacked into a directory
-    Create(containers::CreateArgs),
-    /// List containers (rimg's containers never run, so all are listed)
-    Ps(containers::PsArgs),
-    /// Print the path of a container's root filesystem
-    Mount(containers::MountArgs),
-    /// Remove one or more containers
-    Rm(containers::RmArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(containers::DiffArgs),
-    /// Create a new image from a container's changes
-    Commit(containers::CommitArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(containers::ExportArgs),
+    #[command(flatten)]
+    Containers(containers::ContainerCommand),
     /// Import the contents from a tarball to create a filesystem image
     Import(archive::ImportArgs),
     /// Manage containers
@@ -112,7 +100,6 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
-    use containers::ContainerCommand as C;
     use images::ImageCommand as I;
     match command {
         Command::Images(args) => images::run(ctx, I::Ls(args)),
@@ -125,13 +112,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Import(args) => images::run(ctx, I::Import(args)),
         Command::Image(command) => images::run(ctx, command),
         Command::System(command) => system::run(ctx, command),
-        Command::Create(args) => containers::run(ctx, C::Create(args)),
-        Command::Ps(args) => containers::run(ctx, C::Ls(args)),
-        Command::Mount(args) => containers::run(ctx, C::Mount(args)),
-        Command::Rm(args) => containers::run(ctx, C::Rm(args)),
-        Command::Diff(args) => containers::run(ctx, C::Diff(args)),
-        Command::Commit(args) => containers::run(ctx, C::Commit(args)),
-        Command::Export(args) => containers::run(ctx, C::Export(args)),
+        Command::Containers(command) => containers::run(ctx, command),
         Command::Container(command) => containers::run(ctx, command),
         Command::Pull(args) => registry::pull(ctx, args),
         Command::Push(args) => registry::push(ctx, args),

@@ -1,6 +1,7 @@
 //! How images look to Docker users: the per-row contexts that `--format`
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
+use crate::container::state::State;
 use crate::container::Container;
 use crate::format::units::{history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
@@ -206,9 +207,9 @@ fn reclaimable(reclaimable: u64, total: u64) -> String {
     }
 }
 
-/// Docker's `ps` table, without the columns that only mean something for
-/// running containers.
-pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Names}}";
+/// Docker's `ps` table.
+pub const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 pub fn ps_header() -> Value {
     json!({
@@ -224,6 +225,7 @@ pub fn ps_header() -> Value {
 /// as Docker shows it.
 pub fn container_row(
     container: &Container,
+    state: &State,
     catalog: &Catalog,
     trunc: bool,
     now: DateTime<Utc>,
@@ -238,14 +240,18 @@ pub fn container_row(
     } else {
         container.image_id.short().to_string()
     };
+    // What it runs; for containers of older rimg, the image's command.
     let runtime = image.and_then(|i| i.config.config.as_ref());
-    let command: Vec<&str> = runtime
-        .into_iter()
-        .flat_map(|r| [r.entrypoint.get(), r.cmd.get()])
-        .flatten()
-        .flatten()
-        .map(String::as_str)
-        .collect();
+    let command: Vec<&str> = match &container.spec {
+        Some(spec) => spec.process.args.iter().map(String::as_str).collect(),
+        None => runtime
+            .into_iter()
+            .flat_map(|r| [r.entrypoint.get(), r.cmd.get()])
+            .flatten()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+    };
     let command = command.join(" ");
     let command = if trunc {
         ellipsis(&command, 20)
@@ -266,7 +272,7 @@ pub fn container_row(
         "Ports": "",
         "RunningFor": created.map(|c| time_ago(c, now)).unwrap_or_default(),
         "Size": "0B",
-        "State": "created",
-        "Status": "Created",
+        "State": state.name(),
+        "Status": state.status_line(now),
     })
 }

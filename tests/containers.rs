@@ -122,7 +122,8 @@ fn ps_lists_containers_like_docker() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
-        lines[0].starts_with("CONTAINER ID   IMAGE     CREATED") && lines[0].ends_with("NAMES"),
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND   CREATED")
+            && lines[0].contains("   STATUS    PORTS     NAMES"),
         "{out}"
     );
     // Newest first; the unnamed one got an adjective_surname name.
@@ -130,23 +131,31 @@ fn ps_lists_containers_like_docker() {
     let generated = lines[1].split_whitespace().last().unwrap();
     assert!(generated.contains('_'), "{generated}");
     assert!(lines[2].starts_with(&format!("{}   base:1    ", &first[..12])));
-    assert!(lines[2].ends_with("   one"));
+    assert!(lines[2].ends_with("   Created             one"), "{out}");
+    // Without -a, only running containers, as Docker's ps.
+    assert_eq!(fx.ok(&["ps", "-q"]), "");
     assert_eq!(
-        fx.ok(&["ps", "-q"]),
+        fx.ok(&["ps", "-aq"]),
         format!("{}\n{}\n", &second[..12], &first[..12])
     );
     assert_eq!(
         fx.ok(&[
             "container",
             "ls",
+            "-a",
             "--no-trunc",
             "--format",
             "{{.ID}} {{.Names}} {{.State}}"
         ]),
         format!("{second} {generated} created\n{first} one created\n")
     );
-    let json: Value =
-        serde_json::from_str(fx.ok(&["ps", "--format", "json"]).lines().last().unwrap()).unwrap();
+    let json: Value = serde_json::from_str(
+        fx.ok(&["ps", "-a", "--format", "json"])
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["Names"], "one");
     assert_eq!(json["Command"], "\"sh\"");
     // Once its name means another image, the image shows by ID.
@@ -154,7 +163,7 @@ fn ps_lists_containers_like_docker() {
     fx.ok(&["rmi", "base:1"]);
     let image_id = inspect(&fx, "base:keep")["Id"].as_str().unwrap()[7..19].to_string();
     assert_eq!(
-        fx.ok(&["ps", "--format", "{{.Image}}"]),
+        fx.ok(&["ps", "-a", "--format", "{{.Image}}"]),
         format!("{image_id}\n{image_id}\n")
     );
 }
@@ -165,7 +174,8 @@ fn names_are_unique_and_checked() {
     let image = base_image(&fx);
     let id = fx.ok(&["create", "--name", "web", &image]);
     let run = fx.run(&["create", "--name", "web", &image]);
-    assert_eq!(run.code, 1);
+    // 125, as Docker's create and run exit on any error of their own.
+    assert_eq!(run.code, 125);
     assert_eq!(
         run.stderr,
         format!(
@@ -179,14 +189,14 @@ fn names_are_unique_and_checked() {
         run.stderr.contains("Invalid container name (_bad)"),
         "{run:?}"
     );
-    let run = fx.run(&["create", "nope:1"]);
+    let run = fx.run(&["create", "--pull", "never", "nope:1"]);
     assert_eq!(run.stderr, "Error: No such image: nope:1\n");
     let run = fx.run(&["diff", "missing"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
         (1, "Error: No such container: missing\n")
     );
-    assert_eq!(fx.ok(&["ps", "-q"]).lines().count(), 1);
+    assert_eq!(fx.ok(&["ps", "-aq"]).lines().count(), 1);
 }
 
 #[test]
@@ -199,7 +209,7 @@ fn rm_removes_containers_and_force_forgives_missing_ones() {
     fs::set_permissions(root.join("srv"), fs::Permissions::from_mode(0o500)).unwrap();
     assert_eq!(fx.ok(&["rm", "web"]), "web\n");
     assert!(!root.exists());
-    assert_eq!(fx.ok(&["ps", "-q"]), "");
+    assert_eq!(fx.ok(&["ps", "-aq"]), "");
     let run = fx.run(&["rm", "web"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
@@ -488,21 +498,29 @@ fn export_is_the_flattened_rootfs() {
     assert_eq!(fx.ok(&["export", "-o", path.to_str().unwrap(), "web"]), "");
     let entries = read_tar(&fs::read(&path).unwrap());
     let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+    // With the empty mount points a runtime needs (dev, proc, sys and the
+    // etc files), as Docker's export has them.
     assert_eq!(
         names,
         vec![
             "bin",
+            "dev",
             "etc",
+            "etc/hostname",
             "etc/hostname.default",
+            "etc/hosts",
             "etc/passwd",
+            "etc/resolv.conf",
             "opaque",
             "opaque/new",
+            "proc",
             "replaced",
             "replaced/inner",
             "srv",
             "srv/www",
             "srv/www/index.html",
             "srv/www/style.css",
+            "sys",
             "tmp",
             "usr",
             "usr/bin",

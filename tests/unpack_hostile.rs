@@ -264,7 +264,7 @@ fn create_reports_a_hostile_layer_and_leaves_nothing_behind() {
         "{}",
         run.stderr
     );
-    assert_eq!(fx.ok(&["ps", "-q"]), "");
+    assert_eq!(fx.ok(&["ps", "-aq"]), "");
     let left: Vec<_> = fs::read_dir(fx.root().join("containers"))
         .unwrap()
         .collect();

@@ -1,10 +1,13 @@
-//! `container create/ls/mount/rm/diff/commit/export` (and `create`, `ps`,
-//! `mount`, `rm`, `diff`, `commit`, `export`).
+//! The `container` group (`create`, `run`, `exec`, `start`, `stop`,
+//! `restart`, `kill`, `logs`, `wait`, `ls`, `mount`, `rm`, `diff`,
+//! `commit`, `export`), also at the top level as Docker has them. The
+//! commands that run containers are in `run.rs`.
 
-use super::{exit_code, print_errors, print_table, refuse_terminal_output, Context};
+use super::{exit_code, print_errors, print_table, refuse_terminal_output, run, Context};
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use rimg::container::run::Engine;
 use rimg::container::{self, CommitOptions, ContainerError, Containers};
 use rimg::image::Catalog;
 use rimg::view;
@@ -15,8 +18,24 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ContainerCommand {
-    /// Create a working container
-    Create(CreateArgs),
+    /// Create a new container: the image's layers unpacked into a directory
+    Create(run::CreateArgs),
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Execute a command in a running container
+    Exec(run::ExecArgs),
+    /// Start one or more stopped containers
+    Start(run::StartArgs),
+    /// Stop one or more running containers
+    Stop(run::StopArgs),
+    /// Restart one or more containers
+    Restart(run::StopArgs),
+    /// Kill one or more running containers
+    Kill(run::KillArgs),
+    /// Fetch the logs of a container
+    Logs(run::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(run::WaitArgs),
     /// List containers
     #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
@@ -31,21 +50,19 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
-}
-
-#[derive(Args)]
-pub struct CreateArgs {
-    /// Assign a name to the container
-    #[arg(long)]
-    name: Option<String>,
-    image: String,
+    /// Watches a detached container (started by `run -d`, not by users)
+    #[command(hide = true)]
+    ContainerMonitor(run::MonitorArgs),
 }
 
 #[derive(Args)]
 pub struct PsArgs {
-    /// Show all containers (all are shown: rimg's containers never run)
+    /// Show all containers (default shows just running)
     #[arg(short, long)]
     all: bool,
+    /// Filter output based on conditions provided (status=created|running|exited)
+    #[arg(short, long, value_name = "FILTER")]
+    filter: Vec<String>,
     /// Only display container IDs
     #[arg(short, long)]
     quiet: bool,
@@ -65,7 +82,7 @@ pub struct MountArgs {
 
 #[derive(Args)]
 pub struct RmArgs {
-    /// Force the removal (containers never run; missing ones are not an error)
+    /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     force: bool,
     /// Remove anonymous volumes (rimg's containers have none)
@@ -91,7 +108,7 @@ pub struct CommitArgs {
     /// Apply Dockerfile instruction to the created image
     #[arg(short, long, value_name = "INSTRUCTION")]
     change: Vec<String>,
-    /// Pause container during commit (nothing runs, so nothing to pause)
+    /// Pause container during commit (accepted; rimg commits without pausing)
     #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pause: bool,
     container: String,
@@ -110,10 +127,16 @@ pub struct ExportArgs {
 pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
     let store = &ctx.store;
     match command {
-        ContainerCommand::Create(args) => {
-            let created = container::create(store, &args.image, args.name.as_deref())?;
-            println!("{}", created.id);
-        }
+        ContainerCommand::Create(args) => return run::create(ctx, args),
+        ContainerCommand::Run(args) => return run::run(ctx, args),
+        ContainerCommand::Exec(args) => return run::exec(ctx, args),
+        ContainerCommand::Start(args) => return run::start(ctx, args),
+        ContainerCommand::Stop(args) => return run::stop(ctx, args),
+        ContainerCommand::Restart(args) => return run::restart(ctx, args),
+        ContainerCommand::Kill(args) => return run::kill(ctx, args),
+        ContainerCommand::Logs(args) => return run::logs(ctx, args),
+        ContainerCommand::Wait(args) => return run::wait(ctx, args),
+        ContainerCommand::ContainerMonitor(args) => return run::monitor(ctx, args),
         ContainerCommand::Ls(args) => return ps(ctx, args),
         ContainerCommand::Mount(args) => {
             let containers = Containers::new(store);
@@ -146,14 +169,37 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
 }
 
 fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
-    let _ = args.all;
+    let mut statuses = Vec::new();
+    for filter in &args.filter {
+        match filter.split_once('=') {
+            Some(("status", s @ ("created" | "running" | "exited"))) => {
+                statuses.push(s.to_string())
+            }
+            Some(("status", s)) => anyhow::bail!("Invalid filter 'status={s}'"),
+            _ => anyhow::bail!("Invalid filter '{filter}'"),
+        }
+    }
     let catalog = Catalog::load(&ctx.store)?;
     let now = Utc::now();
-    let items: Vec<Value> = Containers::new(&ctx.store)
-        .list()?
-        .iter()
-        .map(|c| view::container_row(c, &catalog, !args.no_trunc, now))
-        .collect();
+    let engine = Engine::new(&ctx.store, None);
+    let mut items: Vec<Value> = Vec::new();
+    for c in engine.containers().list()? {
+        let state = engine.state(&c)?;
+        let shown = if statuses.is_empty() {
+            args.all || state.is_running()
+        } else {
+            statuses.iter().any(|s| s == state.name())
+        };
+        if shown {
+            items.push(view::container_row(
+                &c,
+                &state,
+                &catalog,
+                !args.no_trunc,
+                now,
+            ));
+        }
+    }
     print_table(
         args.format.as_deref(),
         args.quiet,
@@ -167,7 +213,7 @@ fn rm(ctx: &Context, args: RmArgs) -> Result<ExitCode> {
     let _ = args.volumes;
     let mut success = true;
     for arg in &args.containers {
-        match container::remove(&ctx.store, arg) {
+        match container::remove(&ctx.store, arg, args.force) {
             Ok(()) => println!("{arg}"),
             Err(ContainerError::NotFound(_)) if args.force => {}
             Err(e) => {

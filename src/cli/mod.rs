@@ -7,6 +7,7 @@ pub mod containers;
 pub mod images;
 pub mod manifest;
 pub mod registry;
+pub mod run;
 pub mod system;
 
 use anyhow::{Context as _, Result};

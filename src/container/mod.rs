@@ -17,7 +17,9 @@ pub mod changes;
 mod commit;
 mod names;
 pub mod resolve;
+pub mod run;
 pub mod snapshot;
+pub mod state;
 mod tarball;
 pub mod unpack;
 mod usage;
@@ -31,6 +33,7 @@ use crate::image::instruction::InstructionError;
 use crate::image::{Catalog, ImageError, ImageUsers};
 use crate::layer;
 use crate::oci::Descriptor;
+use crate::runtime::ContainerSpec;
 use crate::store::{io_context as store_io, Store, StoreError};
 use changes::Change;
 use serde::{Deserialize, Serialize};
@@ -59,6 +62,27 @@ pub enum ContainerError {
     BaseMissing(Digest),
     #[error("cannot commit /{0}: names starting with .wh. are reserved for whiteouts")]
     ReservedName(String),
+    #[error("No command specified")]
+    NoCommand,
+    /// The command cannot be run: Docker's 127 (not found) or 126.
+    #[error("{message}")]
+    CannotRun { code: i32, message: String },
+    #[error(
+        "the container was created by an older rimg without a command to run; create it again"
+    )]
+    NotRunnable,
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
+    RemoveRunning(String),
+    #[error("OCI runtime failed: {runtime}: {message}")]
+    Runtime { runtime: String, message: String },
+    #[error("the container's monitor failed: {0}")]
+    MonitorFailed(String),
+    #[error(transparent)]
+    RuntimeSetup(#[from] crate::runtime::RuntimeError),
     #[error(transparent)]
     Instruction(#[from] InstructionError),
     #[error(transparent)]
@@ -97,6 +121,12 @@ pub struct Container {
     pub head: Head,
     /// The snapshot file's name in the container's directory.
     pub snapshot: String,
+    /// What it runs; `None` for containers made before rimg could run them.
+    #[serde(default)]
+    pub spec: Option<ContainerSpec>,
+    /// `--rm`: removed once its process exits.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -261,11 +291,24 @@ impl Drop for Cleanup {
     }
 }
 
-/// `create [--name NAME] IMAGE`: unpacks the image's layers into a new
-/// container's rootfs and records it.
-pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Container> {
+/// `create`/`run` options besides the image.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub flags: run::RunFlags,
+    /// `--rm`
+    pub auto_remove: bool,
+}
+
+/// `create [--name NAME] IMAGE [CMD…]`: unpacks the image's layers into a
+/// new container's rootfs, makes the runtime's mount points in it, and
+/// records it with the process it will run.
+pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Container> {
     let containers = Containers::new(store);
-    let name = name.map(|n| n.strip_prefix('/').unwrap_or(n));
+    let name = create
+        .name
+        .as_deref()
+        .map(|n| n.strip_prefix('/').unwrap_or(n));
     if let Some(name) = name {
         if !names::is_valid_name(name) {
             return Err(ContainerError::InvalidName(name.to_string()));
@@ -287,6 +330,7 @@ pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Containe
         (found, blobs)
     };
     let id = names::new_id().map_err(io_context("generating a container ID"))?;
+    let spec = run::container_spec(found.config.config.as_deref(), &create.flags, &id)?;
     let dir = containers.dir(&id);
     fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
     crate::store::make_private(&containers.dir)?;
@@ -310,6 +354,7 @@ pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Containe
             .map_err(decompressing)?;
         unpack::unpack_layer(&rootfs, reader, options).map_err(unpack_error)?;
     }
+    run::prepare_rootfs(&rootfs, &spec)?;
     let entries =
         snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
     let snapshot = write_snapshot(&dir, &entries)?;
@@ -324,6 +369,8 @@ pub fn create(store: &Store, image: &str, name: Option<&str>) -> Result<Containe
             layers: found.manifest.layers.clone(),
         },
         snapshot,
+        spec: Some(spec),
+        auto_remove: create.auto_remove,
     };
     {
         let _lock = store.lock()?;
@@ -357,10 +404,18 @@ fn unused_name(containers: &Containers) -> Result<String> {
     unreachable!("the loop only ends by returning")
 }
 
-/// `rm NAME`: removes the container and its rootfs.
-pub fn remove(store: &Store, arg: &str) -> Result<()> {
-    let containers = Containers::new(store);
+/// `rm [-f] NAME`: removes the container and its rootfs; a running one
+/// only with `force`, which kills it first.
+pub fn remove(store: &Store, arg: &str, force: bool) -> Result<()> {
+    let engine = run::Engine::new(store, None);
+    let containers = engine.containers();
     let container = containers.find(arg)?;
+    if engine.state(&container)?.is_running() {
+        if !force {
+            return Err(ContainerError::RemoveRunning(container.id));
+        }
+        engine.stop(&container, "KILL", std::time::Duration::ZERO)?;
+    }
     let _lock = containers.lock(&container)?;
     let dir = containers.dir(&container.id);
     // Renamed first, so the container disappears at once even if deleting

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod archive;
+pub mod busybox;
 pub mod consistency;
 pub mod docker;
 pub mod podman;

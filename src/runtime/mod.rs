@@ -1,0 +1,470 @@
+//! Running containers through a real OCI runtime (`runc` or `crun`): the
+//! bundle's `config.json` ([`spec`]), the user a process runs as
+//! ([`user`]), the paths the runtime mounts onto ([`mounts`]), and this
+//! driver, which finds the runtime binary and calls it. rimg implements no
+//! runtime of its own, as buildah and podman do not.
+
+pub mod mounts;
+pub mod spec;
+pub mod user;
+
+use serde::{Deserialize, Serialize};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::{fs, io};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "no OCI runtime found: install runc or crun, or name one with --runtime or RIMG_RUNTIME"
+    )]
+    NotFound,
+    #[error("OCI runtime {0:?} not found")]
+    Missing(String),
+    #[error("{runtime}: {message}")]
+    Failed { runtime: String, message: String },
+    #[error("starting {runtime}")]
+    Spawn {
+        runtime: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    User(String),
+    #[error("preparing {path} in the container's filesystem")]
+    Rootfs {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("building the runtime spec: {0}")]
+    Spec(String),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> RuntimeError {
+    let context = context.into();
+    move |source| RuntimeError::Io { context, source }
+}
+
+/// What a container's process is, fixed when the container is created
+/// from its image config and the `run`/`create` flags.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessConfig {
+    pub args: Vec<String>,
+    /// `KEY=value`, the image's then the user's.
+    pub env: Vec<String>,
+    /// Empty for `/`.
+    pub cwd: String,
+    /// `-u` or the image's `User`, resolved when the process starts.
+    pub user: String,
+    pub tty: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The host's network: a daemonless tool has no bridge of its own.
+    #[default]
+    Host,
+    /// A network namespace of its own with only `lo`.
+    None,
+}
+
+/// A `-v HOST:CONTAINER[:ro]` bind mount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+/// Everything the runtime needs to know of a container besides its rootfs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub process: ProcessConfig,
+    pub hostname: String,
+    pub network: Network,
+    pub binds: Vec<Bind>,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    Runc,
+    Crun,
+}
+
+/// An OCI runtime binary and the state directory rimg keeps its
+/// containers in.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    name: String,
+    path: PathBuf,
+    flavor: Flavor,
+    state_root: PathBuf,
+}
+
+/// A container as the runtime reports it (`runc state`).
+#[derive(Debug, Deserialize)]
+pub struct RuntimeState {
+    pub status: String,
+    #[serde(default)]
+    pub pid: i32,
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return path.is_file().then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Runtime {
+    /// The runtime named (`runc`, `crun` or a path), else `runc`, else
+    /// `crun`. Its state lives under `state_dir`.
+    pub fn find(name: Option<&str>, state_dir: &Path) -> Result<Runtime, RuntimeError> {
+        let (name, path) = match name.filter(|n| !n.is_empty()) {
+            Some(name) => (
+                name.to_string(),
+                on_path(name).ok_or_else(|| RuntimeError::Missing(name.to_string()))?,
+            ),
+            None => ["runc", "crun"]
+                .into_iter()
+                .find_map(|n| Some((n.to_string(), on_path(n)?)))
+                .ok_or(RuntimeError::NotFound)?,
+        };
+        let base = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        let flavor = if base.as_deref() == Some("crun") {
+            Flavor::Crun
+        } else {
+            Flavor::Runc
+        };
+        let state_root = state_dir.join(name.replace('/', "_"));
+        Ok(Runtime {
+            name: base.unwrap_or(name),
+            path,
+            flavor,
+            state_root,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether containers get `/sys/fs/cgroup` mounted: crun 1.8 fails on
+    /// a hybrid cgroup hierarchy ("cgroups in hybrid mode not supported")
+    /// when it has to mount one, even with its cgroup manager disabled.
+    pub fn mounts_cgroups(&self) -> bool {
+        self.flavor == Flavor::Runc
+    }
+
+    /// The runtime with its global options: rimg's own state directory, its
+    /// errors as JSON in `log` (so they can be told from the container's
+    /// output), and for crun no cgroup setup (crun 1.8 refuses hybrid
+    /// cgroup hierarchies, and rimg sets no resource limits).
+    pub fn command(&self, log: Option<&Path>) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root").arg(&self.state_root);
+        if let Some(log) = log {
+            cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+        }
+        if self.flavor == Flavor::Crun {
+            cmd.arg("--cgroup-manager=disabled");
+            if hybrid_with_v2_controllers() {
+                hide_unified_cgroup(&mut cmd);
+            }
+        }
+        cmd
+    }
+
+    /// `run` in the foreground: the caller spawns it with the stdio it
+    /// wants the container to have, and its exit status is the process's.
+    /// The runtime writes the process's PID to `pid_file` once it started.
+    pub fn run(&self, id: &str, bundle: &Path, log: &Path, pid_file: &Path) -> Command {
+        let mut cmd = self.command(Some(log));
+        cmd.arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        cmd
+    }
+
+    /// `exec` of the process described in `process_json`.
+    pub fn exec(&self, id: &str, process_json: &Path, log: &Path, detach: bool) -> Command {
+        let mut cmd = self.command(Some(log));
+        cmd.arg("exec").arg("--process").arg(process_json);
+        if detach {
+            cmd.arg("--detach");
+        }
+        cmd.arg(id);
+        cmd
+    }
+
+    fn checked(&self, mut cmd: Command) -> Result<String, RuntimeError> {
+        let output = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| RuntimeError::Spawn {
+                runtime: self.name.clone(),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(RuntimeError::Failed {
+                runtime: self.name.clone(),
+                message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Sends `signal` (a name or number, as `kill -s` takes it) to the
+    /// container's process.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<(), RuntimeError> {
+        let mut cmd = self.command(None);
+        cmd.arg("kill").arg(id).arg(signal);
+        self.checked(cmd).map(drop)
+    }
+
+    /// Forgets the container, killing its processes if any are left.
+    pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut cmd = self.command(None);
+        cmd.arg("delete").arg("--force").arg(id);
+        match self.checked(cmd) {
+            Err(RuntimeError::Failed { message, .. })
+                if message.contains("does not exist") || message.contains("not found") =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// The container's state, `None` when the runtime does not know it.
+    pub fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError> {
+        let mut cmd = self.command(None);
+        cmd.arg("state").arg(id);
+        match self.checked(cmd) {
+            Ok(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| RuntimeError::Failed {
+                    runtime: self.name.clone(),
+                    message: format!("unreadable state: {e}"),
+                }),
+            Err(RuntimeError::Failed { message, .. })
+                if message.contains("does not exist") || message.contains("not found") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Where a hybrid cgroup host mounts its cgroup v2 hierarchy.
+const UNIFIED: &std::ffi::CStr = c"/sys/fs/cgroup/unified";
+
+/// A hybrid cgroup host whose v2 hierarchy has controllers enabled: crun
+/// 1.8 refuses to start any container there ("cgroups in hybrid mode not
+/// supported, drop all controllers from cgroupv2"), whatever the spec and
+/// its cgroup manager say, because it checks before it looks at either.
+fn hybrid_with_v2_controllers() -> bool {
+    let unified = Path::new(std::ffi::OsStr::from_bytes(UNIFIED.to_bytes()));
+    fs::read_to_string(unified.join("cgroup.controllers"))
+        .is_ok_and(|controllers| !controllers.trim().is_empty())
+}
+
+/// Runs crun in a mount namespace of its own without the v2 hierarchy, so
+/// it sees a legacy cgroup host, which it supports; with its cgroup
+/// manager disabled it creates no cgroup either way. Only root may do so;
+/// an unprivileged crun runs in a user namespace and is not affected.
+fn hide_unified_cgroup(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: unshare, mount and umount2 are async-signal-safe syscalls on
+    // the child alone; the strings are made before the fork.
+    let root = c"/";
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::geteuid() != 0 {
+                return Ok(());
+            }
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::umount2(UNIFIED.as_ptr(), libc::MNT_DETACH) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The last error the runtime logged in its JSON log (`{"level":"error",
+/// "msg":…}` lines), if any.
+pub fn logged_error(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|line| {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        (entry["level"] == "error").then(|| entry["msg"].as_str().map(str::to_string))?
+    })
+}
+
+/// Writes the container's `/etc/hosts`, `/etc/hostname` and
+/// `/etc/resolv.conf` into `dir`: the host's own with the host network, as
+/// Docker's `--network host`; a loopback-only hosts file otherwise.
+pub fn write_etc_files(dir: &Path, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+    fs::create_dir_all(dir).map_err(io_context(format!("creating {}", dir.display())))?;
+    let hosts = match spec.network {
+        Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        Network::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+            spec.hostname
+        ),
+    };
+    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for (name, text) in [
+        ("hosts", hosts),
+        ("hostname", format!("{}\n", spec.hostname)),
+        ("resolv.conf", resolv),
+    ] {
+        let path = dir.join(name);
+        fs::write(&path, text).map_err(io_context(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The machine's hostname, which containers on the host network take.
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The process the signal handlers forward to (0: none yet).
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Waits for a foreground runtime process, forwarding the signals sent to
+/// rimg itself (`kill`, a service manager) to it, which passes them on to
+/// the container. Terminal signals (Ctrl-C, Ctrl-\) already reach the
+/// runtime, which shares rimg's process group, so rimg only survives them
+/// instead of dying before it records the exit. Handlers, unlike ignored
+/// dispositions, are not inherited across `exec`, so the container gets
+/// every signal's default.
+pub fn wait_forwarding(child: &mut std::process::Child) -> io::Result<std::process::ExitStatus> {
+    FORWARD_TO.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+    let handlers: [(libc::c_int, extern "C" fn(libc::c_int)); 6] = [
+        (libc::SIGTERM, forward_signal),
+        (libc::SIGHUP, forward_signal),
+        (libc::SIGUSR1, forward_signal),
+        (libc::SIGUSR2, forward_signal),
+        (libc::SIGINT, ignore_signal),
+        (libc::SIGQUIT, ignore_signal),
+    ];
+    for (signal, handler) in handlers {
+        // SAFETY: the handlers only read an atomic and call kill, both
+        // async-signal-safe; a zeroed sigaction is a valid value.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+    child.wait()
+}
+
+/// A process's exit status as a shell reports it: its code, or 128 plus
+/// the signal that killed it.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(125)
+}
+
+/// For an unprivileged caller, the user namespace's ID maps: the caller
+/// as root and, when `/etc/subuid` and `/etc/subgid` grant it a range (the
+/// runtime then maps it with newuidmap/newgidmap), that range from 1 on,
+/// so a package manager inside can switch users. `None` for root.
+pub fn rootless_maps() -> Option<spec::IdMaps> {
+    // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        return None;
+    }
+    let name = std::env::var("USER").unwrap_or_default();
+    let range = |file: &str, id: u32| {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        text.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let owner = fields.next()?;
+            if owner != name && owner.parse() != Ok(id) {
+                return None;
+            }
+            Some((
+                1,
+                fields.next()?.parse().ok()?,
+                fields.next()?.parse().ok()?,
+            ))
+        })
+    };
+    let uid_maps = std::iter::once((0, uid, 1))
+        .chain(range("/etc/subuid", uid))
+        .collect();
+    let gid_maps = std::iter::once((0, gid, 1))
+        .chain(range("/etc/subgid", gid))
+        .collect();
+    Some(spec::IdMaps {
+        uid: uid_maps,
+        gid: gid_maps,
+    })
+}
+
+/// Where rimg keeps a store's runtime state: a short path on tmpfs, since
+/// the runtime's state (and its sockets) must not outlive a reboot.
+pub fn state_dir(store_root: &Path) -> PathBuf {
+    let key = crate::digest::Digest::of(store_root.as_os_str().as_encoded_bytes());
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let base = if uid == 0 {
+        PathBuf::from("/run/rimg")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(|d| PathBuf::from(d).join("rimg"))
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("rimg-{uid}")))
+    };
+    base.join(&key.hex()[..12])
+}

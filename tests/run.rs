@@ -1,0 +1,460 @@
+//! `run`, `exec`, `start`, `stop`, `kill`, `logs`, `wait` and `ps` against
+//! a real OCI runtime (runc; crun where said), on a busybox base image.
+
+mod common;
+
+use common::{busybox, rimg_command, Fixture};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture() -> Fixture {
+    let fx = Fixture::new();
+    busybox::import(&fx, "base", &[]);
+    fx
+}
+
+#[test]
+fn run_prints_output_and_passes_exit_codes() {
+    let fx = fixture();
+    let os = fx.ok(&["run", "--rm", "base", "cat", "/etc/os-release"]);
+    assert!(os.contains("rimg test busybox"), "{os}");
+    let three = fx.run(&["run", "--rm", "base", "sh", "-c", "exit 3"]);
+    assert_eq!(three.code, 3, "{three:?}");
+    let missing = fx.run(&["run", "--rm", "base", "nosuch"]);
+    assert_eq!(missing.code, 127, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("exec: \"nosuch\": executable file not found in $PATH"),
+        "{missing:?}"
+    );
+    let not_exec = fx.run(&["run", "--rm", "base", "/etc/passwd"]);
+    assert_eq!(not_exec.code, 126, "{not_exec:?}");
+    // (The container's PID 1 ignores signals it has no handler for, so a
+    // child of it is killed.)
+    let signalled = fx.run(&[
+        "run",
+        "--rm",
+        "base",
+        "sh",
+        "-c",
+        "sh -c 'kill -9 $$'; exit $?",
+    ]);
+    assert_eq!(signalled.code, 137, "{signalled:?}");
+    // --rm left nothing behind.
+    assert_eq!(fx.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn environment_workdir_and_users() {
+    let fx = fixture();
+    let env_file = fx.dir.path().join("env");
+    std::fs::write(
+        &env_file,
+        "# a comment\nFROM_FILE=yes\n\nRIMG_TEST_PASSED\n",
+    )
+    .unwrap();
+    let mut cmd = rimg_command(&fx.root());
+    cmd.env("RIMG_TEST_PASSED", "through");
+    cmd.args([
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-e",
+        "RIMG_TEST_PASSED",
+        "--env-file",
+    ])
+    .arg(&env_file)
+    .args(["base", "env"]);
+    let env = String::from_utf8(common::checked(cmd, "rimg run env")).unwrap();
+    for line in [
+        "A=1",
+        "FROM_FILE=yes",
+        "RIMG_TEST_PASSED=through",
+        "HOME=/root",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} missing in {env}");
+    }
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("HOSTNAME=")), "{env}");
+
+    let out = fx.ok(&["run", "--rm", "-w", "/new/dir", "base", "pwd"]);
+    assert_eq!(out, "/new/dir\n");
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "app",
+        "base",
+        "sh",
+        "-c",
+        "id; echo $HOME",
+    ]);
+    // Supplementary groups are those /etc/group lists the user in, as runc
+    // resolves them for Docker.
+    assert_eq!(
+        out,
+        "uid=1000(app) gid=1000(app) groups=50(staff)\n/home/app\n"
+    );
+    let out = fx.ok(&["run", "--rm", "-u", "1234:50", "base", "id"]);
+    assert_eq!(out, "uid=1234 gid=50(staff)\n");
+    let nobody = fx.run(&["run", "--rm", "-u", "nobody", "base", "id"]);
+    assert_eq!(nobody.code, 125, "{nobody:?}");
+    assert!(
+        nobody.stderr.contains("unable to find user nobody"),
+        "{nobody:?}"
+    );
+}
+
+#[test]
+fn volumes_network_read_only_and_stdin() {
+    let fx = fixture();
+    let host = fx.dir.path().join("shared");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "from the host\n").unwrap();
+    let rw = format!("{}:/data", host.display());
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "base",
+        "sh",
+        "-c",
+        "cat /data/in; echo back > /data/out",
+    ]);
+    assert_eq!(out, "from the host\n");
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "back\n");
+    let ro = format!("{}:/data:ro", host.display());
+    let refused = fx.run(&["run", "--rm", "-v", &ro, "base", "touch", "/data/x"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(!host.join("x").exists());
+
+    let links = fx.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "base",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    let names: Vec<&str> = links.lines().filter_map(|l| l.split(": ").nth(1)).collect();
+    assert_eq!(names, ["lo"], "{links}");
+
+    let read_only = fx.run(&["run", "--rm", "--read-only", "base", "touch", "/x"]);
+    assert_ne!(read_only.code, 0, "{read_only:?}");
+    assert!(
+        read_only.stderr.contains("Read-only file system"),
+        "{read_only:?}"
+    );
+
+    let piped = fx.run_with_stdin(&["run", "--rm", "-i", "base", "wc", "-l"], "a\nb\nc\n");
+    assert_eq!(piped.stdout.trim(), "3", "{piped:?}");
+    // Without -i the container's stdin is empty.
+    let closed = fx.run_with_stdin(&["run", "--rm", "base", "wc", "-l"], "a\nb\n");
+    assert_eq!(closed.stdout.trim(), "0", "{closed:?}");
+}
+
+#[test]
+fn a_tty_under_a_pseudo_terminal() {
+    let fx = fixture();
+    let line = format!(
+        "{} --root {} run --rm -t base sh -c 'test -t 0 && test -t 1 && echo tty:$TERM'",
+        env!("CARGO_BIN_EXE_rimg"),
+        fx.root().display()
+    );
+    // `script` gives rimg a terminal, as a user's shell would.
+    let mut script = Command::new("script");
+    common::isolate(&mut script, &fx.root());
+    script.args(["-qec", &line, "/dev/null"]);
+    let out = String::from_utf8(common::checked(script, "script rimg run -t")).unwrap();
+    assert!(out.contains("tty:xterm"), "{out:?}");
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn detached_containers_exec_logs_stop_and_commit() {
+    let fx = fixture();
+    let id = fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "webserver",
+        "base",
+        "sh",
+        "-c",
+        "echo started; echo warn >&2; while true; do sleep 1; done",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ps = fx.ok(&["ps"]);
+    let header = ps.lines().next().unwrap();
+    assert!(
+        header.starts_with("CONTAINER ID   IMAGE     COMMAND "),
+        "{ps}"
+    );
+    assert!(
+        header.ends_with("STATUS    PORTS     NAMES") || header.contains("STATUS"),
+        "{ps}"
+    );
+    assert!(ps.contains("Up ") && ps.contains("webserver"), "{ps}");
+
+    wait_for("the logs", || fx.ok(&["logs", "webserver"]) == "started\n");
+    let both = fx.run(&["logs", "webserver"]);
+    assert_eq!(
+        (both.stdout.as_str(), both.stderr.as_str()),
+        ("started\n", "warn\n")
+    );
+    let stamped = fx.ok(&["logs", "-t", "--tail", "1", "webserver"]);
+    assert!(
+        stamped.ends_with("Z started\n") || stamped.is_empty(),
+        "{stamped}"
+    );
+
+    fx.ok(&[
+        "exec",
+        "webserver",
+        "sh",
+        "-c",
+        "mkdir -p /srv && echo hello from exec > /srv/index.html",
+    ]);
+    assert_eq!(
+        fx.ok(&["exec", "webserver", "cat", "/srv/index.html"]),
+        "hello from exec\n"
+    );
+    let failed = fx.run(&["exec", "webserver", "sh", "-c", "exit 5"]);
+    assert_eq!(failed.code, 5);
+    // Only what the process changed: no resolv.conf, hosts or mount points.
+    assert_eq!(fx.ok(&["diff", "webserver"]), "A /srv\nA /srv/index.html\n");
+
+    let refused = fx.run(&["rm", "webserver"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("You cannot remove a running container"),
+        "{refused:?}"
+    );
+
+    // A running container commits; the image runs the change.
+    fx.ok(&["commit", "webserver", "nginx:v2"]);
+    let served = fx.ok(&["run", "--rm", "nginx:v2", "cat", "/srv/index.html"]);
+    assert_eq!(served, "hello from exec\n");
+
+    // sh as PID 1 ignores SIGTERM: stop waits its timeout, then kills.
+    let started = Instant::now();
+    assert_eq!(fx.ok(&["stop", "-t", "1", "webserver"]), "webserver\n");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(fx.ok(&["wait", "webserver"]), "137\n");
+    assert_eq!(fx.ok(&["ps", "-q"]), "");
+    let all = fx.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+    assert!(all.starts_with("webserver exited Exited (137) "), "{all}");
+    let not_running = fx.run(&["exec", "webserver", "true"]);
+    assert_eq!(not_running.code, 1);
+    assert!(
+        not_running.stderr.contains("is not running"),
+        "{not_running:?}"
+    );
+
+    // Started again, it runs the same command; the logs keep both runs.
+    fx.ok(&["start", "webserver"]);
+    wait_for("the second run's output", || {
+        fx.ok(&["logs", "webserver"]) == "started\nstarted\n"
+    });
+    fx.ok(&["kill", "-s", "KILL", "webserver"]);
+    assert_eq!(fx.ok(&["wait", "webserver"]), "137\n");
+    fx.ok(&["rm", "webserver"]);
+    assert_eq!(fx.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_container_that_handles_sigterm_stops_at_once() {
+    let fx = fixture();
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "base",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_for("the trap", || fx.ok(&["logs", "polite"]) == "ready\n");
+    let started = Instant::now();
+    fx.ok(&["stop", "-t", "20", "polite"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(fx.ok(&["wait", "polite"]), "0\n");
+    assert_eq!(
+        fx.ok(&["ps", "-a", "--filter", "status=exited", "-q"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(fx.ok(&["ps", "-a", "--filter", "status=running", "-q"]), "");
+    let bad = fx.run(&["ps", "--filter", "status=bogus"]);
+    assert_eq!(bad.code, 1);
+    fx.ok(&["rm", "-f", "polite"]);
+}
+
+#[test]
+fn a_killed_rimg_run_leaves_an_exited_container() {
+    let fx = fixture();
+    let mut child = rimg_command(&fx.root())
+        .args(["run", "--name", "orphan", "base", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the container to run", || {
+        fx.ok(&["ps", "-q"]).lines().count() == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = fx.ok(&["ps", "-a", "--format", "{{.State}} {{.Status}}"]);
+    assert!(status.starts_with("exited Exited (137)"), "{status}");
+    // Nothing of it is left running.
+    let sleeping = Command::new("pgrep")
+        .args(["-f", "sleep 1000"])
+        .output()
+        .unwrap();
+    assert!(sleeping.stdout.is_empty(), "{sleeping:?}");
+    fx.ok(&["rm", "orphan"]);
+}
+
+#[test]
+fn rm_force_kills_a_running_container() {
+    let fx = fixture();
+    fx.ok(&["run", "-d", "--name", "doomed", "base", "sleep", "1000"]);
+    assert_eq!(fx.ok(&["rm", "-f", "doomed"]), "doomed\n");
+    assert_eq!(fx.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn crun_runs_the_same_containers() {
+    let fx = fixture();
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "crun",
+        "-u",
+        "app",
+        "base",
+        "sh",
+        "-c",
+        "id -u; cat /etc/os-release",
+    ]);
+    assert!(
+        out.starts_with("1000\n") && out.contains("rimg test busybox"),
+        "{out}"
+    );
+    let code = fx.run(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "crun",
+        "base",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(code.code, 4);
+    fx.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "crun",
+        "--name",
+        "cr",
+        "base",
+        "sleep",
+        "1000",
+    ]);
+    fx.ok(&["exec", "cr", "true"]);
+    fx.ok(&["rm", "-f", "cr"]);
+    let missing = fx.run(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "no-such-runtime",
+        "base",
+        "true",
+    ]);
+    assert_eq!(missing.code, 125);
+    assert!(
+        missing
+            .stderr
+            .contains("OCI runtime \"no-such-runtime\" not found"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn symlinks_in_the_image_cannot_reach_outside_the_rootfs() {
+    let fx = Fixture::new();
+    let outside = fx.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // The base, with /etc/hosts and the working directory pointing out.
+    let mut tar = tar::Builder::new(Vec::new());
+    let base = busybox::rootfs_tar();
+    let mut archive = tar::Archive::new(&base[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        tar.append_data(&mut header, path, &mut entry).unwrap();
+    }
+    let escape = format!("../../../../../../../..{}", outside.display());
+    for (name, target) in [
+        ("etc/hosts", format!("{escape}/hosts")),
+        ("work", format!("{escape}/work")),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        tar.append_link(&mut header, name, &target).unwrap();
+    }
+    let path = fx.dir.path().join("hostile.tar");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(&tar.into_inner().unwrap())
+        .unwrap();
+    fx.ok(&[
+        "import",
+        "-c",
+        "WORKDIR /work/sub",
+        path.to_str().unwrap(),
+        "hostile",
+    ]);
+    // Inside, the links lead where they point, within the container.
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "hostile",
+        "sh",
+        "-c",
+        "pwd; cat /etc/hosts | wc -l",
+    ]);
+    assert!(
+        out.starts_with(&format!("{}/work/sub\n", outside.display())),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "rimg wrote outside the rootfs"
+    );
+}
