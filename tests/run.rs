@@ -458,3 +458,55 @@ fn symlinks_in_the_image_cannot_reach_outside_the_rootfs() {
         "rimg wrote outside the rootfs"
     );
 }
+
+#[test]
+fn foreground_runs_and_detached_terminals_are_logged() {
+    let fx = fixture();
+    let run = fx.run(&[
+        "run",
+        "--name",
+        "fg",
+        "base",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    let logs = fx.run(&["logs", "fg"]);
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+
+    let id = fx.ok(&[
+        "run",
+        "-dt",
+        "--name",
+        "dt",
+        "base",
+        "sh",
+        "-c",
+        "test -t 1 && echo tty; sleep 1000",
+    ]);
+    wait_for("the terminal's output", || {
+        fx.ok(&["logs", "dt"]) == "tty\r\n"
+    });
+    // Its monitor killed, the container is ended at the next look.
+    let monitor = Command::new("pgrep")
+        .args(["-f", &format!("container-monitor .*{}", id.trim())])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8(monitor.stdout).unwrap();
+    let pid: i32 = pid
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("one monitor: {pid:?}"));
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_for("the container to end", || {
+        fx.ok(&["ps", "-a", "--format", "{{.State}}"]) == "exited\nexited\n"
+    });
+    fx.ok(&["rm", "dt", "fg"]);
+}

@@ -19,7 +19,7 @@ use crate::runtime::mounts::{self, Kind};
 use crate::runtime::{self, spec, user, Bind, ContainerSpec, Network, ProcessConfig, Runtime};
 use crate::store::Store;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -341,26 +341,115 @@ impl<'a> Engine<'a> {
                 return Err(e);
             }
         };
+        self.watch(
+            container,
+            &runtime,
+            &bundle,
+            Attach::Terminal { interactive },
+        )
+    }
+
+    /// Runs the container and watches it to its end: copies its output into
+    /// the json-file log (and, attached, to rimg's own stdout and stderr),
+    /// forwards signals, and records how it ended. Returns its exit code,
+    /// or the runtime's error when it could not start it.
+    fn watch(
+        &self,
+        container: &Container,
+        runtime: &Runtime,
+        bundle: &Path,
+        attach: Attach,
+    ) -> Result<i32> {
         let watcher = Watcher::current().ok_or_else(|| {
             io_context("reading this process's start time")(io::ErrorKind::NotFound.into())
         })?;
-        self.begin(container, &runtime, watcher)?;
-        let (log, pid_file) = fresh_run_files(&bundle);
-        let mut cmd = runtime.run(&container.id, &bundle, &log, &pid_file);
-        if !interactive {
-            cmd.stdin(Stdio::null());
+        let tty = container.spec.as_ref().is_some_and(|s| s.process.tty);
+        let (log, pid_file) = fresh_run_files(bundle);
+        let json_log = self
+            .containers
+            .dir(&container.id)
+            .join(format!("{}-json.log", container.id));
+        let sink = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&json_log)
+            .map_err(io_context(format!("opening {}", json_log.display())))?;
+        let sink = Arc::new(Mutex::new(sink));
+        let mut cmd = runtime.run(&container.id, bundle, &log, &pid_file);
+        // What the runtime's stdio is, and the streams to copy to the log.
+        let mut outputs: Vec<(Box<dyn io::Read + Send>, &'static str, bool)> = Vec::new();
+        let mut pty_slave = None;
+        match attach {
+            Attach::Terminal { interactive } => {
+                if !interactive {
+                    cmd.stdin(Stdio::null());
+                }
+                // With a terminal the runtime talks to it itself, as a
+                // user expects of `run -it`; the log then stays empty.
+                if !tty {
+                    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+                }
+                // The runtime dies with rimg, so a killed `rimg run` leaves
+                // no runtime process behind (the next `ps` ends the
+                // container).
+                set_parent_death_signal(&mut cmd);
+            }
+            Attach::Log if tty => {
+                // A detached terminal: the runtime gets a pseudo-terminal
+                // of ours as its console and everything shown on it is
+                // logged, as Docker logs a `-dt` container.
+                let (master, slave) =
+                    open_pty().map_err(io_context("opening a pseudo-terminal"))?;
+                cmd.stdin(clone_fd(&slave)?)
+                    .stdout(clone_fd(&slave)?)
+                    .stderr(clone_fd(&slave)?);
+                controlling_terminal(&mut cmd);
+                outputs.push((Box::new(File::from(master)), "stdout", false));
+                pty_slave = Some(slave);
+            }
+            Attach::Log => {
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+            }
         }
-        // The runtime dies with rimg, so a killed `rimg run` leaves no
-        // runtime process behind (the next `ps` ends the container).
-        set_parent_death_signal(&mut cmd);
-        let result = cmd
-            .spawn()
-            .and_then(|mut child| runtime::wait_forwarding(&mut child))
-            .map_err(|source| runtime::RuntimeError::Spawn {
-                runtime: runtime.name().to_string(),
-                source,
-            });
-        let (code, error) = match result {
+        let echo = matches!(attach, Attach::Terminal { .. });
+        self.begin(container, runtime, watcher)?;
+        let spawned = cmd.spawn();
+        // Only the runtime may hold the terminal's other end (the command
+        // keeps copies of its stdio), so reading the master ends when it
+        // exits.
+        drop(cmd);
+        drop(pty_slave);
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(source) => {
+                let e = runtime::RuntimeError::Spawn {
+                    runtime: runtime.name().to_string(),
+                    source,
+                };
+                self.finish(container, runtime, 125, Some(e.to_string()))?;
+                return Err(e.into());
+            }
+        };
+        if let Some(out) = child.stdout.take() {
+            outputs.push((Box::new(out), "stdout", echo));
+        }
+        if let Some(err) = child.stderr.take() {
+            outputs.push((Box::new(err), "stderr", echo));
+        }
+        let copiers: Vec<_> = outputs
+            .into_iter()
+            .map(|(stream, name, echo)| {
+                let sink = Arc::clone(&sink);
+                std::thread::spawn(move || copy_to_log(stream, name, &sink, echo))
+            })
+            .collect();
+        let status = runtime::wait_forwarding(&mut child);
+        for copier in copiers {
+            let _ = copier.join();
+        }
+        let (code, error) = match status {
             Ok(status) => {
                 let code = runtime::exit_code(status);
                 let error = (code != 0).then(|| runtime::logged_error(&log)).flatten();
@@ -368,7 +457,7 @@ impl<'a> Engine<'a> {
             }
             Err(e) => (125, Some(e.to_string())),
         };
-        self.finish(container, &runtime, code, error.clone())?;
+        self.finish(container, runtime, code, error.clone())?;
         match error {
             Some(message) => Err(ContainerError::Runtime {
                 runtime: runtime.name().to_string(),
@@ -442,65 +531,8 @@ impl<'a> Engine<'a> {
     pub fn monitor(&self, container: &Container) -> Result<()> {
         let runtime = self.runtime(None)?;
         let bundle = self.bundle(container, &runtime)?;
-        let watcher = Watcher::current().ok_or_else(|| {
-            io_context("reading this process's start time")(io::ErrorKind::NotFound.into())
-        })?;
-        let (log, pid_file) = fresh_run_files(&bundle);
-        let dir = self.containers.dir(&container.id);
-        let json_log = dir.join(format!("{}-json.log", container.id));
-        let sink = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&json_log)
-            .map_err(io_context(format!("opening {}", json_log.display())))?;
-        let sink = Arc::new(Mutex::new(sink));
-        let mut cmd = runtime.run(&container.id, &bundle, &log, &pid_file);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        self.begin(container, &runtime, watcher)?;
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(source) => {
-                let e = runtime::RuntimeError::Spawn {
-                    runtime: runtime.name().to_string(),
-                    source,
-                };
-                self.finish(container, &runtime, 125, Some(e.to_string()))?;
-                return Err(e.into());
-            }
-        };
-        let copiers: Vec<_> = [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
-        ]
-        .into_iter()
-        .zip(["stdout", "stderr"])
-        .filter_map(|(stream, name)| Some((stream?, name)))
-        .map(|(stream, name)| {
-            let sink = Arc::clone(&sink);
-            std::thread::spawn(move || copy_to_log(stream, name, &sink))
-        })
-        .collect();
-        let status = child.wait();
-        for copier in copiers {
-            let _ = copier.join();
-        }
-        let (code, error) = match status {
-            Ok(status) => {
-                let code = runtime::exit_code(status);
-                let error = (code != 0).then(|| runtime::logged_error(&log)).flatten();
-                (if error.is_some() { 125 } else { code }, error)
-            }
-            Err(e) => (125, Some(e.to_string())),
-        };
-        self.finish(container, &runtime, code, error)?;
+        // How it ended is in its state; a start that failed is there too.
+        let _ = self.watch(container, &runtime, &bundle, Attach::Log);
         if container.auto_remove {
             super::remove(self.store, &container.id, false)?;
         }
@@ -722,28 +754,97 @@ struct LogLine {
     time: String,
 }
 
+/// Where a watched container's output goes besides its log.
+#[derive(Clone, Copy)]
+enum Attach {
+    /// rimg's own stdio (`run`, `start -a`).
+    Terminal { interactive: bool },
+    /// Only the log (`run -d`, `start`).
+    Log,
+}
+
 /// Copies a stream into the json-file log, a line per entry as Docker's
-/// driver writes it (a long line without a newline is split at 16 KiB).
-fn copy_to_log(stream: Box<dyn io::Read + Send>, name: &str, sink: &Mutex<File>) {
-    let mut reader = BufReader::with_capacity(16 << 10, stream);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match io::Read::take(&mut reader, 16 << 10).read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+/// driver writes it (a long line without a newline is split at 16 KiB),
+/// and with `echo` to rimg's own stream of that name as the bytes come.
+fn copy_to_log(mut stream: Box<dyn io::Read + Send>, name: &str, sink: &Mutex<File>, echo: bool) {
+    const MAX_LINE: usize = 16 << 10;
+    let mut echo_to: Option<Box<dyn Write>> = echo.then(|| -> Box<dyn Write> {
+        if name == "stderr" {
+            Box::new(io::stderr())
+        } else {
+            Box::new(io::stdout())
         }
-        let line = LogLine {
-            log: String::from_utf8_lossy(&buf).into_owned(),
-            stream: name.to_string(),
-            time: state::now(),
+    });
+    let mut pending = Vec::new();
+    let mut buf = vec![0; MAX_LINE];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
         };
-        let mut json = serde_json::to_vec(&line).expect("a log line serializes");
-        json.push(b'\n');
-        if let Ok(mut file) = sink.lock() {
-            let _ = file.write_all(&json);
+        if let Some(out) = &mut echo_to {
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                echo_to = None;
+            }
+        }
+        pending.extend_from_slice(&buf[..n]);
+        let mut lines = Vec::new();
+        while let Some(end) = pending.iter().position(|&b| b == b'\n').map(|i| i + 1) {
+            lines.push(pending.drain(..end).collect::<Vec<u8>>());
+        }
+        if pending.len() >= MAX_LINE || (n == 0 && !pending.is_empty()) {
+            lines.push(std::mem::take(&mut pending));
+        }
+        for line in lines {
+            let entry = LogLine {
+                log: String::from_utf8_lossy(&line).into_owned(),
+                stream: name.to_string(),
+                time: state::now(),
+            };
+            let mut json = serde_json::to_vec(&entry).expect("a log line serializes");
+            json.push(b'\n');
+            if let Ok(mut file) = sink.lock() {
+                let _ = file.write_all(&json);
+            }
+        }
+        if n == 0 {
+            return;
         }
     }
+}
+
+/// A new pseudo-terminal: (master, slave).
+fn open_pty() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors it opened into the pointers;
+    // the name, termios and window size pointers may be null.
+    let ret = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are open and owned by nothing else.
+    unsafe {
+        Ok((
+            std::os::fd::OwnedFd::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        ))
+    }
+}
+
+fn clone_fd(fd: &std::os::fd::OwnedFd) -> Result<Stdio> {
+    Ok(fd
+        .try_clone()
+        .map_err(io_context("duplicating the pseudo-terminal"))?
+        .into())
 }
 
 fn print_log_line(
@@ -768,6 +869,22 @@ fn set_parent_death_signal(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// The runtime's stdin (a pseudo-terminal) becomes its controlling
+/// terminal in a session of its own: runc opens `/dev/tty` for its console.
+fn controlling_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid and ioctl are async-signal-safe and touch only the
+    // child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
     }
@@ -844,7 +961,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let sink = Mutex::new(File::create(&path).unwrap());
-        copy_to_log(Box::new(&b"one\ntwo"[..]), "stderr", &sink);
+        copy_to_log(Box::new(&b"one\ntwo"[..]), "stderr", &sink, false);
         let text = fs::read_to_string(&path).unwrap();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         for line in text.lines() {

@@ -49,12 +49,16 @@ impl Watcher {
 }
 
 /// Field 22 of `/proc/PID/stat`, after the parenthesised command name
-/// (which may itself hold spaces and parentheses).
+/// (which may itself hold spaces and parentheses); `None` for a process
+/// that is gone or a zombie (dead, only not yet reaped by its parent).
 fn process_start(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    // State is field 3, so start time (22) is the 20th after the name.
-    after_name.split(' ').nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    // State is field 3, so start time (22) is the 19th after it.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,20 @@ mod tests {
             ..me
         };
         assert!(!reused.is_alive());
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        // A watcher killed under a parent that does not reap it stays a
+        // zombie with the same start time.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_start(pid).is_some() {
+            assert!(std::time::Instant::now() < deadline, "true did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait().unwrap();
     }
 
     #[test]
