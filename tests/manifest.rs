@@ -5,6 +5,8 @@
 mod common;
 
 use base64::Engine as _;
+use common::checked;
+use common::docker::{Dockerd, DEBIAN_DOCKER};
 use common::layout::{ImageSpec as LayoutSpec, Layout};
 use common::proxy::{Fault, Proxy};
 use common::registry::{assert_ok, run_rimg, AuthKind, Registry};
@@ -68,23 +70,18 @@ fn platforms(list: &Value) -> Vec<String> {
 /// a Docker config dir of its own.
 fn docker_manifest_inspect(name: &str) -> String {
     let config = TempDir::new().unwrap();
-    let output = Command::new("/usr/bin/docker")
+    let mut command = Command::new(DEBIAN_DOCKER);
+    command
         .env("DOCKER_CONFIG", config.path())
         .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args(["manifest", "inspect", "--insecure", name])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "docker manifest inspect: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+        .args(["manifest", "inspect", "--insecure", name]);
+    String::from_utf8(checked(command, "docker manifest inspect")).unwrap()
 }
 
 /// The seed tutorial's sequence: two single-platform images in their own
 /// repositories, a list made of them, annotated, inspected and pushed;
-/// then what Docker, skopeo and `rimg pull --platform` see, `--amend`,
+/// then what Docker (`manifest inspect`, `pull --platform`), skopeo and
+/// `rimg pull --platform` see, `--amend`,
 /// `rm` and `push --purge`.
 #[test]
 fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
@@ -141,7 +138,8 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
     assert_eq!(pushed, parsed);
     assert_eq!(docker_manifest_inspect(&list), local);
 
-    // `pull --platform` picks the arm64 image from the list.
+    // `pull --platform` picks the arm64 image from the list; Docker's
+    // daemon picks each platform, as `docker run` on each machine would.
     let fresh = TempDir::new().unwrap();
     ok(fresh.path(), &["pull", "--platform", "linux/arm64", &list]);
     let arch = ok(
@@ -149,6 +147,16 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
         &["inspect", "--format", "{{.Architecture}}", &list],
     );
     assert_eq!(arch.trim(), "arm64");
+    let docker = Dockerd::start();
+    let docker_run = |args: &[&str]| {
+        let out = checked(docker.debian_command(args), &format!("docker {args:?}"));
+        String::from_utf8(out).unwrap()
+    };
+    for (platform, arch) in [("linux/arm64", "arm64"), ("linux/amd64", "amd64")] {
+        docker_run(&["pull", "--platform", platform, &list]);
+        let pulled = docker_run(&["image", "inspect", "--format", "{{.Architecture}}", &list]);
+        assert_eq!(pulled.trim(), arch, "docker pull --platform {platform}");
+    }
 
     // One element of the local list, as it was added.
     let element = ok(root, &["manifest", "inspect", &list, &arm64]);
@@ -292,7 +300,7 @@ fn docker_and_rimg_make_the_same_list() {
     let root = root.path();
     let docker_config = TempDir::new().unwrap();
     let docker = |args: &[&str]| {
-        let output = Command::new("/usr/bin/docker")
+        let output = Command::new(DEBIAN_DOCKER)
             .env("DOCKER_CONFIG", docker_config.path())
             .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
             .arg("manifest")

@@ -12,7 +12,6 @@ use common::registry::{assert_ok, run_rimg, AuthKind, Registry};
 use common::ImageSpec;
 use rimg::store::Store;
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 
 /// Repositories `search/app-000` … `search/app-104`: more than one page
@@ -263,12 +262,8 @@ fn v1_search_prints_what_docker_prints() {
         &["--filter", "color=red", &ubuntu],
     ];
     for args in cases {
-        // Debian's Docker 20.10 CLI, not whatever `docker` is first on PATH.
-        let theirs = Command::new("/usr/bin/docker")
-            .arg("-H")
-            .arg(format!("unix://{}", docker.socket().display()))
-            .arg("search")
-            .args(args.iter())
+        let theirs = docker
+            .debian_command(&[&["search"], *args].concat())
             .output()
             .unwrap();
         let ours = run_rimg(root.path(), None, &[&["search"], *args].concat());
