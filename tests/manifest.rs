@@ -45,6 +45,12 @@ fn push_image(registry: &Registry, seed: u64, arch: &'static str, dest: &str) {
     registry.push_image_with(&spec, dest, &["--format", "v2s2"]);
 }
 
+fn blobs_in(root: &Path) -> usize {
+    std::fs::read_dir(root.join("blobs/sha256"))
+        .unwrap()
+        .count()
+}
+
 /// The platforms of a list's entries, as `os/arch[/variant]`.
 fn platforms(list: &Value) -> Vec<String> {
     list["manifests"]
@@ -93,6 +99,17 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
     let list = registry.image("username/test");
     let amd64 = registry.image("username/x8664-test");
     let arm64 = registry.image("username/arm64v8-test");
+
+    // An element the registry lacks fails the whole create, and leaves
+    // nothing behind: not the list, not the manifests fetched before it.
+    let nope = registry.image("username/nope");
+    fails(
+        root,
+        &["manifest", "create", &list, &amd64, &nope],
+        &format!("no such manifest: {nope}:latest"),
+    );
+    assert!(common::registry::store_is_empty(root));
+    assert_eq!(blobs_in(root), 0);
 
     let out = ok(root, &["manifest", "create", &list, &amd64, &arm64]);
     assert_eq!(out, format!("Created manifest list {list}:latest\n"));
@@ -219,10 +236,7 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
     );
     // Nothing of the lists is left in the store.
     assert!(common::registry::store_is_empty(root));
-    let blobs = std::fs::read_dir(root.join("blobs/sha256"))
-        .unwrap()
-        .count();
-    assert_eq!(blobs, 0);
+    assert_eq!(blobs_in(root), 0);
 }
 
 /// A registry that wants a login: create and push with the user's saved
@@ -332,6 +346,7 @@ fn docker_and_rimg_make_the_same_list() {
         r.1
     };
     let list = registry.image("same/multi");
+    same(&["create", "--insecure", &list, &registry.image("same/nope")]);
     same(&["create", "--insecure", &list, &amd, &arm]);
     same(&["create", "--insecure", &list, &amd]);
     same(&[&["annotate", &list, &arm], ARM64_V8].concat());

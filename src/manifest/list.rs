@@ -75,13 +75,13 @@ fn find(
 /// returns its new elements, or `None` to remove it. The new list blob is
 /// written before the store lock is taken (storing a blob may need the
 /// lock); if another rimg changed the list meanwhile, `change` runs again
-/// on what it wrote. Blobs only the old list held are removed.
+/// on what it wrote. Returns the blobs of the list it replaced.
 fn update(
     store: &Store,
     list: &Reference,
     lease: &Lease,
     change: impl Fn(Option<&LocalList>) -> Result<Option<Vec<Descriptor>>, ManifestError>,
-) -> Result<(), ManifestError> {
+) -> Result<BTreeSet<Digest>, ManifestError> {
     for _ in 0..MAX_RETRIES {
         let before = load(store, list)?;
         let entry = match change(before.as_ref())? {
@@ -100,16 +100,37 @@ fn update(
             .retain(|d| d.annotation(annotation::MANIFEST_LIST) != Some(key.as_str()));
         index.manifests.extend(entry);
         store.write_index(&lock, &index)?;
-        if let Some(old) = now {
-            let candidates: BTreeSet<Digest> = std::iter::once(old.entry.digest)
+        return Ok(now.map_or_else(BTreeSet::new, |old| {
+            std::iter::once(old.entry.digest)
                 .chain(old.elements.into_iter().map(|e| e.digest))
-                .collect();
-            let keep = store.referenced_blobs(&index)?;
-            store.remove_blobs(&lock, &candidates, &keep)?;
-        }
-        return Ok(());
+                .collect()
+        }));
     }
     Err(ManifestError::Busy(list.to_string()))
+}
+
+/// Ends a change made under `lease`: removes the blobs it stored that
+/// nothing references (all of them when it failed, else those of
+/// attempts another rimg overtook) and those only the replaced list held.
+/// A failure's own error wins over one cleaning up after it, whose
+/// leftovers `system check` would report.
+fn finish(
+    lease: &Lease,
+    outcome: Result<BTreeSet<Digest>, ManifestError>,
+) -> Result<(), ManifestError> {
+    let stored = lease.blobs();
+    match outcome {
+        Ok(mut replaced) => {
+            replaced.extend(stored?);
+            Ok(lease.remove_unreferenced(&replaced)?)
+        }
+        Err(e) => {
+            if let Ok(stored) = stored {
+                let _ = lease.remove_unreferenced(&stored);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Stores the list document and returns its `index.json` entry. Elements
@@ -151,22 +172,26 @@ pub async fn create(
         return Err(ManifestError::Exists);
     }
     let lease = store.lease()?;
-    let mut added = Vec::new();
-    for element in elements {
-        added.extend(resolve(store, client, element, &lease).await?);
-    }
-    update(store, list, &lease, |old| {
-        let mut elements = match old {
-            Some(_) if !amend => return Err(ManifestError::Exists),
-            Some(old) => old.elements.clone(),
-            None => Vec::new(),
-        };
-        for new in &added {
-            elements.retain(|e| element_ref(e) != element_ref(new) && e.digest != new.digest);
-            elements.push(new.clone());
+    let outcome = async {
+        let mut added = Vec::new();
+        for element in elements {
+            added.extend(resolve(store, client, element, &lease).await?);
         }
-        Ok(Some(elements))
-    })
+        update(store, list, &lease, |old| {
+            let mut elements = match old {
+                Some(_) if !amend => return Err(ManifestError::Exists),
+                Some(old) => old.elements.clone(),
+                None => Vec::new(),
+            };
+            for new in &added {
+                elements.retain(|e| element_ref(e) != element_ref(new) && e.digest != new.digest);
+                elements.push(new.clone());
+            }
+            Ok(Some(elements))
+        })
+    }
+    .await;
+    finish(&lease, outcome)
 }
 
 /// The list elements `element` stands for, their manifests stored under
@@ -342,7 +367,7 @@ pub fn annotate(
     };
     let wanted = element.to_string();
     let lease = store.lease()?;
-    update(store, list, &lease, |old| {
+    let outcome = update(store, list, &lease, |old| {
         let mut elements = old.ok_or_else(missing)?.elements.clone();
         let mut found = false;
         for e in elements.iter_mut().filter(|e| element_ref(e) == wanted) {
@@ -354,7 +379,8 @@ pub fn annotate(
             return Err(missing());
         }
         Ok(Some(elements))
-    })
+    });
+    finish(&lease, outcome)
 }
 
 /// Docker's annotate on one platform, with the architecture normalised
@@ -421,10 +447,11 @@ fn valid_os_arch(os: &str, arch: &str) -> bool {
 /// when there is none).
 pub fn remove(store: &Store, list: &Reference) -> Result<(), ManifestError> {
     let lease = store.lease()?;
-    update(store, list, &lease, |old| match old {
+    let outcome = update(store, list, &lease, |old| match old {
         Some(_) => Ok(None),
         None => Err(ManifestError::NoSuchList(list.to_string())),
-    })
+    });
+    finish(&lease, outcome)
 }
 
 /// A list as it goes to a registry, and as `manifest inspect` shows a
