@@ -257,10 +257,18 @@ fn v1_search_prints_what_docker_prints() {
         &["--format", "{{.Description}}", &wide],
         &["--format", "{{.Description}}", "--no-trunc", &wide],
         &["--limit", "101", &ubuntu],
+        &["--limit", "0", &ubuntu],
+        &["--limit", "-1", &ubuntu],
         &["--filter", "stars=many", &ubuntu],
         &["--filter", "is-official=yes", &ubuntu],
         &["--filter", "color=red", &ubuntu],
     ];
+    // A malformed filter is a flag error, exit 125 (the wording of flag
+    // errors is the argument parser's).
+    let malformed = run_rimg(root.path(), None, &["search", "--filter", "stars", &ubuntu]);
+    assert_eq!(malformed.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&malformed.stderr)
+        .contains("bad format of filter (expected name=value)"));
     for args in cases {
         let theirs = docker
             .debian_command(&[&["search"], *args].concat())

@@ -73,13 +73,19 @@ pub struct SearchFilter {
     automated: Option<bool>,
 }
 
+/// A `--filter` value's `key=value` split. Docker checks the form as it
+/// parses its flags, so the CLI uses this as the flag's parser.
+pub fn filter_pair(raw: &str) -> Result<(&str, &str), SearchError> {
+    raw.split_once('=').ok_or(SearchError::BadFilterFormat)
+}
+
 impl SearchFilter {
     pub fn parse(filters: &[String]) -> Result<SearchFilter, SearchError> {
         let mut filter = SearchFilter::default();
         let mut official = Vec::new();
         let mut automated = Vec::new();
         for raw in filters {
-            let (key, value) = raw.split_once('=').ok_or(SearchError::BadFilterFormat)?;
+            let (key, value) = filter_pair(raw)?;
             match key {
                 "stars" => {
                     let stars: i64 = value
@@ -119,12 +125,11 @@ fn unique_bool(key: &str, values: &[String]) -> Result<Option<bool>, SearchError
     }
 }
 
-/// Docker's limit rule: unset (0 or less) is 25; over 100 is refused.
+/// Docker's limit rule: 1 to 100.
 fn checked_limit(limit: i64) -> Result<usize, SearchError> {
-    match limit {
-        l if l <= 0 => Ok(DEFAULT_LIMIT as usize),
-        l if l > 100 => Err(SearchError::Limit(l)),
-        l => Ok(l as usize),
+    match usize::try_from(limit) {
+        Ok(l) if (1..=100).contains(&l) => Ok(l),
+        _ => Err(SearchError::Limit(limit)),
     }
 }
 
@@ -345,9 +350,11 @@ mod tests {
     }
 
     #[test]
-    fn limit_defaults_and_bounds() {
-        assert_eq!(checked_limit(0).unwrap(), 25);
+    fn limit_bounds() {
+        assert_eq!(checked_limit(1).unwrap(), 1);
         assert_eq!(checked_limit(100).unwrap(), 100);
+        assert!(checked_limit(0).is_err());
+        assert!(checked_limit(-1).is_err());
         assert_eq!(
             checked_limit(101).unwrap_err().to_string(),
             "Limit 101 is outside the range of [1, 100]"
