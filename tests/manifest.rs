@@ -243,7 +243,13 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
 /// login work; without one, the registry's refusal is the error.
 #[test]
 fn push_to_a_registry_needing_login() {
-    let registry = Registry::start_with(AuthKind::Basic);
+    for auth in [AuthKind::Basic, AuthKind::Token] {
+        push_with_login(auth);
+    }
+}
+
+fn push_with_login(auth: AuthKind) {
+    let registry = Registry::start_with(auth);
     push_image(&registry, 4, "amd64", "team/amd:1");
     push_image(&registry, 5, "arm64", "team/arm:1");
     let root = TempDir::new().unwrap();
@@ -254,7 +260,10 @@ fn push_to_a_registry_needing_login() {
     let anonymous = run_rimg(root, None, &["manifest", "create", &list, &amd, &arm]);
     assert_eq!(anonymous.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&anonymous.stderr);
-    assert!(stderr.contains("authentication required"), "{stderr}");
+    assert!(
+        stderr.contains(registry.anonymous_refusal()),
+        "{auth:?}: {stderr}"
+    );
 
     let login = registry.docker_config_with_login();
     let with_login = |args: &[&str]| assert_ok(&run_rimg(root, Some(login.path()), args));

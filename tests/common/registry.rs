@@ -201,6 +201,16 @@ impl Registry {
         skopeo(&args)
     }
 
+    /// What the registry answers a client without a login, as rimg
+    /// prints it: Basic auth asks for one, while the token issuer hands
+    /// anonymous clients a token without access.
+    pub fn anonymous_refusal(&self) -> &'static str {
+        match self.auth {
+            AuthKind::Token => "denied: requested access to the resource is denied",
+            _ => "unauthorized: authentication required",
+        }
+    }
+
     /// A Docker config dir holding the test user's login to this registry.
     pub fn docker_config_with_login(&self) -> TempDir {
         let dir = TempDir::new().unwrap();
