@@ -231,11 +231,10 @@ async fn resolve(
             reason: format!("unsupported media type {kind:?}"),
         });
     }
-    let descriptor = described(element, &kind, &fetched)?;
+    let mut descriptor = described(element, &kind, &fetched)?;
     let manifest: Manifest = super::parse_as(element, "manifest", &fetched.bytes)?;
     let config_bytes = client.small_blob(&repo, &manifest.config.digest).await?;
     let config: ImageConfig = super::parse_as(element, "config", &config_bytes)?;
-    let mut descriptor = descriptor;
     descriptor.platform = Some(config_platform(&config));
     Ok(vec![store_element(
         lease,
@@ -265,21 +264,23 @@ fn described(
     Ok(Descriptor::new(kind, digest, fetched.bytes.len() as u64))
 }
 
-/// Stores an element's manifest and returns its list entry.
+/// Stores an element's manifest, once it is checked to be what its
+/// descriptor names, and returns its list entry.
 fn store_element(
     lease: &Lease,
     named: &Reference,
     mut descriptor: Descriptor,
     bytes: &[u8],
 ) -> Result<Descriptor, ManifestError> {
-    let stored = lease.put_blob(bytes)?;
-    if stored != descriptor.digest {
+    let actual = Digest::of(bytes);
+    if actual != descriptor.digest {
         return Err(ManifestError::Invalid {
             reference: named.to_string(),
             what: "manifest",
-            reason: format!("{stored} where its descriptor says {}", descriptor.digest),
+            reason: format!("{actual} where its descriptor says {}", descriptor.digest),
         });
     }
+    lease.put_blob(bytes)?;
     descriptor.annotations.clear();
     descriptor
         .annotations
