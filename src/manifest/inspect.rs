@@ -10,7 +10,6 @@ use crate::oci::{media_type, Descriptor, Index, Manifest};
 use crate::reference::Reference;
 use crate::registry::{Client, FetchedManifest};
 use crate::store::Store;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// The JSON `docker manifest inspect` prints for `reference`: the local
@@ -51,17 +50,17 @@ pub async fn inspect(
         for entry in &index.manifests {
             let child = client.manifest(&repo, entry.digest.as_str()).await?;
             let named = by_digest(reference, &entry.digest);
-            entries.push(verbose_entry(&named, entry.clone(), &child.bytes)?);
+            entries.push(verbose_entry(
+                reference,
+                named,
+                entry.clone(),
+                &child.bytes,
+            )?);
         }
         Value::Array(entries)
     } else {
-        let descriptor = Descriptor::new(
-            &kind,
-            Digest::of(&fetched.bytes),
-            fetched.bytes.len() as u64,
-        );
-        let named = by_digest(reference, &descriptor.digest);
-        verbose_entry(&named, descriptor, &fetched.bytes)?
+        let descriptor = list::described(client, &repo, reference, &kind, &fetched).await?;
+        verbose_entry(reference, reference.to_string(), descriptor, &fetched.bytes)?
     };
     Ok(go_indent(&value))
 }
@@ -84,7 +83,7 @@ pub fn inspect_element(
     let descriptor = found.ok_or(ManifestError::NoSuchList(wanted))?;
     let bytes = store.read_blob(&descriptor.digest)?;
     let value = if verbose {
-        verbose_entry(element, public(&descriptor), &bytes)?
+        verbose_entry(element, element.to_string(), public(&descriptor), &bytes)?
     } else {
         parse_as(element, "manifest", &bytes)?
     };
@@ -101,7 +100,12 @@ fn local_list(store: &Store, local: &LocalList, verbose: bool) -> Result<String,
     for element in &local.elements {
         let bytes = store.read_blob(&element.digest)?;
         let named = Reference::parse(list::element_ref(element))?;
-        entries.push(verbose_entry(&named, public(element), &bytes)?);
+        entries.push(verbose_entry(
+            &named,
+            named.to_string(),
+            public(element),
+            &bytes,
+        )?);
     }
     Ok(go_indent(&Value::Array(entries)))
 }
@@ -119,17 +123,21 @@ fn public(element: &Descriptor) -> Descriptor {
     descriptor
 }
 
-/// `reference` pinned to `digest`, as Docker names each entry it fetched.
-fn by_digest(reference: &Reference, digest: &Digest) -> Reference {
-    reference
-        .name_only()
-        .with_digest(digest.as_str())
-        .unwrap_or_else(|_| reference.clone())
+/// `reference` pinned to `digest`, as Docker names each entry it
+/// fetched: the tag stays (`name:tag@sha256:…`).
+fn by_digest(reference: &Reference, digest: &Digest) -> String {
+    match reference.digest() {
+        Some(_) => reference.to_string(),
+        None => format!("{reference}@{digest}"),
+    }
 }
 
-/// One platform's entry of the verbose form.
+/// One platform's entry of the verbose form, as Docker 20.10 prints it:
+/// `Ref` (`named`), the descriptor and the manifest with its keys as
+/// stored (Docker shows no `Raw` bytes).
 fn verbose_entry(
-    named: &Reference,
+    reference: &Reference,
+    named: String,
     descriptor: Descriptor,
     bytes: &[u8],
 ) -> Result<Value, ManifestError> {
@@ -138,13 +146,9 @@ fn verbose_entry(
     } else {
         "OCIManifest"
     };
-    let manifest: Manifest = parse_as(named, "manifest", bytes)?;
-    Ok(json!({
-        "Ref": named.to_string(),
-        "Descriptor": descriptor,
-        "Raw": base64::engine::general_purpose::STANDARD.encode(bytes),
-        key: manifest,
-    }))
+    parse_as::<Manifest>(reference, "manifest", bytes)?;
+    let manifest: Value = parse_as(reference, "manifest", bytes)?;
+    Ok(json!({"Ref": named, "Descriptor": descriptor, key: manifest}))
 }
 
 /// The media type a registry served a manifest as: its `Content-Type`,

@@ -231,11 +231,7 @@ async fn resolve(
             reason: format!("unsupported media type {kind:?}"),
         });
     }
-    let mut descriptor = described(element, &kind, &fetched)?;
-    let manifest: Manifest = super::parse_as(element, "manifest", &fetched.bytes)?;
-    let config_bytes = client.small_blob(&repo, &manifest.config.digest).await?;
-    let config: ImageConfig = super::parse_as(element, "config", &config_bytes)?;
-    descriptor.platform = Some(config_platform(&config));
+    let descriptor = described(client, &repo, element, &kind, &fetched).await?;
     Ok(vec![store_element(
         lease,
         element,
@@ -244,9 +240,12 @@ async fn resolve(
     )?])
 }
 
-/// The descriptor of a fetched manifest, checked against the digest the
-/// element was named by, if any.
-fn described(
+/// The descriptor of an image manifest fetched for `element` (checked
+/// against the digest it was named by, if any), with the platform its
+/// config states, as Docker describes an image it fetched.
+pub(super) async fn described(
+    client: &Client,
+    repo: &Repository,
     element: &Reference,
     kind: &str,
     fetched: &FetchedManifest,
@@ -261,7 +260,12 @@ fn described(
             });
         }
     }
-    Ok(Descriptor::new(kind, digest, fetched.bytes.len() as u64))
+    let manifest: Manifest = super::parse_as(element, "manifest", &fetched.bytes)?;
+    let config_bytes = client.small_blob(repo, &manifest.config.digest).await?;
+    let config: ImageConfig = super::parse_as(element, "config", &config_bytes)?;
+    let mut descriptor = Descriptor::new(kind, digest, fetched.bytes.len() as u64);
+    descriptor.platform = Some(config_platform(&config));
+    Ok(descriptor)
 }
 
 /// Stores an element's manifest, once it is checked to be what its
