@@ -376,6 +376,7 @@ fn docker_and_rimg_make_the_same_list() {
     // With the local list gone, inspect reads the registry's.
     same(&["inspect", "--insecure", &list]);
     same(&["inspect", "-v", "--insecure", &list]);
+    same(&["inspect", "--insecure", &amd]);
     same(&["inspect", "-v", "--insecure", &amd]);
     same(&["push", &list]);
 }
