@@ -86,7 +86,7 @@ fn docker_manifest_inspect(name: &str) -> String {
 /// The seed tutorial's sequence: two single-platform images in their own
 /// repositories, a list made of them, annotated, inspected and pushed;
 /// then what Docker (`manifest inspect`, `pull --platform`), skopeo and
-/// `rimg pull --platform` see, `--amend`,
+/// `rimg pull --platform` see, `--amend` (and concurrent annotates),
 /// `rm` and `push --purge`.
 #[test]
 fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
@@ -193,6 +193,31 @@ fn seed_sequence_builds_and_pushes_a_multi_arch_list() {
         platforms(&amended),
         ["linux/arm64/v8", "linux/s390x", "linux/amd64"]
     );
+    // Concurrent annotates of one list all land: none overwrites another.
+    let features: Vec<String> = (0..8).map(|i| format!("feature{i}")).collect();
+    std::thread::scope(|scope| {
+        for feature in &features {
+            let args = [
+                "manifest",
+                "annotate",
+                &list,
+                &s390x,
+                "--os-features",
+                feature,
+            ];
+            scope.spawn(move || ok(root, &args));
+        }
+    });
+    let annotated: Value =
+        serde_json::from_str(&ok(root, &["manifest", "inspect", &list])).unwrap();
+    let mut landed: Vec<&str> = annotated["manifests"][1]["platform"]["os.features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    landed.sort();
+    assert_eq!(landed, features);
 
     // rm forgets the local list: inspect reads the pushed one again.
     ok(root, &["manifest", "rm", &list]);
