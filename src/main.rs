@@ -63,6 +63,8 @@ enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry
     Logout(registry::LogoutArgs),
+    /// Search the Docker Hub for images
+    Search(registry::SearchArgs),
     /// Manage manifests and manifest lists
     #[command(subcommand)]
     Manifest(manifest::ManifestCommand),
@@ -118,6 +120,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Push(args) => registry::push(ctx, args),
         Command::Login(args) => registry::login(ctx, args),
         Command::Logout(args) => registry::logout(args),
+        Command::Search(args) => registry::search(ctx, args),
         Command::Manifest(command) => manifest::run(ctx, command),
     }
 }

@@ -47,6 +47,16 @@ pub mod annotation {
     /// containerd's and Docker 25+'s full image name annotation.
     pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
     pub const CREATED: &str = "org.opencontainers.image.created";
+    /// Marks an index entry as a local manifest list (`manifest create`),
+    /// not an image: its value is the list's full reference. The catalog
+    /// leaves such entries out, as Docker keeps lists apart from images.
+    pub const MANIFEST_LIST: &str = "io.rimg.manifest-list";
+    /// On an entry of a local manifest list: the reference the element was
+    /// added as, by which `annotate` finds it and `--amend` replaces it.
+    pub const MANIFEST_REF: &str = "io.rimg.manifest.ref";
+    /// On an entry of a local manifest list: the element is an image of
+    /// this store, pushed into the list's repository by `manifest push`.
+    pub const MANIFEST_LOCAL: &str = "io.rimg.manifest.local";
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -6,6 +6,7 @@ use crate::container::Container;
 use crate::format::units::{history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
 use crate::image::{Catalog, DiskUsage, Image, ListRow};
+use crate::registry::search::SearchResult;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
@@ -17,6 +18,11 @@ pub const HISTORY_TABLE: &str =
 
 pub const DF_TABLE: &str =
     "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+
+/// Docker's `search` table, and podman's `search --list-tags`.
+pub const SEARCH_TABLE: &str =
+    "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}";
+pub const TAGS_TABLE: &str = "table {{.Name}}\t{{.Tag}}";
 
 /// Column titles for the fields a `table` format may use.
 pub fn images_header() -> Value {
@@ -33,6 +39,37 @@ pub fn history_header() -> Value {
         "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
         "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
     })
+}
+
+pub fn search_header() -> Value {
+    json!({
+        "Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
+        "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED",
+    })
+}
+
+pub fn tags_header() -> Value {
+    json!({"Name": "NAME", "Tag": "TAG"})
+}
+
+/// The context of one `search` row, keys in the order Docker's `{{json .}}`
+/// prints them. The description is on one line, and cut to 45 columns
+/// when `trunc`.
+pub fn search_row(result: &SearchResult, trunc: bool) -> Value {
+    let description = result.description.replace(['\n', '\r'], " ");
+    let ok = |set: bool| if set { "[OK]" } else { "" };
+    json!({
+        "Description": if trunc { ellipsis(&description, 45) } else { description },
+        "IsAutomated": ok(result.is_automated),
+        "IsOfficial": ok(result.is_official),
+        "Name": result.name,
+        "StarCount": result.star_count.to_string(),
+    })
+}
+
+/// One `search --list-tags` row.
+pub fn tag_row(name: &str, tag: &str) -> Value {
+    json!({"Name": name, "Tag": tag})
 }
 
 /// An image ID as Docker prints it: 12 hex digits, or `sha256:<64 hex>`

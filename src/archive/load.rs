@@ -651,16 +651,7 @@ impl<'a> Staging<'a> {
     }
 
     fn remove_unreferenced(&self) -> Result<()> {
-        if self.added.is_empty() {
-            return Ok(());
-        }
-        let lock = self.store.lock()?;
-        // Our own lease would keep them. Under the lock no one can reuse
-        // them meanwhile; a writer storing one anew leases it itself.
-        self.lease.clear()?;
-        let keep = self.store.referenced_blobs(&self.store.read_index()?)?;
-        self.store.remove_blobs(&lock, &self.added, &keep)?;
-        Ok(())
+        Ok(self.lease.remove_unreferenced(&self.added)?)
     }
 }
 

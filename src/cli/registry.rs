@@ -1,4 +1,4 @@
-//! `pull`, `push`, `login` and `logout`: talking to registries.
+//! `pull`, `push`, `login`, `logout` and `search`: talking to registries.
 
 use super::Context;
 use anyhow::{bail, Context as _, Result};
@@ -7,7 +7,9 @@ use rimg::image::pull::{self, PullOptions};
 use rimg::image::push::{self, PushOptions};
 use rimg::progress::Progress;
 use rimg::reference::Reference;
+use rimg::registry::search::{filter_pair, SearchError, SearchFilter, DEFAULT_LIMIT};
 use rimg::registry::{login, DockerConfig};
+use rimg::view;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
@@ -60,6 +62,27 @@ pub struct LoginArgs {
 }
 
 #[derive(Args)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long, value_parser = filter_arg)]
+    filter: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Max number of search results
+    #[arg(long, default_value_t = DEFAULT_LIMIT, allow_negative_numbers = true)]
+    limit: i64,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// List the tags of the repository TERM names (podman's extension)
+    #[arg(long)]
+    list_tags: bool,
+    #[arg(value_name = "TERM")]
+    term: String,
+}
+
+#[derive(Args)]
 pub struct LogoutArgs {
     #[arg(value_name = "SERVER")]
     server: Option<String>,
@@ -102,6 +125,30 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn search(ctx: &Context, args: SearchArgs) -> Result<ExitCode> {
+    let format = args.format.as_deref().unwrap_or("");
+    let client = ctx.registry_client(None)?;
+    if args.list_tags {
+        let repository = Reference::parse(&args.term)?;
+        let tags = ctx.block_on(client.search_tags(&repository, args.limit))??;
+        let name = repository.name();
+        let rows: Vec<_> = tags.iter().map(|tag| view::tag_row(&name, tag)).collect();
+        return super::print_list(format, view::TAGS_TABLE, &view::tags_header(), &rows);
+    }
+    let filter = SearchFilter::parse(&args.filter)?;
+    let results = ctx.block_on(client.search(&args.term, args.limit, &filter))??;
+    let rows: Vec<_> = results
+        .iter()
+        .map(|r| view::search_row(r, !args.no_trunc))
+        .collect();
+    super::print_list(format, view::SEARCH_TABLE, &view::search_header(), &rows)
+}
+
+/// A malformed `--filter` is a flag error (exit 125), as in Docker.
+fn filter_arg(raw: &str) -> Result<String, SearchError> {
+    filter_pair(raw).map(|_| raw.to_string())
 }
 
 pub fn login(ctx: &Context, args: LoginArgs) -> Result<ExitCode> {

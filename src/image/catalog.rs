@@ -211,7 +211,12 @@ fn manifest_of(store: &Store, desc: &Descriptor) -> Result<Option<Manifest>, Sto
 fn read_images(store: &Store, index: &Index) -> Result<Vec<Image>, StoreError> {
     let mut images: Vec<Image> = Vec::new();
     let mut by_id: HashMap<Digest, usize> = HashMap::new();
-    for desc in &index.manifests {
+    // Local manifest lists are not images (Docker lists them nowhere).
+    let images_only = index
+        .manifests
+        .iter()
+        .filter(|d| d.annotation(annotation::MANIFEST_LIST).is_none());
+    for desc in images_only {
         let Some(manifest) = manifest_of(store, desc)? else {
             continue;
         };

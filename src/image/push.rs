@@ -67,6 +67,7 @@ pub struct Pushed {
     pub reference: Reference,
     pub digest: Digest,
     pub size: u64,
+    pub media_type: String,
 }
 
 /// Pushes `reference` (a tag, or with `all_tags` every local tag of its
@@ -110,6 +111,39 @@ pub async fn push(
         pushed.push(result);
     }
     Ok(pushed)
+}
+
+/// Pushes the local image `image` into `target`'s repository without a
+/// tag, by digest: `manifest push` does so with a list's local elements.
+pub async fn push_by_digest(
+    store: &Store,
+    client: &Client,
+    image: &Reference,
+    target: &Reference,
+    progress: &Progress,
+) -> Result<Pushed> {
+    let catalog = Catalog::load(store)?;
+    let (_, found) = targets(&catalog, image, false)?
+        .pop()
+        .ok_or_else(|| PushError::NotFound(image.name()))?;
+    let repo = client
+        .push_repository(target.domain(), target.path())
+        .await?;
+    let options = PushOptions {
+        all_tags: false,
+        max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+    };
+    let pusher = Pusher {
+        store,
+        client,
+        catalog: &catalog,
+        repo: &repo,
+        target,
+        options: &options,
+    };
+    pusher
+        .push_image(found, &target.name_only(), progress)
+        .await
 }
 
 /// The tags to push and their images.
@@ -211,15 +245,16 @@ impl Pusher<'_> {
         }
 
         let bytes = self.manifest_bytes(image, &outgoing)?;
+        let digest = lease.put_blob(&bytes)?;
+        // A reference without a tag (`push_by_digest`) is pushed by digest.
         self.client
             .put_manifest(
                 self.repo,
-                tag.tag().unwrap_or("latest"),
+                tag.tag().unwrap_or(digest.as_str()),
                 &manifest_type,
                 bytes.clone(),
             )
             .await?;
-        let digest = lease.put_blob(&bytes)?;
         let descriptor = Descriptor::new(&manifest_type, digest.clone(), bytes.len() as u64);
         let repo_digest = tag.with_digest(digest.as_str())?;
         image::register(self.store, &descriptor, &[repo_digest])?;
@@ -227,6 +262,7 @@ impl Pusher<'_> {
             reference: tag.clone(),
             digest,
             size: bytes.len() as u64,
+            media_type: manifest_type,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod login;
+pub mod search;
 pub mod upload;
 
 pub use config::RegistryConfig;
@@ -43,13 +44,14 @@ const MANIFEST_ACCEPT: &str = concat!(
     "application/vnd.docker.distribution.manifest.v1+json;q=0.5"
 );
 
-/// Configs and tag lists bigger than this are refused.
+/// Configs, tag lists and catalogs bigger than this are refused.
 const MAX_DOCUMENT: usize = crate::store::MAX_JSON_BLOB as usize;
-/// All pages of one tag list together: the largest repositories on
-/// Docker Hub list a few MB of tags, and a registry that sends more is
-/// trying to exhaust memory.
+/// All pages of one tag list (or catalog) together: the largest
+/// repositories on Docker Hub list a few MB of tags, and a registry that
+/// sends more is trying to exhaust memory.
 const MAX_TAG_LIST: usize = MAX_DOCUMENT;
-/// A tag list in more pages than this is refused, not cut short.
+/// A tag list or catalog in more pages than this is refused, not cut
+/// short.
 const MAX_TAG_PAGES: usize = 1_000;
 /// Manifests and indexes bigger than this are refused: the distribution
 /// registry accepts no larger manifest on push, so only a hostile server
@@ -114,8 +116,9 @@ pub enum RegistryError {
         asked: u64,
         limit: u64,
     },
-    #[error("the tag list of {repository} is longer than {limit}")]
-    TagListTooLong { repository: String, limit: String },
+    /// `what`: "the tag list of library/ubuntu", "the catalog of …".
+    #[error("{what} is longer than {limit}")]
+    ListTooLong { what: String, limit: String },
     #[error("invalid registry URL {0:?}")]
     Url(String),
     /// A local file being uploaded could not be read.
@@ -332,24 +335,35 @@ impl Client {
 
     /// Every tag of the repository, following `Link` pagination.
     pub async fn tags(&self, repo: &Repository) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct TagList {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let too_long = |limit: String| RegistryError::TagListTooLong {
-            repository: repo.path.clone(),
+        let what = format!("the tag list of {}", repo.path);
+        self.list_pages(repo, repo.url("tags/list")?, "tags", &what)
+            .await
+    }
+
+    /// The strings under `field` of a paginated list (`tags/list`,
+    /// `_catalog`), from `first` on, following `Link` headers: without
+    /// repeats, bounded in bytes and pages (`what` names the list in the
+    /// error).
+    async fn list_pages(
+        &self,
+        repo: &Repository,
+        first: Url,
+        field: &str,
+        what: &str,
+    ) -> Result<Vec<String>> {
+        let too_long = |limit: String| RegistryError::ListTooLong {
+            what: what.to_string(),
             limit,
         };
-        let mut tags = Vec::new();
+        let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut visited = HashSet::new();
         let mut budget = MAX_TAG_LIST;
-        let mut next = Some(repo.url("tags/list")?);
+        let mut next = Some(first);
         for _ in 0..MAX_TAG_PAGES {
-            // A link back to a page already read is a loop, not more tags.
+            // A link back to a page already read is a loop, not more items.
             let Some(url) = next.take().filter(|url| visited.insert(url.clone())) else {
-                return Ok(tags);
+                return Ok(items);
             };
             let response = self
                 .send(repo, Method::GET, url.clone(), HeaderMap::new())
@@ -362,25 +376,31 @@ impl Client {
                     e => e,
                 })?;
             budget -= body.len();
-            let page: TagList =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Transport {
-                    method: Method::GET,
-                    url: url.to_string(),
-                    cause: format!("invalid tag list: {e}"),
-                })?;
-            let known = tags.len();
-            for tag in page.tags.unwrap_or_default() {
-                if seen.insert(tag.clone()) {
-                    tags.push(tag);
+            let invalid = |cause: String| RegistryError::Transport {
+                method: Method::GET,
+                url: url.to_string(),
+                cause,
+            };
+            let mut page: HashMap<String, serde_json::Value> = serde_json::from_slice(&body)
+                .map_err(|e| invalid(format!("{what} is invalid: {e}")))?;
+            let page: Vec<String> = match page.remove(field) {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(value) => serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("{what} is invalid: {e}")))?,
+            };
+            let known = items.len();
+            for item in page {
+                if seen.insert(item.clone()) {
+                    items.push(item);
                 }
             }
             // A page with nothing new is a registry repeating itself.
-            if tags.len() == known {
-                return Ok(tags);
+            if items.len() == known {
+                return Ok(items);
             }
         }
         match next {
-            None => Ok(tags),
+            None => Ok(items),
             Some(_) => Err(too_long(format!("{MAX_TAG_PAGES} pages"))),
         }
     }

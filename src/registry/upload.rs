@@ -395,7 +395,7 @@ fn location(response: &Response) -> Result<Url> {
         .map_err(|_| RegistryError::Url(value.to_string()))
 }
 
-fn status_of(e: &RegistryError) -> Option<StatusCode> {
+pub(super) fn status_of(e: &RegistryError) -> Option<StatusCode> {
     match e {
         RegistryError::Api { status, .. } => StatusCode::from_u16(*status).ok(),
         RegistryError::Status { status, .. } => Some(*status),

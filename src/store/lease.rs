@@ -164,9 +164,38 @@ impl Lease {
         Ok(self.held.store.has_blob(digest))
     }
 
-    /// Stops protecting anything: for a writer that, holding the store
-    /// lock, removes the blobs it stored but ended up not needing.
-    pub fn clear(&self) -> Result<()> {
+    /// The blobs this lease protects.
+    pub fn blobs(&self) -> Result<BTreeSet<Digest>> {
+        let mut file = self.file();
+        let mut text = String::new();
+        file.rewind()
+            .and_then(|()| file.read_to_string(&mut text))
+            .map_err(io_context(format!(
+                "reading lease {}",
+                self.held.path.display()
+            )))?;
+        Ok(text.lines().filter_map(|l| Digest::parse(l).ok()).collect())
+    }
+
+    /// Removes those of `candidates` that no index entry references: for
+    /// a writer that failed, or whose blobs ended up unneeded. Under the
+    /// store lock this lease stops protecting anything first (it would
+    /// keep them); no one can reuse them meanwhile, and a writer storing
+    /// one anew leases it itself.
+    pub fn remove_unreferenced(&self, candidates: &BTreeSet<Digest>) -> Result<()> {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let store = &self.held.store;
+        let lock = store.lock()?;
+        self.clear()?;
+        let keep = store.referenced_blobs(&store.read_index()?)?;
+        store.remove_blobs(&lock, candidates, &keep)?;
+        Ok(())
+    }
+
+    /// Stops protecting anything (see [`Lease::remove_unreferenced`]).
+    fn clear(&self) -> Result<()> {
         let mut file = self.file();
         file.set_len(0)
             .and_then(|()| file.rewind())

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <root>/oci-layout            {"imageLayoutVersion":"1.0.0"}
-//! <root>/index.json            one entry per tag (ref.name annotation) or untagged image
+//! <root>/index.json            one entry per tag (ref.name annotation) or untagged image,
+//!                              and one per local manifest list (io.rimg.manifest-list)
 //! <root>/blobs/sha256/<hex>    manifests, configs, layers, byte-for-byte as received
 //! <root>/.rimg/lock            flock taken around every mutation
 //! <root>/.rimg/tmp/            blobs and index.json being written, before their rename

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Debian's Docker 20.10 CLI, the Docker rimg's output is held to; the
+/// `docker` first on PATH may be another version.
+pub const DEBIAN_DOCKER: &str = "/usr/bin/docker";
+
 pub struct Dockerd {
     child: Child,
     dir: tempfile::TempDir,
@@ -84,6 +88,15 @@ impl Dockerd {
             .args(args)
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT");
+        cmd
+    }
+
+    /// [`DEBIAN_DOCKER`] `-H unix://SOCK ARGS…`.
+    pub fn debian_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(DEBIAN_DOCKER);
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args);
         cmd
     }
 

@@ -37,6 +37,10 @@ pub enum Fault {
     /// registry keeps part of an upload chunk and the client never hears
     /// back. Applies only to requests with a longer body.
     DropRequest { bytes: usize },
+    /// Forward the request without its query: a mount (`POST
+    /// blobs/uploads/?mount=&from=`) becomes a plain upload start, which
+    /// is how a registry answers a mount it will not do.
+    DropQuery,
 }
 
 struct Rule {
@@ -184,6 +188,11 @@ fn handle(
         }
         Some(Fault::Slow { delay, .. }) => std::thread::sleep(*delay),
         _ => {}
+    }
+    let mut request = request;
+    if let Some(Fault::DropQuery) = &fault {
+        let path = request.target.split('?').next().unwrap_or("/").to_string();
+        request.target = path;
     }
     let Some(Answer {
         status,

@@ -185,6 +185,12 @@ impl Registry {
 
     /// The digest the registry serves for `<dest>` (skopeo's view).
     pub fn digest(&self, dest: &str) -> String {
+        rimg::digest::Digest::of(&self.raw(dest)).to_string()
+    }
+
+    /// The manifest or index the registry serves for `<dest>`, as skopeo
+    /// reads it.
+    pub fn raw(&self, dest: &str) -> Vec<u8> {
         let target = format!("docker://{}", self.image(dest));
         let creds = format!("{USER}:{PASSWORD}");
         let mut args = vec!["inspect", "--tls-verify=false", "--raw"];
@@ -192,8 +198,26 @@ impl Registry {
             args.extend(["--creds", &creds]);
         }
         args.push(&target);
-        let raw = skopeo(&args);
-        rimg::digest::Digest::of(&raw).to_string()
+        skopeo(&args)
+    }
+
+    /// What the registry answers a client without a login, as rimg
+    /// prints it: Basic auth asks for one, while the token issuer hands
+    /// anonymous clients a token without access.
+    pub fn anonymous_refusal(&self) -> &'static str {
+        match self.auth {
+            AuthKind::Token => "denied: requested access to the resource is denied",
+            _ => "unauthorized: authentication required",
+        }
+    }
+
+    /// A Docker config dir holding the test user's login to this registry.
+    pub fn docker_config_with_login(&self) -> TempDir {
+        let dir = TempDir::new().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        let json = serde_json::json!({"auths": {self.addr.clone(): {"auth": auth}}});
+        std::fs::write(dir.path().join("config.json"), json.to_string()).unwrap();
+        dir
     }
 }
 
@@ -402,6 +426,26 @@ pub fn isolated_rimg(root: &Path, docker_config: Option<&Path>) -> Command {
         command.env("DOCKER_CONFIG", dir);
     }
     command
+}
+
+/// Runs rimg on the store at `root`, with logins from `docker_config`.
+pub fn run_rimg(root: &Path, docker_config: Option<&Path>, args: &[&str]) -> std::process::Output {
+    isolated_rimg(root, docker_config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The stdout of a rimg run that must have succeeded.
+#[track_caller]
+pub fn assert_ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "rimg failed: {}\nstdout:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// True when the store at `root` names no image at all.
