@@ -510,3 +510,78 @@ fn foreground_runs_and_detached_terminals_are_logged() {
     });
     fx.ok(&["rm", "dt", "fg"]);
 }
+
+#[test]
+fn cp_copies_between_the_host_and_a_container_inside_its_rootfs() {
+    let fx = fixture();
+    // As the seed's multi-stage section: create, cp out, rm.
+    fx.ok(&["create", "--name", "extract", "base"]);
+    let host = fx.dir.path().join("host");
+    std::fs::create_dir_all(host.join("app/lib")).unwrap();
+    std::fs::write(host.join("app/lib/x"), "x\n").unwrap();
+    std::fs::write(host.join("one"), "one\n").unwrap();
+    let app = host.join("app");
+    let in_app = format!("{}", app.display());
+    fx.ok(&["cp", &in_app, "extract:/srv"]);
+    fx.ok(&[
+        "cp",
+        host.join("one").to_str().unwrap(),
+        "extract:/srv/renamed",
+    ]);
+    fx.ok(&["cp", &format!("{in_app}/."), "extract:/etc"]);
+    assert_eq!(
+        fx.ok(&["diff", "extract"]),
+        "C /etc\nA /etc/lib\nA /etc/lib/x\nA /srv\nA /srv/lib\nA /srv/lib/x\nA /srv/renamed\n"
+    );
+    // Owned by root inside, without -a.
+    let rootfs = fx.ok(&["mount", "extract"]);
+    let meta = std::fs::metadata(format!("{}/srv/lib/x", rootfs.trim())).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+
+    let out = fx.dir.path().join("out");
+    fx.ok(&["cp", "extract:/etc/os-release", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("rimg test busybox"));
+    std::fs::create_dir(fx.dir.path().join("into")).unwrap();
+    let into = fx.dir.path().join("into");
+    fx.ok(&["cp", "extract:/srv", into.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(into.join("srv/lib/x")).unwrap(),
+        "x\n"
+    );
+    let tar = fx.run_raw(&["cp", "extract:/srv/renamed", "-"], b"");
+    let mut archive = tar::Archive::new(&tar.stdout[..]);
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["renamed"]);
+    let missing = fx.run(&["cp", "extract:/nope", out.to_str().unwrap()]);
+    assert_eq!(
+        (missing.code, missing.stderr.as_str()),
+        (1, "Error: No such container:path: extract:/nope\n")
+    );
+
+    // A symlink in the container cannot take a copy outside its rootfs:
+    // `..` stops at its root, as in a chroot.
+    let climb = "../".repeat(20);
+    std::os::unix::fs::symlink(&climb, format!("{}/escape", rootfs.trim())).unwrap();
+    fx.ok(&[
+        "cp",
+        host.join("one").to_str().unwrap(),
+        "extract:/escape/rimg-cp-escape",
+    ]);
+    assert!(std::path::Path::new(&format!("{}/rimg-cp-escape", rootfs.trim())).is_file());
+    assert!(!std::path::Path::new("/rimg-cp-escape").exists());
+
+    fx.ok(&["run", "-d", "--name", "busy", "base", "sleep", "1000"]);
+    let pruned = fx.ok(&["container", "prune", "-f"]);
+    assert!(
+        pruned.starts_with("Deleted Containers:\n") && pruned.contains("Total reclaimed space: "),
+        "{pruned}"
+    );
+    assert_eq!(fx.ok(&["ps", "-a", "--format", "{{.Names}}"]), "busy\n");
+    fx.ok(&["rm", "-f", "busy"]);
+}

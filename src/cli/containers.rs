@@ -50,6 +50,10 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
     /// Watches a detached container (started by `run -d`, not by users)
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -108,12 +112,30 @@ pub struct CommitArgs {
     /// Apply Dockerfile instruction to the created image
     #[arg(short, long, value_name = "INSTRUCTION")]
     change: Vec<String>,
-    /// Pause container during commit (accepted; rimg commits without pausing)
+    /// Pause container during commit
     #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pause: bool,
     container: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    archive: bool,
+    #[arg(value_name = "SRC")]
+    src: String,
+    #[arg(value_name = "DEST")]
+    dest: String,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -160,10 +182,13 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
                 message: args.message,
                 changes: args.change,
                 reference: args.reference,
+                pause: args.pause,
             };
             println!("{}", container::commit(store, &args.container, &options)?);
         }
         ContainerCommand::Export(args) => export(ctx, args)?,
+        ContainerCommand::Cp(args) => cp(ctx, args)?,
+        ContainerCommand::Prune(args) => prune(ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -223,6 +248,69 @@ fn rm(ctx: &Context, args: RmArgs) -> Result<ExitCode> {
         }
     }
     Ok(exit_code(success))
+}
+
+/// `CONTAINER:PATH` as Docker's cp splits it: a colon before any slash
+/// (a path with a colon is written `./a:b`).
+fn container_path(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':')
+}
+
+fn cp(ctx: &Context, args: CpArgs) -> Result<()> {
+    use rimg::container::copy;
+    let store = &ctx.store;
+    match (container_path(&args.src), container_path(&args.dest)) {
+        (Some(_), Some(_)) => anyhow::bail!("copying between containers is not supported"),
+        (None, None) => anyhow::bail!("must specify at least one container source"),
+        (Some((container, path)), None) if args.dest == "-" => {
+            refuse_terminal_output()?;
+            let out = copy::archive(
+                store,
+                container,
+                path,
+                io::BufWriter::new(io::stdout().lock()),
+            )?;
+            out.into_inner().map_err(|e| e.into_error())?.flush()?;
+        }
+        (Some((container, path)), None) => {
+            copy::copy_to_host(store, container, path, std::path::Path::new(&args.dest))?
+        }
+        (None, Some((container, path))) if args.src == "-" => {
+            copy::copy_tar_in(store, container, io::stdin(), path, args.archive)?
+        }
+        (None, Some((container, path))) => copy::copy_from_host(
+            store,
+            container,
+            std::path::Path::new(&args.src),
+            path,
+            args.archive,
+        )?,
+    }
+    Ok(())
+}
+
+fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
+    if !args.force && !super::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(());
+    }
+    let report = container::prune(&ctx.store)?;
+    let mut out = io::stdout().lock();
+    if !report.deleted.is_empty() {
+        writeln!(out, "Deleted Containers:")?;
+        for id in &report.deleted {
+            writeln!(out, "{id}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        rimg::format::human_size4(report.reclaimed)
+    )?;
+    Ok(())
 }
 
 fn export(ctx: &Context, args: ExportArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `image ls/tag/rm/inspect/history/prune` (and `images`, `tag`, `rmi`,
 //! `inspect`, `history`); `image save/load/import` are in `archive`.
 
-use super::{archive, exit_code, print_errors, print_table, Context};
+use super::{archive, confirm, exit_code, print_errors, print_table, Context};
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -263,15 +263,4 @@ fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode> {
         human_size4(report.reclaimed)
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Docker's `[y/N]` prompt; anything but y/yes (or no input) declines.
-fn confirm(warning: &str) -> Result<bool> {
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let mut answer = String::new();
-    io::stdin().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

@@ -128,3 +128,14 @@ pub fn refuse_terminal_output() -> Result<()> {
     }
     Ok(())
 }
+
+/// Docker's `[y/N]` prompt; anything but y/yes (or no input) declines.
+pub fn confirm(warning: &str) -> Result<bool> {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

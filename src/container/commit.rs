@@ -29,10 +29,22 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     /// `REPO[:TAG]`; without one the image is untagged.
     pub reference: Option<String>,
+    /// Freeze a running container's processes while its files are read,
+    /// so the layer is one moment's state (Docker's default).
+    pub pause: bool,
 }
 
 /// Commits the container `arg`; returns the new image's ID.
 pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Digest> {
+    if !options.pause {
+        return commit_files(store, arg, options);
+    }
+    let engine = super::run::Engine::new(store, None);
+    let container = engine.containers().find(arg)?;
+    engine.paused(&container, || commit_files(store, &container.id, options))
+}
+
+fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Digest> {
     let names = match &options.reference {
         Some(target) => vec![image::parse_target(target)?],
         None => Vec::new(),

@@ -15,6 +15,7 @@
 
 pub mod changes;
 mod commit;
+pub mod copy;
 mod names;
 pub mod resolve;
 pub mod run;
@@ -79,10 +80,17 @@ pub enum ContainerError {
     RemoveRunning(String),
     #[error("OCI runtime failed: {runtime}: {message}")]
     Runtime { runtime: String, message: String },
+    #[error("pausing the container to commit it (--pause=false commits it running)")]
+    Pause {
+        #[source]
+        source: crate::runtime::RuntimeError,
+    },
     #[error("the container's monitor failed: {0}")]
     MonitorFailed(String),
     #[error(transparent)]
     RuntimeSetup(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
     #[error(transparent)]
     Instruction(#[from] InstructionError),
     #[error(transparent)]
@@ -423,6 +431,36 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<()> {
     let trash = containers.dir(&format!(".removing-{}", container.id));
     fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
     remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))
+}
+
+/// What `container prune` removed.
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    /// The bytes their changes held.
+    pub reclaimed: u64,
+}
+
+/// `container prune`: removes every container that is not running.
+pub fn prune(store: &Store) -> Result<PruneReport> {
+    let engine = run::Engine::new(store, None);
+    let mut report = PruneReport::default();
+    for container in engine.containers().list()? {
+        if engine.state(&container)?.is_running() {
+            continue;
+        }
+        let size = size_rw(store, &container).unwrap_or(0);
+        match remove(store, &container.id, false) {
+            Ok(()) => {
+                report.deleted.push(container.id);
+                report.reclaimed += size;
+            }
+            // Started, or removed, since it was listed.
+            Err(ContainerError::RemoveRunning(_) | ContainerError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
 }
 
 /// `remove_dir_all`, making directories writable first if an unprivileged

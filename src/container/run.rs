@@ -539,6 +539,24 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Runs `work` with a running container's processes frozen (the
+    /// runtime's pause, cgroup freezer), resuming them whatever happens.
+    pub fn paused<T>(&self, container: &Container, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let state = self.state(container)?;
+        if !state.is_running() {
+            return work();
+        }
+        let runtime = self.runtime_of(&state)?;
+        runtime
+            .pause(&container.id)
+            .map_err(|source| ContainerError::Pause { source })?;
+        let result = work();
+        let resumed = runtime.resume(&container.id);
+        let value = result?;
+        resumed?;
+        Ok(value)
+    }
+
     /// Sends `signal` to a running container.
     pub fn kill(&self, container: &Container, signal: &str) -> Result<()> {
         let state = self.state(container)?;

@@ -240,6 +240,19 @@ impl Runtime {
         self.checked(cmd).map(drop)
     }
 
+    /// Freezes the container's processes.
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut cmd = self.command(None);
+        cmd.arg("pause").arg(id);
+        self.checked(cmd).map(drop)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut cmd = self.command(None);
+        cmd.arg("resume").arg(id);
+        self.checked(cmd).map(drop)
+    }
+
     /// Forgets the container, killing its processes if any are left.
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
         let mut cmd = self.command(None);
