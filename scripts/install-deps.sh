@@ -4,7 +4,7 @@
 # are inflated by its igzip); with --test, the real components the tests
 # drive (a CNCF distribution registry, skopeo, podman, umoci, a Docker
 # engine, the OCI runtimes runc and crun, a static busybox for test
-# images, zstd, openssl).
+# images, debootstrap for a Debian one, zstd, openssl).
 set -euo pipefail
 
 # Debian package -> a file or command that shows it is installed
@@ -20,6 +20,8 @@ if [ "${1:-}" = --test ]; then
     [crun]=crun
     # The static build: the dynamic busybox package has the same path.
     [busybox-static]=/usr/share/doc/busybox-static
+    [debootstrap]=debootstrap
+    [procps]=pgrep
     [zstd]=zstd
     [openssl]=openssl
   )

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod busybox;
 pub mod consistency;
+pub mod debian;
 pub mod docker;
 pub mod podman;
 
