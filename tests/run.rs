@@ -585,3 +585,99 @@ fn cp_copies_between_the_host_and_a_container_inside_its_rootfs() {
     assert_eq!(fx.ok(&["ps", "-a", "--format", "{{.Names}}"]), "busy\n");
     fx.ok(&["rm", "-f", "busy"]);
 }
+
+/// A user of this machine for rootless runs, created (with the
+/// subordinate ID range useradd gives) when missing: (uid, gid).
+fn unprivileged_user() -> (u32, u32) {
+    const NAME: &str = "rimg-rootless";
+    if Command::new("id")
+        .arg(NAME)
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        let made = Command::new("useradd")
+            .args(["--create-home", NAME])
+            .status();
+        assert!(
+            made.is_ok_and(|s| s.success())
+                || Command::new("id")
+                    .arg(NAME)
+                    .status()
+                    .is_ok_and(|s| s.success()),
+            "useradd {NAME}"
+        );
+    }
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id").args([flag, NAME]).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+#[test]
+fn rootless_runs_map_the_caller_to_root() {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = unprivileged_user();
+    let fx = Fixture::new();
+    std::os::unix::fs::chown(fx.dir.path(), Some(uid), Some(gid)).unwrap();
+    let tar = fx.dir.path().join("busybox.tar");
+    std::fs::write(&tar, busybox::rootfs_tar()).unwrap();
+    let as_user = |args: &[&str]| -> String {
+        let mut cmd = rimg_command(&fx.root());
+        // Its runtime state goes under its own temporary directory.
+        cmd.uid(uid)
+            .gid(gid)
+            .env_remove("XDG_RUNTIME_DIR")
+            .args(args);
+        String::from_utf8(common::checked(
+            cmd,
+            &format!("rimg {args:?} as an unprivileged user"),
+        ))
+        .unwrap()
+    };
+    as_user(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "base",
+    ]);
+    let out = as_user(&[
+        "run",
+        "--rm",
+        "base",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("0"), "{out}");
+    let map: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(map[0], ["0", &uid.to_string(), "1"], "{out}");
+    // With a subordinate range, the other IDs are mapped too, so a package
+    // manager can switch users.
+    assert_eq!(map.len(), 2, "{out}");
+    assert_eq!(
+        as_user(&["run", "--rm", "-u", "app", "base", "id", "-u"]),
+        "1000\n"
+    );
+    let links = as_user(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "base",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    as_user(&["run", "-d", "--name", "mine", "base", "sleep", "1000"]);
+    assert_eq!(as_user(&["exec", "mine", "id", "-u"]), "0\n");
+    as_user(&["rm", "-f", "mine"]);
+}

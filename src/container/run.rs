@@ -186,6 +186,17 @@ fn check_command(rootfs: &Path, process: &ProcessConfig) -> Result<()> {
     }
 }
 
+/// The user a process runs as. Without root, its supplementary groups
+/// from `/etc/group` are dropped, as runc itself drops them: a user
+/// namespace may not set groups it was not asked for explicitly.
+fn exec_user(rootfs: &Path, spec: &str) -> Result<user::ExecUser> {
+    let mut user = user::resolve_in(rootfs, spec)?;
+    if runtime::rootless_maps().is_some() {
+        user.additional_gids.clear();
+    }
+    Ok(user)
+}
+
 /// Runs containers of one store with one OCI runtime.
 pub struct Engine<'a> {
     store: &'a Store,
@@ -254,7 +265,7 @@ impl<'a> Engine<'a> {
         let dir = self.containers.dir(&container.id);
         let rootfs = self.containers.rootfs(container);
         check_command(&rootfs, &spec.process)?;
-        let user = user::resolve_in(&rootfs, &spec.process.user)?;
+        let user = exec_user(&rootfs, &spec.process.user)?;
         let etc = dir.join("etc");
         runtime::write_etc_files(&etc, spec)?;
         let rootless = runtime::rootless_maps();
@@ -631,7 +642,7 @@ impl<'a> Engine<'a> {
             tty: options.tty,
         };
         check_command(&rootfs, &process)?;
-        let user = user::resolve_in(&rootfs, &process.user)?;
+        let user = exec_user(&rootfs, &process.user)?;
         let json =
             serde_json::to_vec(&spec::process(&process, &user)?).expect("a process serializes");
         let runtime = self.runtime_of(&state)?;

@@ -438,7 +438,7 @@ pub fn rootless_maps() -> Option<spec::IdMaps> {
     if uid == 0 {
         return None;
     }
-    let name = std::env::var("USER").unwrap_or_default();
+    let name = user_name(uid).unwrap_or_default();
     let range = |file: &str, id: u32| {
         let text = fs::read_to_string(file).unwrap_or_default();
         text.lines().find_map(|line| {
@@ -464,6 +464,32 @@ pub fn rootless_maps() -> Option<spec::IdMaps> {
         uid: uid_maps,
         gid: gid_maps,
     })
+}
+
+/// The login name of `uid` (subordinate ranges are listed by name).
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 16 << 10];
+    // SAFETY: getpwuid_r fills `entry` with pointers into `buf`, which
+    // outlives their use here; a zeroed passwd is a valid value.
+    unsafe {
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let ret = libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        if ret != 0 || found.is_null() || entry.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(entry.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }
 
 /// Where rimg keeps a store's runtime state: a short path on tmpfs, since
