@@ -8,6 +8,18 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A container of its own network lists its links.
+const LIST_LINKS_WITHOUT_NETWORK: &[&str] = &[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "base",
+    "ip",
+    "-o",
+    "link",
+];
+
 fn fixture() -> Fixture {
     let fx = Fixture::new();
     busybox::import(&fx, "base", &[]);
@@ -132,16 +144,7 @@ fn volumes_network_read_only_and_stdin() {
     assert_ne!(refused.code, 0, "{refused:?}");
     assert!(!host.join("x").exists());
 
-    let links = fx.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "base",
-        "ip",
-        "-o",
-        "link",
-    ]);
+    let links = fx.ok(LIST_LINKS_WITHOUT_NETWORK);
     let names: Vec<&str> = links.lines().filter_map(|l| l.split(": ").nth(1)).collect();
     assert_eq!(names, ["lo"], "{links}");
 
@@ -666,16 +669,7 @@ fn rootless_runs_map_the_caller_to_root() {
         as_user(&["run", "--rm", "-u", "app", "base", "id", "-u"]),
         "1000\n"
     );
-    let links = as_user(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "base",
-        "ip",
-        "-o",
-        "link",
-    ]);
+    let links = as_user(LIST_LINKS_WITHOUT_NETWORK);
     assert_eq!(links.lines().count(), 1, "{links}");
     as_user(&["run", "-d", "--name", "mine", "base", "sleep", "1000"]);
     assert_eq!(as_user(&["exec", "mine", "id", "-u"]), "0\n");
