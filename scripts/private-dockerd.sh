@@ -19,7 +19,9 @@ start_private_dockerd() {
     -H "unix://$dir/docker.sock" "$@" >"$dir/dockerd.log" 2>&1 &
   PRIVATE_DOCKERD_PID=$!
   # An array, not a function, so that GNU time can run it.
-  DOCKER=("$(command -v docker)" -H "unix://$dir/docker.sock")
+  # Debian's 20.10 CLI, which matches the engine (/usr/local/bin may hold a
+  # newer one).
+  DOCKER=(/usr/bin/docker -H "unix://$dir/docker.sock")
   for _ in $(seq 1 300); do "${DOCKER[@]}" info >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "dockerd did not start:" >&2
   tail -20 "$dir/dockerd.log" >&2
