@@ -164,6 +164,8 @@ pub fn inspect(image: &Image, size: u64) -> Value {
     }
     out.insert("Os".into(), json!(image.config.os));
     out.insert("Size".into(), json!(size));
+    // Docker 20.10 still prints the deprecated field, equal to Size.
+    out.insert("VirtualSize".into(), json!(size));
     out.insert(
         "RootFS".into(),
         json!({"Type": image.config.rootfs.kind, "Layers": image.config.rootfs.diff_ids}),

@@ -27,8 +27,8 @@ fn images_table_matches_docker_layout() {
     // Docker's tabwriter: cells padded by 3, columns at least 10 wide.
     let expected = format!(
         "REPOSITORY                TAG       IMAGE ID       CREATED         SIZE\n\
-         app                       1         {}   5 days ago      2.05kB\n\
-         localhost:5000/team/web   latest    {}   13 months ago   2.05kB\n",
+         app                       1         {}   5 days ago      5B\n\
+         localhost:5000/team/web   latest    {}   13 months ago   30B\n",
         app.id.short(),
         web.id.short()
     );
@@ -171,7 +171,7 @@ fn digests_column_and_templates() {
     let first: serde_json::Value = serde_json::from_str(json_line.lines().next().unwrap()).unwrap();
     assert_eq!(first["Repository"], "app");
     assert_eq!(first["ID"], img.id.short());
-    assert_eq!(first["Size"], "2.05kB");
+    assert_eq!(first["Size"], "5B");
     // `json` is `{{json .}}` with Docker's HTML escaping of `<none>`.
     let json_mode = fx.ok(&["images", "--format", "json"]);
     assert_eq!(json_mode, json_line.replace("<none>", "\\u003cnone\\u003e"));
@@ -360,7 +360,7 @@ fn inspect_prints_docker_shaped_json() {
     assert_eq!(obj["RepoTags"], serde_json::json!(["app:1"]));
     assert_eq!(obj["Architecture"], "amd64");
     assert_eq!(obj["Os"], "linux");
-    assert_eq!(obj["Size"], 2048);
+    assert_eq!(obj["Size"], 5);
     assert_eq!(obj["Config"]["Cmd"], serde_json::json!(["sh"]));
     assert_eq!(obj["RootFS"]["Type"], "layers");
     assert_eq!(obj["RootFS"]["Layers"][0], img.diff_ids[0].as_str());
@@ -406,8 +406,8 @@ fn history_lists_layers_newest_first() {
     let expected = format!(
         "IMAGE          CREATED      CREATED BY                           SIZE      COMMENT\n\
          {}   3 days ago   /bin/sh -c #(nop)  CMD [\"sh\"]        0B        \n\
-         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 1 in /   4.61kB    \n\
-         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 0 in /   2.05kB    \n",
+         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 1 in /   3kB       \n\
+         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 0 in /   1B        \n",
         img.id.short()
     );
     assert_eq!(out, expected);
@@ -423,7 +423,7 @@ fn history_lists_layers_newest_first() {
         "{{.Size}} {{.CreatedSince}}",
         "app:1",
     ]);
-    assert_eq!(raw.lines().nth(1).unwrap(), format!("4608 {created}"));
+    assert_eq!(raw.lines().nth(1).unwrap(), format!("3000 {created}"));
     let full = fx.ok(&["history", "--no-trunc", "--format", "{{.ID}}", "app:1"]);
     assert_eq!(full.lines().next().unwrap(), img.id.as_str());
 }
@@ -475,7 +475,7 @@ fn system_df_counts_shared_layers_once() {
     assert_eq!(
         out,
         "TYPE         TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
-         Images       2         0         8.704kB   8.704kB (100%)\n\
+         Images       2         0         5.001kB   5.001kB (100%)\n\
          Containers   0         0         0B        0B\n"
     );
 }

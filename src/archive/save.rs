@@ -93,8 +93,8 @@ impl SavePlan {
                 Blob::Layer { stored, info } => {
                     let (blob, size) = self.store.open_blob_sized(stored)?;
                     let reader = ReadAhead::new(blob, Some(size));
-                    let reader = Verified::new(reader, stored, &info.diff_id, info.size);
-                    append(&mut tar, &path, info.size, reader)?
+                    let reader = Verified::new(reader, stored, &info.diff_id, info.tar_size);
+                    append(&mut tar, &path, info.tar_size, reader)?
                 }
             }
         }
@@ -138,11 +138,13 @@ fn archive_layers(
         layers.push(Descriptor::new(
             media_type::OCI_LAYER,
             info.diff_id.clone(),
-            info.size,
+            info.tar_size,
         ));
         blobs.entry(info.diff_id.clone()).or_insert_with(|| {
             if stored.digest == info.diff_id {
-                Blob::Stored { size: info.size }
+                Blob::Stored {
+                    size: info.tar_size,
+                }
             } else {
                 Blob::Layer {
                     stored: stored.digest.clone(),

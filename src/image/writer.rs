@@ -4,7 +4,7 @@
 //! under the caller's lease, which it holds until the image is named.
 
 use crate::digest::{Digest, Hasher};
-use crate::layer::LayerInfo;
+use crate::layer::{ExtractedSize, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Lease, Store, StoreError, StoreLock};
@@ -20,6 +20,7 @@ const GZIP_LEVEL: u32 = 6;
 /// out in the store, with its diff ID and size recorded.
 pub struct LayerWriter {
     diff: Hasher,
+    extracted: ExtractedSize,
     gzip: GzEncoder<Ingest>,
     lease: Lease,
 }
@@ -28,6 +29,7 @@ impl LayerWriter {
     pub fn new(lease: &Lease) -> Result<LayerWriter, StoreError> {
         Ok(LayerWriter {
             diff: Hasher::new(),
+            extracted: ExtractedSize::default(),
             gzip: GzEncoder::new(lease.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
             lease: lease.clone(),
         })
@@ -45,8 +47,9 @@ impl LayerWriter {
     /// Stores the blob; returns its descriptor and what it holds.
     pub fn finish(self) -> Result<(Descriptor, LayerInfo), StoreError> {
         let info = LayerInfo {
-            size: self.diff.len(),
+            tar_size: self.diff.len(),
             diff_id: self.diff.finish(),
+            size: self.extracted.size(),
         };
         let ingest = self
             .gzip
@@ -66,6 +69,7 @@ impl Write for LayerWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.gzip.write(buf)?;
         self.diff.update(&buf[..n]);
+        self.extracted.update(&buf[..n]);
         Ok(n)
     }
 

@@ -43,6 +43,20 @@ use std::path::{Path, PathBuf};
 /// gets knocked over.
 pub const MAX_JSON_BLOB: u64 = 16 << 20;
 
+/// The layer-info cache's format. Entries of another version are measured
+/// again, once: version 1 had no extracted size, and its `size` was the
+/// tar stream's length.
+const LAYER_INFO_VERSION: u32 = 2;
+
+/// A layer-info cache entry.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedLayerInfo {
+    #[serde(default)]
+    version: u32,
+    #[serde(flatten)]
+    info: LayerInfo,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context}")]
@@ -284,8 +298,8 @@ impl Store {
             .map_err(io_context(format!("writing {}", path.display())))
     }
 
-    /// The diff ID and uncompressed size of a layer blob, from the cache or
-    /// computed by decompressing the blob once.
+    /// The diff ID and sizes of a layer blob, from the cache or computed by
+    /// decompressing the blob once.
     pub fn layer_info(&self, layer: &Descriptor) -> Result<LayerInfo> {
         if let Some(info) = self.cached_layer_info(&layer.digest) {
             return Ok(info);
@@ -295,10 +309,12 @@ impl Store {
         Ok(info)
     }
 
-    /// The layer-info cache's entry for a blob, if it holds a readable one.
+    /// The layer-info cache's entry for a blob, if it holds a readable one
+    /// of this version.
     fn cached_layer_info(&self, digest: &Digest) -> Option<LayerInfo> {
         let bytes = fs::read(self.layer_info_dir().join(digest.hex())).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let cached: CachedLayerInfo = serde_json::from_slice(&bytes).ok()?;
+        (cached.version == LAYER_INFO_VERSION).then_some(cached.info)
     }
 
     /// Decompresses a layer blob to measure it. The blob's own length
@@ -314,8 +330,8 @@ impl Store {
         })
     }
 
-    /// A layer's uncompressed size, for the sizes `images`, `history` and
-    /// `system df` show. A layer that cannot be measured (corrupt, or a
+    /// A layer's size once extracted, for the sizes `images`, `history`,
+    /// `inspect` and `system df` show. A layer that cannot be measured (corrupt, or a
     /// decompression bomb another tool stored) counts its compressed size,
     /// so its image can still be listed and removed; the commands that
     /// read its content report why.
@@ -331,7 +347,11 @@ impl Store {
 
     /// Caches what a pull or load measured while streaming a layer.
     pub fn record_layer_info(&self, digest: &Digest, info: &LayerInfo) -> Result<()> {
-        let bytes = serde_json::to_vec(info).map_err(|source| StoreError::Json {
+        let cached = CachedLayerInfo {
+            version: LAYER_INFO_VERSION,
+            info: info.clone(),
+        };
+        let bytes = serde_json::to_vec(&cached).map_err(|source| StoreError::Json {
             what: "layer info".into(),
             source,
         })?;
