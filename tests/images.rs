@@ -172,9 +172,14 @@ fn digests_column_and_templates() {
     assert_eq!(first["Repository"], "app");
     assert_eq!(first["ID"], img.id.short());
     assert_eq!(first["Size"], "5B");
-    // `json` is `{{json .}}` with Docker's HTML escaping of `<none>`.
+    // `{{json .}}` escapes as Go's json.Marshal does (Docker 20.10:
+    // `"Digest":"\u003cnone\u003e"`), and `json` is the same.
     let json_mode = fx.ok(&["images", "--format", "json"]);
-    assert_eq!(json_mode, json_line.replace("<none>", "\\u003cnone\\u003e"));
+    assert_eq!(json_mode, json_line);
+    assert!(
+        json_line.contains(r#""Digest":"\u003cnone\u003e""#),
+        "{json_line}"
+    );
 }
 
 #[test]
@@ -353,7 +358,8 @@ fn inspect_prints_docker_shaped_json() {
         out.starts_with("[\n    {\n        \"Id\": \"sha256:"),
         "{out}"
     );
-    assert!(out.contains("\"a\": \"b\\u0026c\""), "{out}");
+    // Docker 20.10's daemon encodes inspect without HTML escaping.
+    assert!(out.contains("\"a\": \"b&c\""), "{out}");
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     let obj = &parsed[0];
     assert_eq!(obj["Id"], img.id.as_str());
@@ -364,6 +370,50 @@ fn inspect_prints_docker_shaped_json() {
     assert_eq!(obj["Config"]["Cmd"], serde_json::json!(["sh"]));
     assert_eq!(obj["RootFS"]["Type"], "layers");
     assert_eq!(obj["RootFS"]["Layers"][0], img.diff_ids[0].as_str());
+    // Docker 20.10's `types.ImageInspect`, field for field.
+    let keys: Vec<&str> = obj
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Id",
+            "RepoTags",
+            "RepoDigests",
+            "Parent",
+            "Comment",
+            "Created",
+            "Container",
+            "ContainerConfig",
+            "DockerVersion",
+            "Author",
+            "Config",
+            "Architecture",
+            "Os",
+            "Size",
+            "VirtualSize",
+            "GraphDriver",
+            "RootFS",
+            "Metadata"
+        ]
+    );
+    // The whole container.Config, as Docker re-encodes it, every time.
+    assert_eq!(
+        fx.ok(&[
+            "inspect",
+            "--format",
+            "{{json .Config}}|{{.Config.User}}|",
+            "app:1"
+        ]),
+        "{\"Hostname\":\"\",\"Domainname\":\"\",\"User\":\"\",\"AttachStdin\":false,\
+         \"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,\"OpenStdin\":false,\
+         \"StdinOnce\":false,\"Env\":[\"PATH=/usr/bin:/bin\"],\"Cmd\":[\"sh\"],\"Image\":\"\",\
+         \"Volumes\":null,\"WorkingDir\":\"\",\"Entrypoint\":null,\"OnBuild\":null,\
+         \"Labels\":{\"a\":\"b&c\"}}||\n"
+    );
 
     assert_eq!(
         fx.ok(&["image", "inspect", "--format", "{{.Id}}", "app:1"]),

@@ -1,12 +1,15 @@
 //! How images look to Docker users: the per-row contexts that `--format`
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
+mod inspect;
+pub use inspect::inspect;
+
 use crate::container::Container;
 use crate::format::units::{history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
 use crate::image::{Catalog, DiskUsage, Image, ListRow};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Docker's default `images` table, and with `--digests`.
 pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
@@ -116,61 +119,6 @@ pub fn history_rows(
         top.insert("ID".into(), Value::String(image_id(image, trunc)));
     }
     rows
-}
-
-/// `docker image inspect`'s object for one image of `size` bytes.
-pub fn inspect(image: &Image, size: u64) -> Value {
-    let extra_str = |key: &str| {
-        image
-            .config
-            .extra
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut out = Map::new();
-    out.insert("Id".into(), json!(image.id));
-    out.insert(
-        "RepoTags".into(),
-        json!(image
-            .tags()
-            .map(|r| r.familiar_string())
-            .collect::<Vec<_>>()),
-    );
-    out.insert(
-        "RepoDigests".into(),
-        json!(image
-            .digests()
-            .map(|r| r.familiar_string())
-            .collect::<Vec<_>>()),
-    );
-    out.insert("Parent".into(), json!(""));
-    out.insert("Comment".into(), json!(extra_str("comment")));
-    out.insert(
-        "Created".into(),
-        json!(image.config.created.as_deref().unwrap_or("")),
-    );
-    out.insert("DockerVersion".into(), json!(extra_str("docker_version")));
-    out.insert(
-        "Author".into(),
-        json!(image.config.author.as_deref().unwrap_or("")),
-    );
-    // As stored: the same keys in the same order, nulls kept.
-    out.insert("Config".into(), json!(image.config.config));
-    out.insert("Architecture".into(), json!(image.config.architecture));
-    if let Some(variant) = &image.config.variant {
-        out.insert("Variant".into(), json!(variant));
-    }
-    out.insert("Os".into(), json!(image.config.os));
-    out.insert("Size".into(), json!(size));
-    // Docker 20.10 still prints the deprecated field, equal to Size.
-    out.insert("VirtualSize".into(), json!(size));
-    out.insert(
-        "RootFS".into(),
-        json!({"Type": image.config.rootfs.kind, "Layers": image.config.rootfs.diff_ids}),
-    );
-    Value::Object(out)
 }
 
 pub fn df_header() -> Value {
