@@ -474,6 +474,16 @@ fn history_lists_layers_newest_first() {
         "app:1",
     ]);
     assert_eq!(raw.lines().nth(1).unwrap(), format!("3000 {created}"));
+    // Docker's `-H=false` table shows CreatedAt, headed CREATED AT.
+    let raw_table = fx.ok(&["history", "-H=false", "app:1"]);
+    assert_eq!(
+        raw_table.lines().take(3).collect::<Vec<_>>(),
+        [
+            "IMAGE          CREATED AT             CREATED BY                           SIZE      COMMENT",
+            &format!("{}   {created}   /bin/sh -c #(nop)  CMD [\"sh\"]        0         ", img.id.short()),
+            &format!("<missing>      {created}   /bin/sh -c #(nop) ADD layer 1 in /   3000      "),
+        ]
+    );
     let full = fx.ok(&["history", "--no-trunc", "--format", "{{.ID}}", "app:1"]);
     assert_eq!(full.lines().next().unwrap(), img.id.as_str());
 }

@@ -224,10 +224,17 @@ fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         .map(|l| ctx.store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
     let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
+    // As the docker CLI: `-H=false` swaps the default table's second
+    // column for CreatedAt, so its header reads CREATED AT.
+    let default = if args.human {
+        view::HISTORY_TABLE
+    } else {
+        view::HISTORY_TABLE_RAW
+    };
     print_table(
         args.format.as_deref(),
         args.quiet,
-        view::HISTORY_TABLE,
+        default,
         &view::history_header(),
         &rows,
     )
