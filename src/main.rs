@@ -118,7 +118,10 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Images(args) => images::run(ctx, I::Ls(args)),
         Command::Tag(args) => images::run(ctx, I::Tag(args)),
         Command::Rmi(args) => images::run(ctx, I::Rm(args)),
-        Command::Inspect(args) => images::run(ctx, I::Inspect(args)),
+        Command::Inspect(mut args) => {
+            args.any_object = true;
+            images::run(ctx, I::Inspect(args))
+        }
         Command::History(args) => images::run(ctx, I::History(args)),
         Command::Save(args) => images::run(ctx, I::Save(args)),
         Command::Load(args) => images::run(ctx, I::Load(args)),

@@ -132,7 +132,21 @@ fn filters_by_label_time_and_reference() {
 
     let bad = fx.run(&["images", "-f", "colour=red"]);
     assert_eq!(bad.code, 1);
-    assert_eq!(bad.stderr, "Error: invalid filter 'colour'\n");
+    assert_eq!(bad.stderr, "Error: Invalid filter 'colour'\n");
+    // Docker 20.10's words, its Go slice of values and all.
+    let bad = fx.run(&["images", "-f", "dangling=maybe"]);
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (1, "Error: Invalid filter 'dangling=[maybe]'\n")
+    );
+    let bad = fx.run(&["image", "prune", "-f", "--filter", "until=xx"]);
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (
+            1,
+            "Error: failed to parse value as time or duration: \"xx\"\n"
+        )
+    );
     let bad = fx.run(&["images", "-f", "dangling"]);
     assert_eq!(bad.code, 1);
     assert!(bad
@@ -284,13 +298,13 @@ fn rmi_reports_each_failure_and_processes_the_rest() {
     );
     assert_eq!(
         run.stderr,
-        "Error: No such image: missing:latest\nError: invalid reference format: repository name (library/Upper) must be lowercase\n"
+        "Error: No such image: missing\nError: invalid reference format: repository name (library/Upper) must be lowercase\n"
     );
     // -f forgives missing images (exit 0) but still reports them.
     let run = fx.run(&["rmi", "-f", "missing"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
-        (0, "Error: No such image: missing:latest\n")
+        (0, "Error: No such image: missing\n")
     );
     assert_eq!(fx.ok(&["images", "--format", "{{.Repository}}"]), "keep\n");
 }
@@ -428,9 +442,21 @@ fn inspect_prints_docker_shaped_json() {
         ]),
         "app:1 [sh] {\"a\":\"b&c\"}\n"
     );
+    // As Docker 20.10: the generic `inspect` names no kind of object, and
+    // both name it as typed.
+    let run = fx.run(&["image", "inspect", "nope"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such image: nope\n")
+    );
+    let run = fx.run(&["inspect", "-f", "{{.Id}}", "UPPER"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such object: UPPER\n")
+    );
     let run = fx.run(&["inspect", "app:1", "nope"]);
     assert_eq!(run.code, 1);
-    assert_eq!(run.stderr, "Error: No such image: nope:latest\n");
+    assert_eq!(run.stderr, "Error: No such object: nope\n");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&run.stdout)
             .unwrap()

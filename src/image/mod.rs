@@ -28,6 +28,9 @@ use crate::store::{Store, StoreError, StoreLock};
 pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
+    /// What `inspect`, which stands for any kind of object, reports.
+    #[error("No such object: {0}")]
+    NoSuchObject(String),
     #[error("No such image: {prefix} (the ID prefix is ambiguous: it matches {count} images)")]
     Ambiguous { prefix: String, count: usize },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
@@ -50,12 +53,13 @@ pub enum ImageError {
     },
     #[error("refusing to create a tag with a digest reference")]
     TagWithDigest,
-    #[error("invalid filter '{0}'")]
-    InvalidFilterKey(String),
+    /// An unknown filter (`bogus`) or a bad value (`dangling=[maybe]`).
+    #[error("Invalid filter '{0}'")]
+    InvalidFilter(String),
     #[error("bad format of filter (expected name=value)")]
     BadFilterFormat,
-    #[error("Invalid filter '{0}'")]
-    InvalidFilterValue(String),
+    #[error("failed to parse value as time or duration: {0:?}")]
+    BadTime(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -85,7 +85,7 @@ impl PruneFilter {
                 "until" => {
                     filter.until = Some(
                         parse_until(value, Utc::now())
-                            .ok_or_else(|| ImageError::InvalidFilterValue(raw.clone()))?,
+                            .ok_or_else(|| ImageError::BadTime(value.to_string()))?,
                     )
                 }
                 "label" | "label!" => {
@@ -95,7 +95,7 @@ impl PruneFilter {
                     };
                     filter.labels.push((key == "label", k, v));
                 }
-                _ => return Err(ImageError::InvalidFilterKey(key.to_string())),
+                _ => return Err(ImageError::InvalidFilter(key.to_string())),
             }
         }
         Ok(filter)
