@@ -649,7 +649,7 @@ fn sizes_are_the_extracted_layers_as_docker_measures_them() {
         "343B 343B\n".to_string(),
         "343\n".to_string(),
         "343 343\n".to_string(),
-        "343B\n0B\n".to_string(),
+        "343B\n0B\n0B\n0B\n".to_string(),
     );
     assert_eq!(shown(&fx), docker);
     // A cache entry from before extracted sizes were kept (its `size` the
@@ -749,7 +749,10 @@ fn rmi_refuses_images_containers_use_unless_forced() {
         "--format",
         "{{.Type}} {{.TotalCount}} {{.Active}}",
     ]);
-    assert_eq!(df, "Images 1 1\nContainers 1 0\n");
+    assert_eq!(
+        df,
+        "Images 1 1\nContainers 1 0\nLocal Volumes 0 0\nBuild Cache 0 0\n"
+    );
     // Forced, the image goes and the container's files stay.
     let out = fx.ok(&["rmi", "-f", "base:1"]);
     assert!(

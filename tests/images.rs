@@ -555,14 +555,40 @@ fn prune_removes_dangling_or_all_unused_images() {
 fn system_df_counts_shared_layers_once() {
     let fx = Fixture::new();
     let base: &[(&str, &[u8])] = &[("base", &[1u8; 5000])];
-    fx.add_image(&ImageSpec::new(&["a"]).layers(&[base]));
-    fx.add_image(&ImageSpec::new(&["b"]).layers(&[base, &[("b", b"b")]]));
+    fx.add_image(&ImageSpec::new(&["a"]).layers(&[base]).created(&days_ago(4)));
+    fx.add_image(
+        &ImageSpec::new(&["b"])
+            .layers(&[base, &[("b", b"b")]])
+            .created(&days_ago(3)),
+    );
     let out = fx.ok(&["system", "df"]);
     assert_eq!(
         out,
-        "TYPE         TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
-         Images       2         0         5.001kB   5.001kB (100%)\n\
-         Containers   0         0         0B        0B\n"
+        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+         Images          2         0         5.001kB   5.001kB (100%)\n\
+         Containers      0         0         0B        0B\n\
+         Local Volumes   0         0         0B        0B\n\
+         Build Cache     0         0         0B        0B\n"
+    );
+    // Docker's verbose layout: each image once, its shared and unique
+    // sizes, and the sections rimg has nothing in yet.
+    let id = |name: &str| fx.ok(&["images", "-q", name]).trim().to_string();
+    assert_eq!(
+        fx.ok(&["system", "df", "-v"]),
+        format!(
+            "Images space usage:\n\n\
+             REPOSITORY   TAG       IMAGE ID       CREATED      SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\n\
+             b            latest    {}   3 days ago   5kB       5kB           1B            0\n\
+             a            latest    {}   4 days ago   5kB       5kB           0B            0\n\n\
+             Containers space usage:\n\n\
+             CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n\n\
+             Local Volumes space usage:\n\n\
+             VOLUME NAME   LINKS     SIZE\n\n\
+             Build cache usage: 0B\n\n\
+             CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n",
+            id("b"),
+            id("a"),
+        )
     );
 }
 

@@ -18,7 +18,7 @@ pub use catalog::{entry_ref, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use tag::{parse_target, tag};
-pub use usage::{disk_usage, DiskUsage, PruneFilter};
+pub use usage::{disk_usage, DiskUsage, ImageUsage, PruneFilter};
 
 use crate::oci::{Descriptor, Manifest};
 use crate::reference::{Reference, ReferenceError};

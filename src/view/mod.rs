@@ -4,10 +4,10 @@
 mod inspect;
 pub use inspect::inspect;
 
-use crate::container::Container;
+use crate::container::{Container, ContainerUsage};
 use crate::format::units::{history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
-use crate::image::{Catalog, DiskUsage, Image, ListRow};
+use crate::image::{Catalog, DiskUsage, Image, ImageUsage, ListRow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -22,6 +22,12 @@ pub const HISTORY_TABLE_RAW: &str =
 
 pub const DF_TABLE: &str =
     "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+
+/// `system df -v`'s sections, as the docker CLI formats them.
+pub const DF_IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
+pub const DF_CONTAINERS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+pub const DF_VOLUMES_TABLE: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
+pub const DF_BUILD_CACHE_TABLE: &str = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
 
 /// Column titles for the fields a `table` format may use.
 pub fn images_header() -> Value {
@@ -131,8 +137,14 @@ pub fn df_header() -> Value {
     })
 }
 
-/// `system df` rows: images and containers (none of which ever runs).
+/// `system df` rows: images, containers (none of which ever runs), and
+/// the volumes and build cache rimg does not have yet.
 pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
+    let none = |kind: &str| {
+        json!({
+            "Type": kind, "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B",
+        })
+    };
     vec![
         json!({
             "Type": "Images",
@@ -148,7 +160,76 @@ pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
             "Size": human_size4(usage.containers_size),
             "Reclaimable": reclaimable(usage.containers_size, usage.containers_size),
         }),
+        none("Local Volumes"),
+        none("Build Cache"),
     ]
+}
+
+/// `system df -v`'s images, newest first, each once under its first tag,
+/// with the shared and unique sizes and the containers using it.
+pub fn df_image_rows(
+    catalog: &Catalog,
+    usage: &DiskUsage,
+    containers: &[ContainerUsage],
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let mut images: Vec<(&Image, &ImageUsage)> =
+        catalog.images().iter().zip(&usage.per_image).collect();
+    images.sort_by_key(|(image, _)| std::cmp::Reverse(image.created()));
+    images
+        .into_iter()
+        .map(|(image, figures)| {
+            let (repository, tag) = match image.tags().next() {
+                Some(tag) => (
+                    tag.familiar_name(),
+                    tag.tag().unwrap_or("<none>").to_string(),
+                ),
+                None => ("<none>".to_string(), "<none>".to_string()),
+            };
+            let row = ListRow {
+                image,
+                repository,
+                tag,
+                digest: "<none>".to_string(),
+            };
+            let mut value = image_row(&row, figures.size, true, now);
+            let used_by = containers
+                .iter()
+                .filter(|c| c.container.image_id == image.id)
+                .count();
+            value["SharedSize"] = json!(human_size(figures.shared));
+            value["UniqueSize"] = json!(human_size(figures.size - figures.shared));
+            value["Containers"] = json!(used_by.to_string());
+            value
+        })
+        .collect()
+}
+
+/// `system df -v`'s containers: `ps` rows with their changes' size.
+pub fn df_container_rows(
+    catalog: &Catalog,
+    containers: &[ContainerUsage],
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    containers
+        .iter()
+        .map(|c| {
+            let mut row = container_row(&c.container, catalog, true, now);
+            row["Size"] = json!(human_size(c.size_rw));
+            row
+        })
+        .collect()
+}
+
+pub fn df_volumes_header() -> Value {
+    json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"})
+}
+
+pub fn df_build_cache_header() -> Value {
+    json!({
+        "ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+        "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED",
+    })
 }
 
 /// `SIZE (PERCENT%)`, or just the size when there is nothing at all.
