@@ -19,6 +19,7 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod tar_guard;
+pub mod version;
 pub mod view;
 
 #[cfg(test)]

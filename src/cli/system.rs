@@ -1,4 +1,5 @@
-//! `system df` and `system check`.
+//! `system df`, `system check`, and the commands about rimg itself:
+//! `version` and `completion`.
 
 use super::{exit_code, print_list, Context};
 use anyhow::Result;
@@ -28,6 +29,27 @@ pub struct DfArgs {
 }
 
 #[derive(Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    shell: Shell,
+}
+
+/// The shells `completion` writes for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args)]
 pub struct CheckArgs {
     /// Remove corrupt and orphaned blobs and leftover temporary files
     #[arg(long)]
@@ -39,6 +61,34 @@ pub fn run(ctx: &Context, command: SystemCommand) -> Result<ExitCode> {
         SystemCommand::Df(args) => df(ctx, args),
         SystemCommand::Check(args) => check(ctx, args),
     }
+}
+
+/// `version [--format]`: the default layout is itself a template, so both
+/// take the same path.
+pub fn version(args: VersionArgs) -> Result<ExitCode> {
+    let template = args.format.as_deref().unwrap_or(rimg::version::TEMPLATE);
+    let mut out = io::stdout().lock();
+    format::render_each(template, &[rimg::version::info()], &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `completion SHELL`: the script clap_complete makes from the command
+/// line's own definition, so it never falls behind it.
+pub fn completion(args: CompletionArgs, command: &mut clap::Command) -> Result<ExitCode> {
+    let shell = match args.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    // clap_complete's `generate` panics when stdout closes early (a pipe
+    // into `head`); `try_generate` reports it.
+    command.set_bin_name("rimg");
+    command.build();
+    let mut out = io::stdout().lock();
+    clap_complete::Generator::try_generate(&shell, command, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
