@@ -578,7 +578,7 @@ fn system_df_counts_shared_layers_once() {
         format!(
             "Images space usage:\n\n\
              REPOSITORY   TAG       IMAGE ID       CREATED      SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\n\
-             b            latest    {}   3 days ago   5kB       5kB           1B            0\n\
+             b            latest    {}   3 days ago   5.001kB   5kB           1B            0\n\
              a            latest    {}   4 days ago   5kB       5kB           0B            0\n\n\
              Containers space usage:\n\n\
              CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n\n\

@@ -5,7 +5,7 @@ mod inspect;
 pub use inspect::inspect;
 
 use crate::container::{Container, ContainerUsage};
-use crate::format::units::{history_created_since, image_created_since};
+use crate::format::units::{go_zero_time, history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
 use crate::image::{Catalog, DiskUsage, Image, ImageUsage, ListRow};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -24,7 +24,7 @@ pub const DF_TABLE: &str =
     "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
 
 /// `system df -v`'s sections, as the docker CLI formats them.
-pub const DF_IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
+pub const DF_IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.VirtualSize}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
 pub const DF_CONTAINERS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
 pub const DF_VOLUMES_TABLE: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
 pub const DF_BUILD_CACHE_TABLE: &str = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
@@ -35,7 +35,7 @@ pub fn images_header() -> Value {
         "Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
         "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY",
         "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
-        "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+        "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
     })
 }
 
@@ -59,7 +59,7 @@ pub fn image_id(image: &Image, trunc: bool) -> String {
 /// Go's `time.Time.String()` at second precision, in UTC, as Docker's
 /// `CreatedAt` shows it.
 fn go_time_string(t: Option<DateTime<Utc>>) -> String {
-    t.unwrap_or_default()
+    t.unwrap_or_else(go_zero_time)
         .format("%Y-%m-%d %H:%M:%S +0000 UTC")
         .to_string()
 }
@@ -110,7 +110,7 @@ pub fn history_rows(
                 .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.with_timezone(&Utc));
             let created_at = created
-                .unwrap_or_default()
+                .unwrap_or_else(go_zero_time)
                 .to_rfc3339_opts(SecondsFormat::Secs, true);
             let created_by = h.created_by.as_deref().unwrap_or("").replace('\t', " ");
             json!({
@@ -197,8 +197,9 @@ pub fn df_image_rows(
                 .iter()
                 .filter(|c| c.container.image_id == image.id)
                 .count();
-            value["SharedSize"] = json!(human_size(figures.shared));
-            value["UniqueSize"] = json!(human_size(figures.size - figures.shared));
+            // The CLI's units.HumanSize: four significant digits.
+            value["SharedSize"] = json!(human_size4(figures.shared));
+            value["UniqueSize"] = json!(human_size4(figures.size - figures.shared));
             value["Containers"] = json!(used_by.to_string());
             value
         })
