@@ -47,6 +47,9 @@ pub mod annotation {
     /// containerd's and Docker 25+'s full image name annotation.
     pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
     pub const CREATED: &str = "org.opencontainers.image.created";
+    /// rimg's: when the image was last given a name by `tag`, `import` or
+    /// `commit`, Docker's `Metadata.LastTagTime` (a pull or load sets none).
+    pub const LAST_TAGGED: &str = "io.github.rimg.image.last-tagged";
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -559,6 +559,8 @@ fn import_makes_a_one_layer_image_from_plain_or_compressed_tarballs() {
         let info = inspect(&fx, name);
         assert_eq!(info["Id"], id.trim_end());
         assert_eq!(info["Comment"], "Imported from -");
+        // Named by the import: Docker records when.
+        assert_ne!(info["Metadata"]["LastTagTime"], "0001-01-01T00:00:00Z");
         assert_eq!(
             info["RootFS"]["Layers"],
             json!([rimg::digest::Digest::of(&tar).to_string()])

@@ -12,8 +12,9 @@
 //! * the order of lines where Docker's is random ([`Check::Unordered`]):
 //!   `images` lists the tags of one image across repositories, and images
 //!   created in the same second, in Go's map order;
-//! * the parts of `inspect` that describe Docker's own storage
-//!   (`GraphDriver`, `Metadata.LastTagTime`), in [`Check::Inspect`].
+//! * the part of `inspect` that describes Docker's own storage
+//!   (`GraphDriver`), and the time of `Metadata.LastTagTime` (whether it
+//!   is set is compared), in [`Check::Inspect`].
 //!
 //! Cases whose difference is deliberate are listed in
 //! `docs/compatibility.md` with the reason and checked for their exit code
@@ -205,14 +206,22 @@ fn volatile(text: &str, made: &[String]) -> String {
         .collect()
 }
 
-/// `inspect`'s array with what describes Docker's storage taken out.
+/// `inspect`'s array with what describes Docker's storage taken out, and
+/// the time of the last tag reduced to whether there was one.
 fn without_storage(stdout: &str) -> Value {
     let mut doc: Value = serde_json::from_str(stdout).unwrap_or(Value::Null);
     if let Value::Array(items) = &mut doc {
         for item in items {
             if let Value::Object(fields) = item {
                 fields.remove("GraphDriver");
-                fields.remove("Metadata");
+                // When the image was last tagged differs; whether it was
+                // (by `tag`, not by a pull or load) must not.
+                if let Some(Value::Object(metadata)) = fields.get_mut("Metadata") {
+                    if let Some(time) = metadata.get_mut("LastTagTime") {
+                        let tagged = time != "0001-01-01T00:00:00Z";
+                        *time = Value::Bool(tagged);
+                    }
+                }
             }
         }
     }

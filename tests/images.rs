@@ -414,6 +414,26 @@ fn inspect_prints_docker_shaped_json() {
             "Metadata"
         ]
     );
+    // Docker's LastTagTime: none for an image pulled or loaded, set by
+    // `tag`, and kept when that tag goes.
+    let last_tagged = |fx: &Fixture| {
+        let out = fx.ok(&["inspect", "-f", "{{json .Metadata}}", "app:1"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["LastTagTime"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(last_tagged(&fx), "0001-01-01T00:00:00Z");
+    let before = Utc::now();
+    fx.ok(&["tag", "app:1", "app:again"]);
+    let tagged = last_tagged(&fx);
+    let at = chrono::DateTime::parse_from_rfc3339(&tagged).unwrap();
+    assert!(
+        at >= before - Duration::seconds(1) && at <= Utc::now(),
+        "{tagged}"
+    );
+    fx.ok(&["rmi", "app:again"]);
+    assert_eq!(last_tagged(&fx), tagged);
     // The whole container.Config, as Docker re-encodes it, every time.
     assert_eq!(
         fx.ok(&[

@@ -213,7 +213,8 @@ fn inspect(ctx: &Context, args: InspectArgs) -> Result<ExitCode> {
         match catalog.find(arg) {
             Ok(r) => {
                 let image = catalog.image(&r);
-                found.push(view::inspect(image, sizes.image(image)?));
+                let last_tagged = catalog.last_tagged(image);
+                found.push(view::inspect(image, sizes.image(image)?, last_tagged));
             }
             // Docker's generic `inspect` looks for every kind of object
             // and names none when it finds nothing (a bad reference too).

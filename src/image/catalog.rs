@@ -123,6 +123,18 @@ impl Catalog {
         &self.images
     }
 
+    /// When `image` was last named by `tag`, `import` or `commit`: the
+    /// latest time its entries record (all written alike, so they sort as
+    /// text).
+    pub fn last_tagged(&self, image: &Image) -> Option<&str> {
+        self.index
+            .manifests
+            .iter()
+            .filter(|d| image.entries.contains(&d.digest))
+            .filter_map(|d| d.annotation(annotation::LAST_TAGGED))
+            .max()
+    }
+
     pub fn image(&self, found: &ImageRef) -> &Image {
         &self.images[found.image]
     }

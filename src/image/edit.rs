@@ -32,6 +32,17 @@ pub fn set_name(index: &mut Index, name: &Reference, target: &Descriptor) {
     normalize(index);
 }
 
+/// Records `time` as when the image of `manifest` was last named, on every
+/// entry of it: the time outlives the name, as Docker's does.
+pub fn mark_tagged(index: &mut Index, manifest: &Digest, time: &str) {
+    for desc in &mut index.manifests {
+        if desc.digest == *manifest {
+            desc.annotations
+                .insert(annotation::LAST_TAGGED.to_string(), time.to_string());
+        }
+    }
+}
+
 /// Adds an unnamed entry for `target` unless the index already holds it.
 pub fn keep_unnamed(index: &mut Index, target: &Descriptor) {
     if !index.manifests.iter().any(|d| d.digest == target.digest) {

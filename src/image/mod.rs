@@ -77,15 +77,23 @@ pub fn register(
     names: &[Reference],
 ) -> Result<(), StoreError> {
     let lock = store.lock()?;
-    register_locked(store, &lock, manifest, names)
+    register_locked(store, &lock, manifest, names, None)
 }
 
-/// [`register`] for a caller that already holds the store lock.
+/// The time to record as an image's last naming (Go's RFC 3339 with
+/// nanoseconds, as Docker prints `LastTagTime`).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// [`register`] for a caller that already holds the store lock; with
+/// `tagged`, the time the image was named (`import`, `commit`).
 pub fn register_locked(
     store: &Store,
     lock: &StoreLock,
     manifest: &Descriptor,
     names: &[Reference],
+    tagged: Option<&str>,
 ) -> Result<(), StoreError> {
     let parsed: Manifest = store.read_json(&manifest.digest)?;
     let needed =
@@ -99,6 +107,9 @@ pub fn register_locked(
     }
     for name in names {
         edit::set_name(&mut index, name, manifest);
+    }
+    if let (Some(time), false) = (tagged, names.is_empty()) {
+        edit::mark_tagged(&mut index, &manifest.digest, time);
     }
     store.write_index(lock, &index)
 }

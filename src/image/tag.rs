@@ -14,6 +14,7 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> 
     let found = catalog.find(source)?;
     let descriptor = catalog.image(&found).descriptor.clone();
     edit::set_name(&mut catalog.index, &name, &descriptor);
+    edit::mark_tagged(&mut catalog.index, &descriptor.digest, &super::now());
     store.write_index(&lock, &catalog.index)?;
     Ok(())
 }

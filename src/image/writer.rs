@@ -129,5 +129,5 @@ pub fn name_image(
     image: &NewImage,
     names: &[Reference],
 ) -> Result<(), StoreError> {
-    super::register_locked(store, lock, &image.manifest, names)
+    super::register_locked(store, lock, &image.manifest, names, Some(&super::now()))
 }

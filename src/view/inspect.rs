@@ -11,8 +11,9 @@ use serde_json::{json, Map, Value};
 /// never tagged since it arrived (a pull).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// `docker image inspect`'s object for one image of `size` bytes.
-pub fn inspect(image: &Image, size: u64) -> Value {
+/// `docker image inspect`'s object for one image of `size` bytes, last
+/// named at `last_tagged` (Go's zero time when never: a pull, a load).
+pub fn inspect(image: &Image, size: u64, last_tagged: Option<&str>) -> Value {
     let config = &image.config;
     let extra_str = |key: &str| config.extra.get(key).and_then(Value::as_str).unwrap_or("");
     // Docker-built images keep the build step's container config; others
@@ -76,7 +77,10 @@ pub fn inspect(image: &Image, size: u64) -> Value {
         "RootFS".into(),
         json!({"Type": config.rootfs.kind, "Layers": config.rootfs.diff_ids}),
     );
-    out.insert("Metadata".into(), json!({ "LastTagTime": ZERO_TIME }));
+    out.insert(
+        "Metadata".into(),
+        json!({ "LastTagTime": last_tagged.unwrap_or(ZERO_TIME) }),
+    );
     Value::Object(out)
 }
 
