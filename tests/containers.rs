@@ -129,7 +129,8 @@ fn ps_lists_containers_like_docker() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
-        lines[0].starts_with("CONTAINER ID   IMAGE     CREATED") && lines[0].ends_with("NAMES"),
+        lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND   CREATED")
+            && lines[0].ends_with("   STATUS    PORTS     NAMES"),
         "{out}"
     );
     // Newest first; the unnamed one got an adjective_surname name.

@@ -241,9 +241,10 @@ fn reclaimable(reclaimable: u64, total: u64) -> String {
     }
 }
 
-/// Docker's `ps` table, without the columns that only mean something for
-/// running containers.
-pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Names}}";
+/// Docker's `ps` table: a created container shows its command, `Created`
+/// and no ports there too.
+pub const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 pub fn ps_header() -> Value {
     json!({
