@@ -50,6 +50,8 @@ pub mod annotation {
     /// rimg's: when the image was last given a name by `tag`, `import` or
     /// `commit`, Docker's `Metadata.LastTagTime` (a pull or load sets none).
     pub const LAST_TAGGED: &str = "io.github.rimg.image.last-tagged";
+    /// rimg's: the image `commit` built on, Docker's `Parent`.
+    pub const PARENT: &str = "io.github.rimg.image.parent";
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -213,8 +213,11 @@ fn inspect(ctx: &Context, args: InspectArgs) -> Result<ExitCode> {
         match catalog.find(arg) {
             Ok(r) => {
                 let image = catalog.image(&r);
-                let last_tagged = catalog.last_tagged(image);
-                found.push(view::inspect(image, sizes.image(image)?, last_tagged));
+                let metadata = view::Metadata {
+                    last_tagged: catalog.last_tagged(image),
+                    parent: catalog.parent_id(image),
+                };
+                found.push(view::inspect(image, sizes.image(image)?, &metadata));
             }
             // Docker's generic `inspect` looks for every kind of object
             // and names none when it finds nothing (a bad reference too).
@@ -242,7 +245,13 @@ fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         .iter()
         .map(|l| ctx.store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
-    let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
+    let rows = view::history_rows(
+        &catalog.lineage(image),
+        &sizes,
+        args.human,
+        !args.no_trunc,
+        Utc::now(),
+    );
     // As the docker CLI: `-H=false` swaps the default table's second
     // column for CreatedAt, so its header reads CREATED AT.
     let default = if args.human {

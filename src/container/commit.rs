@@ -90,12 +90,14 @@ pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Diges
     let snapshot = write_snapshot(&dir, &new)?;
     {
         let lock = store.lock()?;
-        writer::name_image(store, &lock, &image, &names).map_err(|e| match e {
-            StoreError::BlobMissing(_) => {
-                ContainerError::BaseMissing(container.head.config.clone())
-            }
-            e => e.into(),
-        })?;
+        writer::name_image(store, &lock, &image, &names, Some(&container.head.config)).map_err(
+            |e| match e {
+                StoreError::BlobMissing(_) => {
+                    ContainerError::BaseMissing(container.head.config.clone())
+                }
+                e => e.into(),
+            },
+        )?;
         container.head = Head {
             config: image.id.clone(),
             layers,

@@ -32,13 +32,13 @@ pub fn set_name(index: &mut Index, name: &Reference, target: &Descriptor) {
     normalize(index);
 }
 
-/// Records `time` as when the image of `manifest` was last named, on every
-/// entry of it: the time outlives the name, as Docker's does.
-pub fn mark_tagged(index: &mut Index, manifest: &Digest, time: &str) {
+/// Records `key` = `value` on every entry of the image of `manifest`: what
+/// Docker keeps as an image's metadata (when it was last tagged, its
+/// parent) outlives any one name.
+pub fn annotate(index: &mut Index, manifest: &Digest, key: &str, value: &str) {
     for desc in &mut index.manifests {
         if desc.digest == *manifest {
-            desc.annotations
-                .insert(annotation::LAST_TAGGED.to_string(), time.to_string());
+            desc.annotations.insert(key.to_string(), value.to_string());
         }
     }
 }

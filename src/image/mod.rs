@@ -77,7 +77,7 @@ pub fn register(
     names: &[Reference],
 ) -> Result<(), StoreError> {
     let lock = store.lock()?;
-    register_locked(store, &lock, manifest, names, None)
+    register_locked(store, &lock, manifest, names, &[])
 }
 
 /// The time to record as an image's last naming (Go's RFC 3339 with
@@ -86,14 +86,15 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// [`register`] for a caller that already holds the store lock; with
-/// `tagged`, the time the image was named (`import`, `commit`).
+/// [`register`] for a caller that already holds the store lock, which
+/// also records `annotations` on the image's entries (see
+/// [`edit::annotate`]).
 pub fn register_locked(
     store: &Store,
     lock: &StoreLock,
     manifest: &Descriptor,
     names: &[Reference],
-    tagged: Option<&str>,
+    annotations: &[(&str, String)],
 ) -> Result<(), StoreError> {
     let parsed: Manifest = store.read_json(&manifest.digest)?;
     let needed =
@@ -108,8 +109,8 @@ pub fn register_locked(
     for name in names {
         edit::set_name(&mut index, name, manifest);
     }
-    if let (Some(time), false) = (tagged, names.is_empty()) {
-        edit::mark_tagged(&mut index, &manifest.digest, time);
+    for (key, value) in annotations {
+        edit::annotate(&mut index, &manifest.digest, key, value);
     }
     store.write_index(lock, &index)
 }

@@ -5,7 +5,7 @@
 
 use crate::digest::{Digest, Hasher};
 use crate::layer::{ExtractedSize, LayerInfo};
-use crate::oci::{media_type, Descriptor, ImageConfig, Manifest};
+use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Lease, Store, StoreError, StoreLock};
 use flate2::write::GzEncoder;
@@ -122,12 +122,22 @@ pub fn store_image(
 }
 
 /// Names a stored image (or keeps it untagged) while the caller holds the
-/// lock, so it can record what uses the image in the same step.
+/// lock, so it can record what uses the image in the same step. A name
+/// given is Docker's `LastTagTime`; `parent` (`commit`'s image) its
+/// `Parent`.
 pub fn name_image(
     store: &Store,
     lock: &StoreLock,
     image: &NewImage,
     names: &[Reference],
+    parent: Option<&Digest>,
 ) -> Result<(), StoreError> {
-    super::register_locked(store, lock, &image.manifest, names, Some(&super::now()))
+    let mut annotations = Vec::new();
+    if !names.is_empty() {
+        annotations.push((annotation::LAST_TAGGED, super::now()));
+    }
+    if let Some(parent) = parent {
+        annotations.push((annotation::PARENT, parent.to_string()));
+    }
+    super::register_locked(store, lock, &image.manifest, names, &annotations)
 }

@@ -11,9 +11,17 @@ use serde_json::{json, Map, Value};
 /// never tagged since it arrived (a pull).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// `docker image inspect`'s object for one image of `size` bytes, last
-/// named at `last_tagged` (Go's zero time when never: a pull, a load).
-pub fn inspect(image: &Image, size: u64, last_tagged: Option<&str>) -> Value {
+/// What Docker keeps about an image beside its config: when it was last
+/// tagged, and the image `commit` built it on.
+#[derive(Default)]
+pub struct Metadata<'a> {
+    pub last_tagged: Option<&'a str>,
+    pub parent: Option<&'a str>,
+}
+
+/// `docker image inspect`'s object for one image of `size` bytes. A
+/// `last_tagged` of `None` is Go's zero time (a pull, a load).
+pub fn inspect(image: &Image, size: u64, metadata: &Metadata) -> Value {
     let config = &image.config;
     let extra_str = |key: &str| config.extra.get(key).and_then(Value::as_str).unwrap_or("");
     // Docker-built images keep the build step's container config; others
@@ -29,7 +37,7 @@ pub fn inspect(image: &Image, size: u64, last_tagged: Option<&str>) -> Value {
     };
     out.insert("RepoTags".into(), json!(familiar(&mut image.tags())));
     out.insert("RepoDigests".into(), json!(familiar(&mut image.digests())));
-    out.insert("Parent".into(), json!(""));
+    out.insert("Parent".into(), json!(metadata.parent.unwrap_or("")));
     // As Docker's LookupImage: a commit keeps its message only in the
     // last history entry.
     let comment = match extra_str("comment") {
@@ -79,7 +87,7 @@ pub fn inspect(image: &Image, size: u64, last_tagged: Option<&str>) -> Value {
     );
     out.insert(
         "Metadata".into(),
-        json!({ "LastTagTime": last_tagged.unwrap_or(ZERO_TIME) }),
+        json!({ "LastTagTime": metadata.last_tagged.unwrap_or(ZERO_TIME) }),
     );
     Value::Object(out)
 }

@@ -2,7 +2,7 @@
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
 mod inspect;
-pub use inspect::inspect;
+pub use inspect::{inspect, Metadata};
 
 use crate::container::{Container, ContainerUsage};
 use crate::format::units::{go_zero_time, history_created_since, image_created_since};
@@ -84,16 +84,20 @@ pub fn image_row(row: &ListRow, size: u64, trunc: bool, now: DateTime<Utc>) -> V
     })
 }
 
-/// `history` rows, newest first: the top one carries the image ID, the
-/// rest `<missing>` (rimg keeps no intermediate images).
+/// `history` rows, newest first. As Docker's, the top one carries the
+/// image's ID and each next one the ID of the next image of `lineage`
+/// (the image and its parents, from `commit`), the rest `<missing>`.
 pub fn history_rows(
-    image: &Image,
+    lineage: &[&Image],
     layer_sizes: &[u64],
     human: bool,
     trunc: bool,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
     let mut sizes = layer_sizes.iter();
+    let Some(image) = lineage.first() else {
+        return Vec::new();
+    };
     let mut rows: Vec<Value> = image
         .config
         .history
@@ -124,8 +128,8 @@ pub fn history_rows(
         })
         .collect();
     rows.reverse();
-    if let Some(Value::Object(top)) = rows.first_mut() {
-        top.insert("ID".into(), Value::String(image_id(image, trunc)));
+    for (row, image) in rows.iter_mut().zip(lineage) {
+        row["ID"] = Value::String(image_id(image, trunc));
     }
     rows
 }
