@@ -534,7 +534,17 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
     // A commit of a commit: history names the parent's ID in its row.
     made(sides, &["create", "--name", "c2", "com:1"]);
     made(sides, &["commit", "c2", "com:2"]);
-    let steps: [(&[&str], Check); 23] = [
+    let steps: [(&[&str], Check); 24] = [
+        (
+            &[
+                "inspect",
+                "-f",
+                "{{json .Config}}|{{json .ContainerConfig}}|{{.Container}}",
+                "com:1",
+                "com:2",
+            ],
+            Volatile,
+        ),
         (&["history", "com:2"], Volatile),
         (&["history", "-q", "--no-trunc", "com:2"], Volatile),
         (
