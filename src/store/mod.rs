@@ -43,6 +43,14 @@ use std::path::{Path, PathBuf};
 /// gets knocked over.
 pub const MAX_JSON_BLOB: u64 = 16 << 20;
 
+/// A layer-info cache entry as read.
+enum Cached {
+    Current(LayerInfo),
+    /// Written by an older rimg: not wrong, only to be measured again.
+    Outdated,
+    Unreadable,
+}
+
 /// The layer-info cache's format. Entries of another version are measured
 /// again, once: version 1 had no extracted size, and its `size` was the
 /// tar stream's length.
@@ -51,7 +59,6 @@ const LAYER_INFO_VERSION: u32 = 2;
 /// A layer-info cache entry.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CachedLayerInfo {
-    #[serde(default)]
     version: u32,
     #[serde(flatten)]
     info: LayerInfo,
@@ -312,9 +319,29 @@ impl Store {
     /// The layer-info cache's entry for a blob, if it holds a readable one
     /// of this version.
     fn cached_layer_info(&self, digest: &Digest) -> Option<LayerInfo> {
+        match self.read_cached_layer_info(digest)? {
+            Cached::Current(info) => Some(info),
+            Cached::Outdated | Cached::Unreadable => None,
+        }
+    }
+
+    /// The layer-info cache's entry for a blob, as far as it reads; `None`
+    /// when there is none.
+    fn read_cached_layer_info(&self, digest: &Digest) -> Option<Cached> {
         let bytes = fs::read(self.layer_info_dir().join(digest.hex())).ok()?;
-        let cached: CachedLayerInfo = serde_json::from_slice(&bytes).ok()?;
-        (cached.version == LAYER_INFO_VERSION).then_some(cached.info)
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Some(Cached::Unreadable);
+        };
+        // Version 1 had no version field.
+        if value.get("version").and_then(serde_json::Value::as_u64)
+            != Some(u64::from(LAYER_INFO_VERSION))
+        {
+            return Some(Cached::Outdated);
+        }
+        Some(match serde_json::from_value::<CachedLayerInfo>(value) {
+            Ok(cached) => Cached::Current(cached.info),
+            Err(_) => Cached::Unreadable,
+        })
     }
 
     /// Decompresses a layer blob to measure it. The blob's own length
