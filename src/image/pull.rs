@@ -251,12 +251,12 @@ impl Puller<'_> {
         }
         // As Docker, which stops before the layers when it has the image
         // (its ID, the config digest): no layer lines for an image the
-        // store already has, whichever manifest named it.
+        // store already has, whichever manifest named it. A store that
+        // another image's damage keeps from listing still pulls, with the
+        // lines.
         let id = &resolved.manifest.config.digest;
-        let known = Catalog::load(self.store)?
-            .images()
-            .iter()
-            .any(|image| image.id == *id);
+        let known = Catalog::load(self.store)
+            .is_ok_and(|catalog| catalog.images().iter().any(|image| image.id == *id));
         let board = self.progress.board();
         self.fetch_layers(&resolved, &config, &board, &lease, known)
             .await?;
