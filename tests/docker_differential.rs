@@ -534,7 +534,12 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
     // A commit of a commit: history names the parent's ID in its row.
     made(sides, &["create", "--name", "c2", "com:1"]);
     made(sides, &["commit", "c2", "com:2"]);
-    let steps: [(&[&str], Check); 24] = [
+    let steps: [(&[&str], Check); 26] = [
+        (&["ps", "-a", "-s"], Unordered),
+        (
+            &["ps", "-a", "--format", "{{.Names}}: {{.Size}}"],
+            Unordered,
+        ),
         (
             &[
                 "inspect",

@@ -220,7 +220,7 @@ pub fn df_container_rows(
         .iter()
         .map(|c| {
             let mut row = container_row(&c.container, catalog, true, now);
-            row["Size"] = json!(human_size(c.size_rw));
+            row["Size"] = json!(container_size(c.size_rw, 0));
             row
         })
         .collect()
@@ -249,6 +249,17 @@ fn reclaimable(reclaimable: u64, total: u64) -> String {
 /// and no ports there too.
 pub const PS_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// `ps -s`: the same with the sizes.
+pub const PS_TABLE_SIZE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
+
+/// A container's `Size` as the docker CLI prints it: its changes, and the
+/// whole root filesystem when known (`0B (virtual 3kB)`).
+pub fn container_size(rw: u64, root_fs: u64) -> String {
+    match root_fs {
+        0 => human_size(rw),
+        _ => format!("{} (virtual {})", human_size(rw), human_size(root_fs)),
+    }
+}
 
 pub fn ps_header() -> Value {
     json!({
