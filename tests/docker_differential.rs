@@ -503,7 +503,8 @@ fn rimg_prints_what_docker_prints() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         failures.extend(sides.compare(&args, *check));
     }
-    let steps = containers_and_commit(&mut sides, &mut failures);
+    let steps = containers_and_commit(&mut sides, &mut failures)
+        + archives(&sides, work.path(), &mut failures);
     assert!(
         cases.len() >= 80,
         "the table holds {} command lines",
@@ -516,6 +517,33 @@ fn rimg_prints_what_docker_prints() {
         cases.len() + steps,
         failures.join("\n\n")
     );
+}
+
+/// `save` and `load` (each side loads the archive rimg wrote last, Docker
+/// so reading rimg's), and archives that are none; how many command lines.
+fn archives(sides: &Sides, work: &Path, failures: &mut Vec<String>) -> usize {
+    use Check::*;
+    let saved = work.join("saved.tar");
+    let saved = saved.to_str().unwrap();
+    let junk = work.join("junk.tar");
+    std::fs::write(&junk, b"this is not a tar archive, not even close").unwrap();
+    let junk = junk.to_str().unwrap();
+    let steps: [(&[&str], Check); 7] = [
+        (&["save", "-o", saved, "again:1", "app:latest"], Exact),
+        (&["load", "-i", saved], Exact),
+        (&["load", "-q", "-i", saved], Exact),
+        (&["save", "-o", saved, "nosuch:1"], Exact),
+        // Deliberate: rimg prefixes every error with `Error: ` and words
+        // the system's errors its own way; it says what is wrong with an
+        // archive that is none.
+        (&["load", "-i", "/nonexistent/archive.tar"], ExitCode),
+        (&["load", "-i", junk], ExitCode),
+        (&["import", junk], ExitCode),
+    ];
+    for (args, check) in &steps {
+        failures.extend(sides.compare(args, *check));
+    }
+    steps.len()
 }
 
 /// Containers (created, never run), what they hold on to, `commit`, a

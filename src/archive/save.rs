@@ -9,7 +9,7 @@ use super::{
 };
 use crate::digest::{Digest, Hasher};
 use crate::durable::{AtomicFile, Mode};
-use crate::image::{Catalog, Image};
+use crate::image::{Catalog, Image, ImageError};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
@@ -246,7 +246,11 @@ fn select(catalog: &Catalog, args: &[String]) -> Result<Vec<Selected>> {
             }
         }
         if !whole_repository {
-            let found = catalog.find(arg)?;
+            let tagged = Reference::parse(arg).is_ok_and(|r| r.tag().is_some());
+            let found = catalog.find(arg).map_err(|e| match e {
+                ImageError::NotFound(_) if tagged => ArchiveError::NoReference,
+                e => e.into(),
+            })?;
             add(found.image, found.by.filter(|r| r.digest().is_none()));
         }
     }
