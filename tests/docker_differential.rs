@@ -103,6 +103,14 @@ impl Sides {
         compare_outcomes(args, check, &docker, &rimg, &self.made)
     }
 
+    /// Compares each of `steps` in order; how many there were.
+    fn compare_all(&self, steps: &[(&[&str], Check)], failures: &mut Vec<String>) -> usize {
+        for (args, check) in steps {
+            failures.extend(self.compare(args, *check));
+        }
+        steps.len()
+    }
+
     /// Runs `args` on both sides, failing the test unless both succeed.
     fn both_ok(&self, args: &[&str]) -> (String, String) {
         let docker = Sides::run(&mut self.docker_command(args), b"");
@@ -540,10 +548,7 @@ fn archives(sides: &Sides, work: &Path, failures: &mut Vec<String>) -> usize {
         (&["load", "-i", junk], ExitCode),
         (&["import", junk], ExitCode),
     ];
-    for (args, check) in &steps {
-        failures.extend(sides.compare(args, *check));
-    }
-    steps.len()
+    sides.compare_all(&steps, failures)
 }
 
 /// Containers (created, never run), what they hold on to, `commit`, a
@@ -644,8 +649,5 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
         (&["rmi", "com:2", "com:1"], Volatile),
         (&["ps", "-a"], Exact),
     ];
-    for (args, check) in &steps {
-        failures.extend(sides.compare(args, *check));
-    }
-    steps.len() + 4
+    sides.compare_all(&steps, failures) + 4
 }
