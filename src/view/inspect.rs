@@ -8,12 +8,11 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// What Go's `time.Time{}` encodes as: Docker's `LastTagTime` for an image
-/// never tagged since it arrived (a pull).
+/// never tagged since it arrived (a pull, a load).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// What Docker keeps about an image beside its config: when it was last
 /// tagged, and the image `commit` built it on.
-#[derive(Default)]
 pub struct Metadata<'a> {
     pub last_tagged: Option<&'a str>,
     pub parent: Option<&'a str>,
