@@ -16,6 +16,12 @@ export RUSTC_BOOTSTRAP=1
 seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <(cargo fuzz list)
+# Built first, in the open: the first build takes minutes, and the runs'
+# output goes to a log below, which would make it look hung.
+echo "building the fuzz targets: ${targets[*]}"
+for target in "${targets[@]}"; do
+  cargo fuzz build --sanitizer "${FUZZ_SANITIZER:-none}" "$target"
+done
 for target in "${targets[@]}"; do
   echo "fuzzing $target for ${seconds}s"
   mkdir -p "corpus/$target"

@@ -2,6 +2,7 @@
 //! uncompressed tar stream (its digest is the layer's diff ID).
 
 use crate::digest::{Digest, Hasher};
+use crate::tar_guard::TarFollower;
 use isal_sys::igzip_lib as isal;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -67,8 +68,56 @@ impl Expanded {
 pub struct LayerInfo {
     #[serde(rename = "diffID")]
     pub diff_id: Digest,
-    /// Uncompressed size in bytes: what Docker adds up as an image's size.
+    /// The uncompressed tar stream's length.
+    #[serde(rename = "tarSize")]
+    pub tar_size: u64,
+    /// The layer's size once extracted, as Docker measures it: what
+    /// `images`, `history`, `inspect` and `system df` add up.
     pub size: u64,
+}
+
+/// A layer's size once extracted, measured from its tar stream as it goes
+/// by: what Docker's overlay2 driver measures on the extracted directory
+/// (`directory.Size`), the sum of `st_size` over every entry that is not a
+/// directory. A file counts its length (a sparse one its full length), a
+/// symlink its target's, a hard link nothing (its inode is counted once,
+/// at its first name), a whiteout, device or FIFO nothing. Docker refuses
+/// a layer naming a path twice, so no entry replaces another.
+#[derive(Default)]
+pub struct ExtractedSize {
+    follower: TarFollower,
+    size: u64,
+    /// The stream stopped making sense as a tar: what was counted stays.
+    broken: bool,
+}
+
+impl ExtractedSize {
+    /// Follows the tar stream's next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
+        let size = &mut self.size;
+        let followed = self.follower.follow(bytes, &mut |entry| {
+            let is_whiteout = entry
+                .path
+                .rsplit(|&b| b == b'/')
+                .find(|name| !name.is_empty())
+                .is_some_and(|name| name.starts_with(b".wh."));
+            let counted = match entry.kind {
+                _ if is_whiteout => 0,
+                b'0' | 0 | b'7' | b'S' => entry.size,
+                b'2' => entry.link.len() as u64,
+                _ => 0,
+            };
+            *size = size.saturating_add(counted);
+        });
+        self.broken = followed.is_err();
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,12 +251,14 @@ pub fn measure<R: BufRead>(input: R, compressed_size: u64) -> Result<LayerInfo, 
     std::thread::scope(|scope| {
         let hashing = scope.spawn(move || {
             let mut hasher = Hasher::new();
+            let mut extracted = ExtractedSize::default();
             for (buf, n) in to_hash {
                 hasher.update(&buf[..n]);
+                extracted.update(&buf[..n]);
                 // The reader may have stopped already: then nobody waits.
                 let _ = hashed.send(buf);
             }
-            hasher
+            (hasher, extracted)
         });
         let read: io::Result<()> = (|| loop {
             // The hashing thread hands every buffer back until it ends.
@@ -225,14 +276,14 @@ pub fn measure<R: BufRead>(input: R, compressed_size: u64) -> Result<LayerInfo, 
             }
         })();
         drop(full);
-        let hasher = hashing
+        let (hasher, extracted) = hashing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         read.map_err(LayerError::Io)?;
-        let size = hasher.len();
         Ok(LayerInfo {
+            tar_size: hasher.len(),
             diff_id: hasher.finish(),
-            size,
+            size: extracted.size(),
         })
     })
 }
@@ -392,10 +443,11 @@ mod tests {
 
     #[test]
     fn measures_every_compression_alike() {
-        let data = b"not really a tar, but bytes all the same".repeat(100);
+        let data = docker_sized_tar();
         let want = LayerInfo {
             diff_id: Digest::of(&data),
-            size: data.len() as u64,
+            tar_size: data.len() as u64,
+            size: DOCKER_SIZE,
         };
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&data).unwrap();
@@ -410,6 +462,75 @@ mod tests {
         for blob in [&data[..], &gz[..], &zst[..], &bz[..], &xz[..]] {
             assert_eq!(measure(blob, blob.len() as u64).unwrap(), want);
         }
+    }
+
+    /// What Docker 20.10 (overlay2) reports for [`docker_sized_tar`]
+    /// imported: `images` 343B, `inspect -f {{.Size}}` 343.
+    const DOCKER_SIZE: u64 = 343;
+
+    /// A layer with every kind of entry Docker counts differently: files
+    /// (22 + 100 bytes), a hard link to one (counted once), a symlink (its
+    /// target's 18 bytes), a whiteout, a directory, a FIFO, a file with a
+    /// GNU long name (3 bytes) and a symlink with a GNU long target (200).
+    fn docker_sized_tar() -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, data: &[u8], link: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            if link.is_empty() {
+                tar.append_data(&mut h, path, data).unwrap();
+            } else {
+                tar.append_link(&mut h, path, link).unwrap();
+            }
+        };
+        add("d", tar::EntryType::Directory, b"", "");
+        add("d/a", tar::EntryType::Regular, &[b'x'; 22], "");
+        add("d/b", tar::EntryType::Link, b"", "d/a");
+        add("d/s", tar::EntryType::Symlink, b"", "a/very/long/target");
+        add("d/c", tar::EntryType::Regular, &[b'y'; 100], "");
+        add("d/.wh.gone", tar::EntryType::Regular, b"", "");
+        add(&"x".repeat(150), tar::EntryType::Regular, b"qqq", "");
+        add("l", tar::EntryType::Symlink, b"", &"t".repeat(200));
+        add("f", tar::EntryType::Fifo, b"", "");
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn extracted_size_is_dockers_in_pieces_of_any_length() {
+        let data = docker_sized_tar();
+        for piece in [1, 7, 512, 4096] {
+            let mut extracted = ExtractedSize::default();
+            for chunk in data.chunks(piece) {
+                extracted.update(chunk);
+            }
+            assert_eq!(extracted.size(), DOCKER_SIZE, "in pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn extracted_size_reads_pax_paths_and_link_paths() {
+        // Docker 20.10: 150, a symlink with a PAX `linkpath` and a hard
+        // link to it.
+        let mut tar = tar::Builder::new(Vec::new());
+        let long = "p".repeat(120);
+        tar.append_pax_extensions([("path", long.as_bytes()), ("linkpath", &[b'u'; 150][..])])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_path("p").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, &b""[..]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        tar.append_link(&mut h, "h", &long).unwrap();
+        let data = tar.into_inner().unwrap();
+        let mut extracted = ExtractedSize::default();
+        extracted.update(&data);
+        assert_eq!(extracted.size(), 150);
     }
 
     #[test]

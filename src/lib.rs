@@ -20,6 +20,7 @@ pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod tar_guard;
+pub mod version;
 pub mod view;
 
 #[cfg(test)]

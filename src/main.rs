@@ -4,7 +4,7 @@
 
 mod cli;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cli::{archive, containers, images, manifest, registry, system, Context};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -24,10 +24,23 @@ struct Cli {
     command: Command,
 }
 
+/// Every command: those that work on the store, and those that do not
+/// open it.
+#[derive(Subcommand)]
+enum Command {
+    // Boxed: the store's commands carry far more arguments than the rest.
+    #[command(flatten)]
+    Store(Box<StoreCommand>),
+    /// Show the rimg version information
+    Version(system::VersionArgs),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion(system::CompletionArgs),
+}
+
 /// The group commands (`image`, `container`, …) and Docker's top-level
 /// shortcuts for their members.
 #[derive(Subcommand)]
-enum Command {
+enum StoreCommand {
     /// List images
     Images(images::ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -75,7 +88,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let result = Context::open(cli.root).and_then(|ctx| dispatch(&ctx, cli.command));
+    let result = match cli.command {
+        Command::Store(command) => Context::open(cli.root).and_then(|ctx| dispatch(&ctx, *command)),
+        Command::Version(args) => system::version(args),
+        Command::Completion(args) => system::completion(args, &mut Cli::command()),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -101,26 +118,29 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+fn dispatch(ctx: &Context, command: StoreCommand) -> anyhow::Result<ExitCode> {
     use images::ImageCommand as I;
     match command {
-        Command::Images(args) => images::run(ctx, I::Ls(args)),
-        Command::Tag(args) => images::run(ctx, I::Tag(args)),
-        Command::Rmi(args) => images::run(ctx, I::Rm(args)),
-        Command::Inspect(args) => images::run(ctx, I::Inspect(args)),
-        Command::History(args) => images::run(ctx, I::History(args)),
-        Command::Save(args) => images::run(ctx, I::Save(args)),
-        Command::Load(args) => images::run(ctx, I::Load(args)),
-        Command::Import(args) => images::run(ctx, I::Import(args)),
-        Command::Image(command) => images::run(ctx, command),
-        Command::System(command) => system::run(ctx, command),
-        Command::Containers(command) => containers::run(ctx, command),
-        Command::Container(command) => containers::run(ctx, command),
-        Command::Pull(args) => registry::pull(ctx, args),
-        Command::Push(args) => registry::push(ctx, args),
-        Command::Login(args) => registry::login(ctx, args),
-        Command::Logout(args) => registry::logout(args),
-        Command::Search(args) => registry::search(ctx, args),
-        Command::Manifest(command) => manifest::run(ctx, command),
+        StoreCommand::Images(args) => images::run(ctx, I::Ls(args)),
+        StoreCommand::Tag(args) => images::run(ctx, I::Tag(args)),
+        StoreCommand::Rmi(args) => images::run(ctx, I::Rm(args)),
+        StoreCommand::Inspect(mut args) => {
+            args.any_object = true;
+            images::run(ctx, I::Inspect(args))
+        }
+        StoreCommand::History(args) => images::run(ctx, I::History(args)),
+        StoreCommand::Save(args) => images::run(ctx, I::Save(args)),
+        StoreCommand::Load(args) => images::run(ctx, I::Load(args)),
+        StoreCommand::Import(args) => images::run(ctx, I::Import(args)),
+        StoreCommand::Image(command) => images::run(ctx, command),
+        StoreCommand::System(command) => system::run(ctx, command),
+        StoreCommand::Containers(command) => containers::run(ctx, command),
+        StoreCommand::Container(command) => containers::run(ctx, command),
+        StoreCommand::Pull(args) => registry::pull(ctx, args),
+        StoreCommand::Push(args) => registry::push(ctx, args),
+        StoreCommand::Login(args) => registry::login(ctx, args),
+        StoreCommand::Logout(args) => registry::logout(args),
+        StoreCommand::Search(args) => registry::search(ctx, args),
+        StoreCommand::Manifest(command) => manifest::run(ctx, command),
     }
 }

@@ -57,6 +57,11 @@ pub mod annotation {
     /// On an entry of a local manifest list: the element is an image of
     /// this store, pushed into the list's repository by `manifest push`.
     pub const MANIFEST_LOCAL: &str = "io.rimg.manifest.local";
+    /// rimg's: when the image was last given a name by `tag`, `import` or
+    /// `commit`, Docker's `Metadata.LastTagTime` (a pull or load sets none).
+    pub const LAST_TAGGED: &str = "io.github.rimg.image.last-tagged";
+    /// rimg's: the image `commit` built on, Docker's `Parent`.
+    pub const PARENT: &str = "io.github.rimg.image.parent";
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -37,7 +37,7 @@ pub enum TarHeaderError {
 
 /// Where the stream is: inside a header block, entry data, GNU sparse
 /// extension blocks (with the padded data that follows them), or a PAX
-/// header being collected.
+/// header or GNU long name being collected.
 enum State {
     Header,
     /// A header the tar crate will refuse itself (a field that is not a
@@ -45,48 +45,79 @@ enum State {
     Unreadable,
     Data(u64),
     SparseExtension(u64),
-    Pax {
+    Collect {
+        what: Collected,
         remaining: u64,
         padding: u64,
     },
 }
 
-pub struct TarGuard<R> {
-    inner: R,
+/// The entry data [`State::Collect`] gathers: what it sets for the next
+/// entry.
+#[derive(Clone, Copy)]
+enum Collected {
+    Pax,
+    LongName,
+    LongLink,
+}
+
+/// An entry's header as [`TarFollower`] passes it on, with what a PAX
+/// header or GNU long name before it set.
+pub struct EntryHeader<'a> {
+    /// The typeflag byte (`b'0'` a file, `b'2'` a symlink, …).
+    pub kind: u8,
+    /// Bytes of data: a sparse file's full size, not what the archive stores.
+    pub size: u64,
+    pub path: &'a [u8],
+    pub link: &'a [u8],
+}
+
+/// What the PAX headers and GNU long names before an entry set for it.
+#[derive(Default)]
+struct Pending {
+    size: Option<u64>,
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+}
+
+/// Follows a tar stream pushed to it in pieces of any length, checks its
+/// headers as [`TarGuard`] does, and shows each entry's header to the
+/// caller: the guard and a layer's extracted size
+/// ([`crate::layer::LayerInfo`]) read the headers the same way.
+pub struct TarFollower {
     state: State,
     block: Vec<u8>,
-    /// The PAX header being collected, for the `size` it sets.
-    pax: Vec<u8>,
-    /// A size the last PAX header set for the next entry.
-    pax_size: Option<u64>,
+    /// The PAX header or long name being collected.
+    collected: Vec<u8>,
+    pending: Pending,
     /// Bytes of tar stream passed so far, and what the entries in them
     /// expand to (sparse entries at their full size).
     stored: u64,
     expanded: u64,
-    failed: Option<TarHeaderError>,
 }
 
-impl<R: Read> TarGuard<R> {
-    pub fn new(inner: R) -> TarGuard<R> {
-        TarGuard {
-            inner,
+impl Default for TarFollower {
+    fn default() -> TarFollower {
+        TarFollower {
             state: State::Header,
             block: Vec::with_capacity(BLOCK),
-            pax: Vec::new(),
-            pax_size: None,
+            collected: Vec::new(),
+            pending: Pending::default(),
             stored: 0,
             expanded: 0,
-            failed: None,
         }
     }
+}
 
-    /// The stream, for reading what follows the archive.
-    pub fn into_inner(self) -> R {
-        self.inner
-    }
-
-    /// Follows `bytes` (just read) through the tar structure.
-    fn follow(&mut self, mut bytes: &[u8]) -> Result<(), TarHeaderError> {
+impl TarFollower {
+    /// Follows `bytes`, the stream's next ones, through the tar structure;
+    /// `on_entry` sees every entry's header.
+    pub fn follow(
+        &mut self,
+        mut bytes: &[u8],
+        on_entry: &mut dyn FnMut(&EntryHeader),
+    ) -> Result<(), TarHeaderError> {
+        self.stored += bytes.len() as u64;
         while !bytes.is_empty() {
             match &mut self.state {
                 State::Unreadable => return Ok(()),
@@ -98,15 +129,18 @@ impl<R: Read> TarGuard<R> {
                         self.state = State::Header;
                     }
                 }
-                State::Pax { remaining, padding } => {
+                State::Collect {
+                    what,
+                    remaining,
+                    padding,
+                } => {
                     let n = (*remaining).min(bytes.len() as u64) as usize;
-                    self.pax.extend_from_slice(&bytes[..n]);
+                    self.collected.extend_from_slice(&bytes[..n]);
                     *remaining -= n as u64;
                     bytes = &bytes[n..];
                     if *remaining == 0 {
-                        let padding = *padding;
-                        self.pax_size = pax_size(&self.pax).or(self.pax_size);
-                        self.pax.clear();
+                        let (what, padding) = (*what, *padding);
+                        self.collected_whole(what);
                         self.state = data_or_header(padding);
                     }
                 }
@@ -121,7 +155,7 @@ impl<R: Read> TarGuard<R> {
                             // `isextended` byte; the entry's data follows.
                             State::SparseExtension(data) if block[504] == 0 => data_or_header(data),
                             State::SparseExtension(data) => State::SparseExtension(data),
-                            _ => self.after_header(&block)?,
+                            _ => self.after_header(&block, on_entry)?,
                         };
                         block.clear();
                         self.block = block;
@@ -132,7 +166,34 @@ impl<R: Read> TarGuard<R> {
         Ok(())
     }
 
-    fn after_header(&mut self, header: &[u8]) -> Result<State, TarHeaderError> {
+    /// Keeps what a whole PAX header or long name sets for the next entry.
+    fn collected_whole(&mut self, what: Collected) {
+        let collected = std::mem::take(&mut self.collected);
+        match what {
+            Collected::Pax => {
+                for (key, value) in pax_records(&collected) {
+                    match key {
+                        b"size" => {
+                            self.pending.size =
+                                std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
+                        }
+                        b"path" => self.pending.path = Some(value.to_vec()),
+                        b"linkpath" => self.pending.link = Some(value.to_vec()),
+                        _ => {}
+                    }
+                }
+            }
+            // GNU pads the name with NULs.
+            Collected::LongName => self.pending.path = Some(until_nul(&collected).to_vec()),
+            Collected::LongLink => self.pending.link = Some(until_nul(&collected).to_vec()),
+        }
+    }
+
+    fn after_header(
+        &mut self,
+        header: &[u8],
+        on_entry: &mut dyn FnMut(&EntryHeader),
+    ) -> Result<State, TarHeaderError> {
         if header.iter().all(|&b| b == 0) {
             return Ok(State::Header);
         }
@@ -142,42 +203,73 @@ impl<R: Read> TarGuard<R> {
         let kind = header[156];
         // Saturating: a base-256 size field can claim nearly 2^64 bytes.
         let padded = |size: u64| size.div_ceil(BLOCK as u64).saturating_mul(BLOCK as u64);
+        let collect = |what, size: u64| {
+            if size == 0 {
+                State::Header
+            } else {
+                State::Collect {
+                    what,
+                    remaining: size,
+                    padding: padded(size) - size,
+                }
+            }
+        };
         match kind {
-            b'L' | b'K' => {
-                let what = if kind == b'L' {
-                    "long name"
-                } else {
-                    "long link name"
-                };
-                check_len(what, size, MAX_LONG_NAME)?;
+            b'L' => {
+                check_len("long name", size, MAX_LONG_NAME)?;
+                return Ok(collect(Collected::LongName, size));
+            }
+            b'K' => {
+                check_len("long link name", size, MAX_LONG_NAME)?;
+                return Ok(collect(Collected::LongLink, size));
             }
             b'x' | b'g' => {
                 check_len("PAX header", size, MAX_PAX_HEADER)?;
-                return Ok(if size == 0 {
-                    State::Header
-                } else {
-                    State::Pax {
-                        remaining: size,
-                        padding: padded(size) - size,
-                    }
-                });
+                return Ok(collect(Collected::Pax, size));
             }
-            _ => {
-                if let Some(pax) = self.pax_size.take() {
-                    size = pax;
-                }
-            }
+            _ => {}
         }
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(pax) = pending.size {
+            size = pax;
+        }
+        let mut full = size;
         if kind == b'S' {
             let Some(real) = number(&header[483..495]) else {
                 return Ok(State::Unreadable);
             };
             self.expand(header, real)?;
-            if header[482] != 0 {
-                return Ok(State::SparseExtension(padded(size)));
-            }
+            full = real;
         } else {
             self.expanded = self.expanded.saturating_add(size);
+        }
+        // The ustar prefix (345..500) goes before the name when set.
+        let joined;
+        let path = match &pending.path {
+            Some(path) => path.as_slice(),
+            None if header[257..262] == *b"ustar" && header[345] != 0 => {
+                joined = [
+                    until_nul(&header[345..500]),
+                    b"/",
+                    until_nul(&header[..100]),
+                ]
+                .concat();
+                &joined
+            }
+            None => until_nul(&header[..100]),
+        };
+        let link = pending
+            .link
+            .as_deref()
+            .unwrap_or_else(|| until_nul(&header[157..257]));
+        on_entry(&EntryHeader {
+            kind,
+            size: full,
+            path,
+            link,
+        });
+        if kind == b'S' && header[482] != 0 {
+            return Ok(State::SparseExtension(padded(size)));
         }
         Ok(data_or_header(padded(size)))
     }
@@ -188,10 +280,8 @@ impl<R: Read> TarGuard<R> {
         self.expanded = self.expanded.saturating_add(real);
         let limit = layer::expansion_limit(self.stored);
         if self.expanded > limit {
-            let name = &header[..100];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(100)];
             return Err(TarHeaderError::SparseTooLarge {
-                name: String::from_utf8_lossy(name).into_owned(),
+                name: String::from_utf8_lossy(until_nul(&header[..100])).into_owned(),
                 size: real,
                 stored: self.stored,
                 limit,
@@ -201,20 +291,45 @@ impl<R: Read> TarGuard<R> {
     }
 }
 
+pub struct TarGuard<R> {
+    inner: R,
+    follower: TarFollower,
+    failed: Option<TarHeaderError>,
+}
+
+impl<R: Read> TarGuard<R> {
+    pub fn new(inner: R) -> TarGuard<R> {
+        TarGuard {
+            inner,
+            follower: TarFollower::default(),
+            failed: None,
+        }
+    }
+
+    /// The stream, for reading what follows the archive.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
 impl<R: Read> Read for TarGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = &self.failed {
             return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
         }
         let n = self.inner.read(buf)?;
-        self.stored += n as u64;
-        if let Err(e) = self.follow(&buf[..n]) {
+        if let Err(e) = self.follower.follow(&buf[..n], &mut |_| {}) {
             let error = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
             self.failed = Some(e);
             return Err(error);
         }
         Ok(n)
     }
+}
+
+/// A NUL-terminated field's text.
+fn until_nul(field: &[u8]) -> &[u8] {
+    &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())]
 }
 
 /// Entry data of `size` padded bytes, or the next header when there is none.
@@ -259,31 +374,22 @@ fn number(field: &[u8]) -> Option<u64> {
         .and_then(|t| u64::from_str_radix(t, 8).ok())
 }
 
-/// The `size` a PAX header sets for the next entry (records are
-/// `LEN key=value\n`). Malformed records are left for the tar crate to
-/// judge.
-fn pax_size(records: &[u8]) -> Option<u64> {
-    let mut size = None;
+/// A PAX header's records (`LEN key=value\n`), up to the first that is
+/// malformed: the tar crate judges those.
+fn pax_records(records: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = records;
-    while !rest.is_empty() {
-        let Some(space) = rest.iter().position(|&b| b == b' ') else {
-            break;
-        };
-        let Some(len) = std::str::from_utf8(&rest[..space])
+    std::iter::from_fn(move || {
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let len = std::str::from_utf8(&rest[..space])
             .ok()
             .and_then(|l| l.parse::<usize>().ok())
-            .filter(|&l| l > space && l <= rest.len())
-        else {
-            break;
-        };
+            .filter(|&l| l > space && l <= rest.len())?;
         let record = &rest[space + 1..len];
-        let record = record.strip_suffix(b"\n").unwrap_or(record);
-        if let Some(value) = record.strip_prefix(b"size=") {
-            size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-        }
         rest = &rest[len..];
-    }
-    size
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        let equals = record.iter().position(|&b| b == b'=')?;
+        Some((&record[..equals], &record[equals + 1..]))
+    })
 }
 
 #[cfg(test)]

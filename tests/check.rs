@@ -17,6 +17,24 @@ fn a_clean_store_is_consistent() {
 }
 
 #[test]
+fn layer_info_an_older_rimg_cached_is_brought_up_to_date_not_reported() {
+    let fx = Fixture::new();
+    let img = fx.add_image(&ImageSpec::new(&["app:1"]));
+    fx.ok(&["images"]);
+    let entry = fx.root().join(".rimg/layers").join(img.layers[0].hex());
+    // Version 1: no version, and `size` the tar stream's length.
+    let old = serde_json::json!({"diffID": img.diff_ids[0], "size": 2048});
+    fs::write(&entry, old.to_string()).unwrap();
+    assert_eq!(
+        fx.ok(&["system", "check"]),
+        "checked 3 blobs and 1 index entries: the store is consistent\n"
+    );
+    let cached: serde_json::Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(cached["version"], 2);
+    assert_eq!(cached["size"], 5, "{cached}");
+}
+
+#[test]
 fn finds_and_repairs_leftovers() {
     let fx = Fixture::new();
     let img = fx.add_image(&ImageSpec::new(&["app:1"]));

@@ -52,16 +52,23 @@ fn mount(fx: &Fixture, name: &str) -> PathBuf {
     PathBuf::from(fx.ok(&["mount", name]).trim_end())
 }
 
-fn layer_blobs(fx: &Fixture, image: &str) -> Vec<Vec<u8>> {
-    let store = fx.store();
-    let catalog = rimg::image::Catalog::load(&store).unwrap();
+fn layer_digests(fx: &Fixture, image: &str) -> Vec<rimg::digest::Digest> {
+    let catalog = rimg::image::Catalog::load(&fx.store()).unwrap();
     let found = catalog.find(image).unwrap();
     catalog
         .image(&found)
         .manifest
         .layers
         .iter()
-        .map(|l| fs::read(store.blob_path(&l.digest)).unwrap())
+        .map(|l| l.digest.clone())
+        .collect()
+}
+
+fn layer_blobs(fx: &Fixture, image: &str) -> Vec<Vec<u8>> {
+    let store = fx.store();
+    layer_digests(fx, image)
+        .iter()
+        .map(|d| fs::read(store.blob_path(d)).unwrap())
         .collect()
 }
 
@@ -123,7 +130,7 @@ fn ps_lists_containers_like_docker() {
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
         lines[0].starts_with("CONTAINER ID   IMAGE     COMMAND   CREATED")
-            && lines[0].contains("   STATUS    PORTS     NAMES"),
+            && lines[0].ends_with("   STATUS    PORTS     NAMES"),
         "{out}"
     );
     // Newest first; the unnamed one got an adjective_surname name.
@@ -570,6 +577,8 @@ fn import_makes_a_one_layer_image_from_plain_or_compressed_tarballs() {
         let info = inspect(&fx, name);
         assert_eq!(info["Id"], id.trim_end());
         assert_eq!(info["Comment"], "Imported from -");
+        // Named by the import: Docker records when.
+        assert_ne!(info["Metadata"]["LastTagTime"], "0001-01-01T00:00:00Z");
         assert_eq!(
             info["RootFS"]["Layers"],
             json!([rimg::digest::Digest::of(&tar).to_string()])
@@ -626,6 +635,57 @@ fn import_makes_a_one_layer_image_from_plain_or_compressed_tarballs() {
         fs::read(mount(&fx, "ii").join("etc/release")).unwrap(),
         b"imported\n"
     );
+}
+
+/// Docker 20.10 (overlay2) imports this layer as 343 bytes: the files'
+/// 22 + 100 + 3 bytes, the symlinks' targets (18 + 200), the hard link,
+/// whiteout, directory and FIFO nothing. Its tar stream is 6 KiB.
+#[test]
+fn sizes_are_the_extracted_layers_as_docker_measures_them() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .dir("d", 0o755)
+        .file("d/a", &[b'x'; 22], 0o644)
+        .hardlink("d/b", "d/a")
+        .symlink("d/s", "a/very/long/target")
+        .file("d/c", &[b'y'; 100], 0o644)
+        .file("d/.wh.gone", b"", 0o644)
+        .file(&"x".repeat(150), b"qqq", 0o644)
+        .symlink("l", &"t".repeat(200))
+        .fifo("f")
+        .finish();
+    let path = fx.dir.path().join("sized.tar");
+    fs::write(&path, &tar).unwrap();
+    fx.ok(&["import", path.to_str().unwrap(), "sized:1"]);
+    let shown = |fx: &Fixture| {
+        (
+            fx.ok(&["images", "--format", "{{.Size}} {{.VirtualSize}}", "sized"]),
+            fx.ok(&["history", "-H=false", "--format", "{{.Size}}", "sized:1"]),
+            fx.ok(&["inspect", "-f", "{{.Size}} {{.VirtualSize}}", "sized:1"]),
+            fx.ok(&["system", "df", "--format", "{{.Size}}"]),
+        )
+    };
+    let docker = (
+        "343B 343B\n".to_string(),
+        "343\n".to_string(),
+        "343 343\n".to_string(),
+        "343B\n0B\n0B\n0B\n".to_string(),
+    );
+    assert_eq!(shown(&fx), docker);
+    // A cache entry from before extracted sizes were kept (its `size` the
+    // tar stream's length) is measured again, once.
+    let layer = &layer_digests(&fx, "sized:1")[0];
+    let entry = fx.root().join(".rimg/layers").join(layer.hex());
+    let diff_id = rimg::digest::Digest::of(&tar);
+    fs::write(
+        &entry,
+        json!({"diffID": diff_id, "size": tar.len()}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(shown(&fx), docker);
+    let cached: Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(cached["version"], 2);
+    assert_eq!(cached["tarSize"], tar.len());
 }
 
 #[test]
@@ -709,7 +769,10 @@ fn rmi_refuses_images_containers_use_unless_forced() {
         "--format",
         "{{.Type}} {{.TotalCount}} {{.Active}}",
     ]);
-    assert_eq!(df, "Images 1 1\nContainers 1 0\n");
+    assert_eq!(
+        df,
+        "Images 1 1\nContainers 1 0\nLocal Volumes 0 0\nBuild Cache 0 0\n"
+    );
     // Forced, the image goes and the container's files stay.
     let out = fx.ok(&["rmi", "-f", "base:1"]);
     assert!(

@@ -27,8 +27,8 @@ fn images_table_matches_docker_layout() {
     // Docker's tabwriter: cells padded by 3, columns at least 10 wide.
     let expected = format!(
         "REPOSITORY                TAG       IMAGE ID       CREATED         SIZE\n\
-         app                       1         {}   5 days ago      2.05kB\n\
-         localhost:5000/team/web   latest    {}   13 months ago   2.05kB\n",
+         app                       1         {}   5 days ago      5B\n\
+         localhost:5000/team/web   latest    {}   13 months ago   30B\n",
         app.id.short(),
         web.id.short()
     );
@@ -132,7 +132,21 @@ fn filters_by_label_time_and_reference() {
 
     let bad = fx.run(&["images", "-f", "colour=red"]);
     assert_eq!(bad.code, 1);
-    assert_eq!(bad.stderr, "Error: invalid filter 'colour'\n");
+    assert_eq!(bad.stderr, "Error: Invalid filter 'colour'\n");
+    // Docker 20.10's words, its Go slice of values and all.
+    let bad = fx.run(&["images", "-f", "dangling=maybe"]);
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (1, "Error: Invalid filter 'dangling=[maybe]'\n")
+    );
+    let bad = fx.run(&["image", "prune", "-f", "--filter", "until=xx"]);
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (
+            1,
+            "Error: failed to parse value as time or duration: \"xx\"\n"
+        )
+    );
     let bad = fx.run(&["images", "-f", "dangling"]);
     assert_eq!(bad.code, 1);
     assert!(bad
@@ -171,10 +185,15 @@ fn digests_column_and_templates() {
     let first: serde_json::Value = serde_json::from_str(json_line.lines().next().unwrap()).unwrap();
     assert_eq!(first["Repository"], "app");
     assert_eq!(first["ID"], img.id.short());
-    assert_eq!(first["Size"], "2.05kB");
-    // `json` is `{{json .}}` with Docker's HTML escaping of `<none>`.
+    assert_eq!(first["Size"], "5B");
+    // `{{json .}}` escapes as Go's json.Marshal does (Docker 20.10:
+    // `"Digest":"\u003cnone\u003e"`), and `json` is the same.
     let json_mode = fx.ok(&["images", "--format", "json"]);
-    assert_eq!(json_mode, json_line.replace("<none>", "\\u003cnone\\u003e"));
+    assert_eq!(json_mode, json_line);
+    assert!(
+        json_line.contains(r#""Digest":"\u003cnone\u003e""#),
+        "{json_line}"
+    );
 }
 
 #[test]
@@ -279,13 +298,13 @@ fn rmi_reports_each_failure_and_processes_the_rest() {
     );
     assert_eq!(
         run.stderr,
-        "Error: No such image: missing:latest\nError: invalid reference format: repository name (library/Upper) must be lowercase\n"
+        "Error: No such image: missing\nError: invalid reference format: repository name (library/Upper) must be lowercase\n"
     );
     // -f forgives missing images (exit 0) but still reports them.
     let run = fx.run(&["rmi", "-f", "missing"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
-        (0, "Error: No such image: missing:latest\n")
+        (0, "Error: No such image: missing\n")
     );
     assert_eq!(fx.ok(&["images", "--format", "{{.Repository}}"]), "keep\n");
 }
@@ -353,17 +372,82 @@ fn inspect_prints_docker_shaped_json() {
         out.starts_with("[\n    {\n        \"Id\": \"sha256:"),
         "{out}"
     );
-    assert!(out.contains("\"a\": \"b\\u0026c\""), "{out}");
+    // Docker 20.10's daemon encodes inspect without HTML escaping.
+    assert!(out.contains("\"a\": \"b&c\""), "{out}");
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     let obj = &parsed[0];
     assert_eq!(obj["Id"], img.id.as_str());
     assert_eq!(obj["RepoTags"], serde_json::json!(["app:1"]));
     assert_eq!(obj["Architecture"], "amd64");
     assert_eq!(obj["Os"], "linux");
-    assert_eq!(obj["Size"], 2048);
+    assert_eq!(obj["Size"], 5);
     assert_eq!(obj["Config"]["Cmd"], serde_json::json!(["sh"]));
     assert_eq!(obj["RootFS"]["Type"], "layers");
     assert_eq!(obj["RootFS"]["Layers"][0], img.diff_ids[0].as_str());
+    // Docker 20.10's `types.ImageInspect`, field for field.
+    let keys: Vec<&str> = obj
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Id",
+            "RepoTags",
+            "RepoDigests",
+            "Parent",
+            "Comment",
+            "Created",
+            "Container",
+            "ContainerConfig",
+            "DockerVersion",
+            "Author",
+            "Config",
+            "Architecture",
+            "Os",
+            "Size",
+            "VirtualSize",
+            "GraphDriver",
+            "RootFS",
+            "Metadata"
+        ]
+    );
+    // Docker's LastTagTime: none for an image pulled or loaded, set by
+    // `tag`, and kept when that tag goes.
+    let last_tagged = |fx: &Fixture| {
+        let out = fx.ok(&["inspect", "-f", "{{json .Metadata}}", "app:1"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["LastTagTime"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(last_tagged(&fx), "0001-01-01T00:00:00Z");
+    let before = Utc::now();
+    fx.ok(&["tag", "app:1", "app:again"]);
+    let tagged = last_tagged(&fx);
+    let at = chrono::DateTime::parse_from_rfc3339(&tagged).unwrap();
+    assert!(
+        at >= before - Duration::seconds(1) && at <= Utc::now(),
+        "{tagged}"
+    );
+    fx.ok(&["rmi", "app:again"]);
+    assert_eq!(last_tagged(&fx), tagged);
+    // The whole container.Config, as Docker re-encodes it, every time.
+    assert_eq!(
+        fx.ok(&[
+            "inspect",
+            "--format",
+            "{{json .Config}}|{{.Config.User}}|",
+            "app:1"
+        ]),
+        "{\"Hostname\":\"\",\"Domainname\":\"\",\"User\":\"\",\"AttachStdin\":false,\
+         \"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,\"OpenStdin\":false,\
+         \"StdinOnce\":false,\"Env\":[\"PATH=/usr/bin:/bin\"],\"Cmd\":[\"sh\"],\"Image\":\"\",\
+         \"Volumes\":null,\"WorkingDir\":\"\",\"Entrypoint\":null,\"OnBuild\":null,\
+         \"Labels\":{\"a\":\"b&c\"}}||\n"
+    );
 
     assert_eq!(
         fx.ok(&["image", "inspect", "--format", "{{.Id}}", "app:1"]),
@@ -378,9 +462,21 @@ fn inspect_prints_docker_shaped_json() {
         ]),
         "app:1 [sh] {\"a\":\"b&c\"}\n"
     );
+    // As Docker 20.10: the generic `inspect` names no kind of object, and
+    // both name it as typed.
+    let run = fx.run(&["image", "inspect", "nope"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such image: nope\n")
+    );
+    let run = fx.run(&["inspect", "-f", "{{.Id}}", "UPPER"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "Error: No such object: UPPER\n")
+    );
     let run = fx.run(&["inspect", "app:1", "nope"]);
     assert_eq!(run.code, 1);
-    assert_eq!(run.stderr, "Error: No such image: nope:latest\n");
+    assert_eq!(run.stderr, "Error: No such object: nope\n");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&run.stdout)
             .unwrap()
@@ -406,8 +502,8 @@ fn history_lists_layers_newest_first() {
     let expected = format!(
         "IMAGE          CREATED      CREATED BY                           SIZE      COMMENT\n\
          {}   3 days ago   /bin/sh -c #(nop)  CMD [\"sh\"]        0B        \n\
-         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 1 in /   4.61kB    \n\
-         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 0 in /   2.05kB    \n",
+         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 1 in /   3kB       \n\
+         <missing>      3 days ago   /bin/sh -c #(nop) ADD layer 0 in /   1B        \n",
         img.id.short()
     );
     assert_eq!(out, expected);
@@ -423,7 +519,17 @@ fn history_lists_layers_newest_first() {
         "{{.Size}} {{.CreatedSince}}",
         "app:1",
     ]);
-    assert_eq!(raw.lines().nth(1).unwrap(), format!("4608 {created}"));
+    assert_eq!(raw.lines().nth(1).unwrap(), format!("3000 {created}"));
+    // Docker's `-H=false` table shows CreatedAt, headed CREATED AT.
+    let raw_table = fx.ok(&["history", "-H=false", "app:1"]);
+    assert_eq!(
+        raw_table.lines().take(3).collect::<Vec<_>>(),
+        [
+            "IMAGE          CREATED AT             CREATED BY                           SIZE      COMMENT",
+            &format!("{}   {created}   /bin/sh -c #(nop)  CMD [\"sh\"]        0         ", img.id.short()),
+            &format!("<missing>      {created}   /bin/sh -c #(nop) ADD layer 1 in /   3000      "),
+        ]
+    );
     let full = fx.ok(&["history", "--no-trunc", "--format", "{{.ID}}", "app:1"]);
     assert_eq!(full.lines().next().unwrap(), img.id.as_str());
 }
@@ -469,14 +575,40 @@ fn prune_removes_dangling_or_all_unused_images() {
 fn system_df_counts_shared_layers_once() {
     let fx = Fixture::new();
     let base: &[(&str, &[u8])] = &[("base", &[1u8; 5000])];
-    fx.add_image(&ImageSpec::new(&["a"]).layers(&[base]));
-    fx.add_image(&ImageSpec::new(&["b"]).layers(&[base, &[("b", b"b")]]));
+    fx.add_image(&ImageSpec::new(&["a"]).layers(&[base]).created(&days_ago(4)));
+    fx.add_image(
+        &ImageSpec::new(&["b"])
+            .layers(&[base, &[("b", b"b")]])
+            .created(&days_ago(3)),
+    );
     let out = fx.ok(&["system", "df"]);
     assert_eq!(
         out,
-        "TYPE         TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
-         Images       2         0         8.704kB   8.704kB (100%)\n\
-         Containers   0         0         0B        0B\n"
+        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+         Images          2         0         5.001kB   5.001kB (100%)\n\
+         Containers      0         0         0B        0B\n\
+         Local Volumes   0         0         0B        0B\n\
+         Build Cache     0         0         0B        0B\n"
+    );
+    // Docker's verbose layout: each image once, its shared and unique
+    // sizes, and the sections rimg has nothing in yet.
+    let id = |name: &str| fx.ok(&["images", "-q", name]).trim().to_string();
+    assert_eq!(
+        fx.ok(&["system", "df", "-v"]),
+        format!(
+            "Images space usage:\n\n\
+             REPOSITORY   TAG       IMAGE ID       CREATED      SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\n\
+             b            latest    {}   3 days ago   5.001kB   5kB           1B            0\n\
+             a            latest    {}   4 days ago   5kB       5kB           0B            0\n\n\
+             Containers space usage:\n\n\
+             CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n\n\
+             Local Volumes space usage:\n\n\
+             VOLUME NAME   LINKS     SIZE\n\n\
+             Build cache usage: 0B\n\n\
+             CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n",
+            id("b"),
+            id("a"),
+        )
     );
 }
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::image::{self, entry_ref};
-use crate::layer::{self, Compression, LayerInfo};
+use crate::layer::{self, Compression, ExtractedSize, LayerInfo};
 use crate::oci::{media_type, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Lease, Store, StoreError, MAX_JSON_BLOB};
@@ -84,6 +84,9 @@ pub fn load(
 struct FileEntry {
     digest: Digest,
     size: u64,
+    /// What the file measures as an uncompressed layer once extracted,
+    /// followed as it was stored; `None` for a blob the store had.
+    extracted: Option<u64>,
 }
 
 /// What the archive held, once read through.
@@ -512,15 +515,17 @@ fn verify_layers(
             }
         };
         let descriptor = Descriptor::new(media_type, file.digest.clone(), file.size);
-        let info = if media_type == media_type::OCI_LAYER {
-            let info = LayerInfo {
-                diff_id: file.digest.clone(),
-                size: file.size,
-            };
-            store.record_layer_info(&file.digest, &info)?;
-            info
-        } else {
-            store.layer_info(&descriptor)?
+        let info = match file.extracted {
+            Some(size) if media_type == media_type::OCI_LAYER => {
+                let info = LayerInfo {
+                    diff_id: file.digest.clone(),
+                    tar_size: file.size,
+                    size,
+                };
+                store.record_layer_info(&file.digest, &info)?;
+                info
+            }
+            _ => store.layer_info(&descriptor)?,
         };
         if info.diff_id != *diff_id {
             return Err(ArchiveError::DiffIdMismatch {
@@ -605,10 +610,14 @@ impl<'a> Staging<'a> {
                 return Ok(FileEntry {
                     digest: digest.clone(),
                     size,
+                    extracted: None,
                 });
             }
         }
         let mut ingest = self.lease.ingest()?;
+        // Any file may be an uncompressed layer; following its headers
+        // costs little next to hashing it.
+        let mut extracted = ExtractedSize::default();
         loop {
             let n = data.read(&mut self.buffer).map_err(ArchiveError::Read)?;
             if n == 0 {
@@ -617,6 +626,7 @@ impl<'a> Staging<'a> {
             ingest
                 .write_all(&self.buffer[..n])
                 .map_err(io_context(format!("writing {path} into the store")))?;
+            extracted.update(&self.buffer[..n]);
         }
         if ingest.len() < size {
             return Err(ArchiveError::Truncated(path.to_string()));
@@ -627,7 +637,11 @@ impl<'a> Staging<'a> {
         }
         let expected = expected.map(|d| (d.clone(), size));
         self.committer.send(ingest, expected, path)?;
-        Ok(FileEntry { digest, size })
+        Ok(FileEntry {
+            digest,
+            size,
+            extracted: Some(extracted.size()),
+        })
     }
 
     /// Stores a document rimg made (a manifest).

@@ -61,6 +61,10 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// `save NAME:TAG` of a tag no image has: Docker's reference store's
+    /// words.
+    #[error("reference does not exist")]
+    NoReference,
     // The I/O error is part of the message, not a source: `{:#}` would
     // print it twice.
     #[error("writing the archive: {0}")]

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::digest::{Digest, Hasher};
 use crate::durable::{AtomicFile, Mode};
-use crate::image::{Catalog, Image};
+use crate::image::{Catalog, Image, ImageError};
 use crate::layer::LayerInfo;
 use crate::oci::{annotation, media_type, Descriptor, Index};
 use crate::reference::Reference;
@@ -93,8 +93,8 @@ impl SavePlan {
                 Blob::Layer { stored, info } => {
                     let (blob, size) = self.store.open_blob_sized(stored)?;
                     let reader = ReadAhead::new(blob, Some(size));
-                    let reader = Verified::new(reader, stored, &info.diff_id, info.size);
-                    append(&mut tar, &path, info.size, reader)?
+                    let reader = Verified::new(reader, stored, &info.diff_id, info.tar_size);
+                    append(&mut tar, &path, info.tar_size, reader)?
                 }
             }
         }
@@ -138,11 +138,13 @@ fn archive_layers(
         layers.push(Descriptor::new(
             media_type::OCI_LAYER,
             info.diff_id.clone(),
-            info.size,
+            info.tar_size,
         ));
         blobs.entry(info.diff_id.clone()).or_insert_with(|| {
             if stored.digest == info.diff_id {
-                Blob::Stored { size: info.size }
+                Blob::Stored {
+                    size: info.tar_size,
+                }
             } else {
                 Blob::Layer {
                     stored: stored.digest.clone(),
@@ -244,7 +246,11 @@ fn select(catalog: &Catalog, args: &[String]) -> Result<Vec<Selected>> {
             }
         }
         if !whole_repository {
-            let found = catalog.find(arg)?;
+            let tagged = Reference::parse(arg).is_ok_and(|r| r.tag().is_some());
+            let found = catalog.find(arg).map_err(|e| match e {
+                ImageError::NotFound(_) if tagged => ArchiveError::NoReference,
+                e => e.into(),
+            })?;
             add(found.image, found.by.filter(|r| r.digest().is_none()));
         }
     }

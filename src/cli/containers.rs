@@ -9,7 +9,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use rimg::container::run::Engine;
 use rimg::container::{self, CommitOptions, ContainerError, Containers};
-use rimg::image::Catalog;
+use rimg::image::{Catalog, Sizes};
 use rimg::view;
 use serde_json::Value;
 use std::io::{self, Write};
@@ -76,6 +76,9 @@ pub struct PsArgs {
     /// Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)
     #[arg(long)]
     format: Option<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 #[derive(Args)]
@@ -206,8 +209,14 @@ fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
     }
     let catalog = Catalog::load(&ctx.store)?;
     let now = Utc::now();
+    // As the docker CLI: sizes cost a walk of each container, so they are
+    // measured for -s, or when the format uses them (`{{.Size}}`, and
+    // `json`, which prints every field).
+    let format = args.format.as_deref().unwrap_or("");
+    let sized = !args.quiet && (args.size || format.contains(".Size") || format.contains("json"));
+    let mut sizes = Sizes::new(&ctx.store);
     let engine = Engine::new(&ctx.store, None);
-    let mut items: Vec<Value> = Vec::new();
+    let mut items = Vec::new();
     for c in engine.containers().list()? {
         let state = engine.state(&c)?;
         let shown = if statuses.is_empty() {
@@ -215,20 +224,31 @@ fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
         } else {
             statuses.iter().any(|s| s == state.name())
         };
-        if shown {
-            items.push(view::container_row(
-                &c,
-                &state,
-                &catalog,
-                !args.no_trunc,
-                now,
-            ));
+        if !shown {
+            continue;
         }
+        let mut row = view::container_row(&c, &state, &catalog, !args.no_trunc, now);
+        if sized {
+            let rw = container::size_rw(&ctx.store, &c)?;
+            // The root filesystem: the image the changes are over, and them.
+            let image = catalog.images().iter().find(|i| i.id == c.head.config);
+            let below = match image {
+                Some(image) => sizes.image(image)?,
+                None => 0,
+            };
+            row["Size"] = Value::String(view::container_size(rw, below + rw));
+        }
+        items.push(row);
     }
+    let table = if args.size {
+        view::PS_TABLE_SIZE
+    } else {
+        view::PS_TABLE
+    };
     print_table(
         args.format.as_deref(),
         args.quiet,
-        view::PS_TABLE,
+        table,
         &view::ps_header(),
         &items,
     )

@@ -86,6 +86,9 @@ pub struct InspectArgs {
     format: Option<String>,
     #[arg(value_name = "IMAGE", required = true)]
     images: Vec<String>,
+    /// Set for `rimg inspect`, which stands for any kind of object.
+    #[arg(skip)]
+    pub any_object: bool,
 }
 
 #[derive(Args)]
@@ -160,6 +163,16 @@ fn images(ctx: &Context, args: ImagesArgs) -> Result<ExitCode> {
     print_table(custom, args.quiet, table, &view::images_header(), &items)
 }
 
+/// The docker CLI names a missing image of `rmi` and `inspect` as typed
+/// (`No such image: app`, where `history` and `tag`, reported by the
+/// daemon, say `app:latest`).
+fn as_typed(e: ImageError, arg: &str) -> ImageError {
+    match e {
+        ImageError::NotFound(_) => ImageError::NotFound(arg.to_string()),
+        e => e,
+    }
+}
+
 fn rmi(ctx: &Context, args: RmiArgs) -> Result<ExitCode> {
     let store = &ctx.store;
     let results = image::remove_images(store, &args.images, args.force, || {
@@ -168,8 +181,8 @@ fn rmi(ctx: &Context, args: RmiArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     let mut errors = Vec::new();
     let mut fatal = false;
-    for (_, result) in results {
-        match result {
+    for (arg, result) in results {
+        match result.map_err(|e| as_typed(e, &arg)) {
             Ok(events) => {
                 for event in events {
                     match event {
@@ -200,9 +213,18 @@ fn inspect(ctx: &Context, args: InspectArgs) -> Result<ExitCode> {
         match catalog.find(arg) {
             Ok(r) => {
                 let image = catalog.image(&r);
-                found.push(view::inspect(image, sizes.image(image)?));
+                let metadata = view::Metadata {
+                    last_tagged: catalog.last_tagged(image),
+                    parent: catalog.parent_id(image),
+                };
+                found.push(view::inspect(image, sizes.image(image)?, &metadata));
             }
-            Err(e) => errors.push(e),
+            // Docker's generic `inspect` looks for every kind of object
+            // and names none when it finds nothing (a bad reference too).
+            Err(ImageError::NotFound(_) | ImageError::Reference(_)) if args.any_object => {
+                errors.push(ImageError::NoSuchObject(arg.clone()))
+            }
+            Err(e) => errors.push(as_typed(e, arg)),
         }
     }
     let mut out = io::stdout().lock();
@@ -223,11 +245,24 @@ fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode> {
         .iter()
         .map(|l| ctx.store.layer_size(l))
         .collect::<Result<Vec<u64>, _>>()?;
-    let rows = view::history_rows(image, &sizes, args.human, !args.no_trunc, Utc::now());
+    let rows = view::history_rows(
+        &catalog.lineage(image),
+        &sizes,
+        args.human,
+        !args.no_trunc,
+        Utc::now(),
+    );
+    // As the docker CLI: `-H=false` swaps the default table's second
+    // column for CreatedAt, so its header reads CREATED AT.
+    let default = if args.human {
+        view::HISTORY_TABLE
+    } else {
+        view::HISTORY_TABLE_RAW
+    };
     print_table(
         args.format.as_deref(),
         args.quiet,
-        view::HISTORY_TABLE,
+        default,
         &view::history_header(),
         &rows,
     )

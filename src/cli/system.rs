@@ -1,9 +1,12 @@
-//! `system df` and `system check`.
+//! `system df`, `system check`, and the commands about rimg itself:
+//! `version` and `completion`.
 
 use super::{exit_code, print_list, Context};
 use anyhow::Result;
+use chrono::Utc;
 use clap::{Args, Subcommand};
-use rimg::{container, view};
+use rimg::image::Catalog;
+use rimg::{container, format, view};
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -20,6 +23,30 @@ pub struct DfArgs {
     /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    shell: Shell,
+}
+
+/// The shells `completion` writes for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Args)]
@@ -31,17 +58,86 @@ pub struct CheckArgs {
 
 pub fn run(ctx: &Context, command: SystemCommand) -> Result<ExitCode> {
     match command {
-        SystemCommand::Df(args) => {
-            let usage = container::disk_usage(&ctx.store)?;
-            print_list(
-                args.format.as_deref().unwrap_or(""),
-                view::DF_TABLE,
-                &view::df_header(),
-                &view::df_rows(&usage),
-            )
-        }
+        SystemCommand::Df(args) => df(ctx, args),
         SystemCommand::Check(args) => check(ctx, args),
     }
+}
+
+/// `version [--format]`: the default layout is itself a template, so both
+/// take the same path.
+pub fn version(args: VersionArgs) -> Result<ExitCode> {
+    let template = args.format.as_deref().unwrap_or(rimg::version::TEMPLATE);
+    let mut out = io::stdout().lock();
+    format::render_each(template, &[rimg::version::info()], &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `completion SHELL`: the script clap_complete makes from the command
+/// line's own definition, so it never falls behind it.
+pub fn completion(args: CompletionArgs, command: &mut clap::Command) -> Result<ExitCode> {
+    let shell = match args.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    // clap_complete's `generate` panics when stdout closes early (a pipe
+    // into `head`); `try_generate` reports it.
+    command.set_bin_name("rimg");
+    command.build();
+    let mut out = io::stdout().lock();
+    clap_complete::Generator::try_generate(&shell, command, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
+    let catalog = Catalog::load(&ctx.store)?;
+    let (usage, containers) = container::disk_usage(&ctx.store, &catalog)?;
+    if !args.verbose {
+        return print_list(
+            args.format.as_deref().unwrap_or(""),
+            view::DF_TABLE,
+            &view::df_header(),
+            &view::df_rows(&usage),
+        );
+    }
+    // As the docker CLI's verbose output, which has no custom format: a
+    // table per section, each after its title.
+    let now = Utc::now();
+    let sections = [
+        (
+            "Images space usage:\n\n",
+            view::DF_IMAGES_TABLE,
+            view::images_header(),
+            view::df_image_rows(&catalog, &usage, &containers, now),
+        ),
+        (
+            "\nContainers space usage:\n\n",
+            view::DF_CONTAINERS_TABLE,
+            view::ps_header(),
+            view::df_container_rows(&catalog, &containers, now),
+        ),
+        (
+            "\nLocal Volumes space usage:\n\n",
+            view::DF_VOLUMES_TABLE,
+            view::df_volumes_header(),
+            Vec::new(),
+        ),
+        (
+            "\nBuild cache usage: 0B\n\n",
+            view::DF_BUILD_CACHE_TABLE,
+            view::df_build_cache_header(),
+            Vec::new(),
+        ),
+    ];
+    let mut out = io::stdout().lock();
+    for (title, table, header, rows) in sections {
+        out.write_all(title.as_bytes())?;
+        format::render_list(table, table, &header, &rows, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {

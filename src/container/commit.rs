@@ -14,7 +14,7 @@ use super::{
 use crate::digest::Digest;
 use crate::image::writer::{self, LayerWriter};
 use crate::image::{self, instruction};
-use crate::oci::{Descriptor, History, ImageConfig, KeepOrder, RuntimeConfig};
+use crate::oci::{Descriptor, Field, History, ImageConfig, KeepOrder, RuntimeConfig};
 use crate::store::{Lease, Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
@@ -61,7 +61,8 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
         }
         Err(e) => return Err(e.into()),
     };
-    let mut runtime = base.config.clone().unwrap_or_default();
+    let container_config = container_config(&base, &container);
+    let mut runtime = container_config.clone();
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
     let rootfs = containers.rootfs(&container);
@@ -94,6 +95,10 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
     }
 
     let created = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    let runtime = Runtime {
+        container: container_config,
+        committed: runtime,
+    };
     let config = child_config(&base, runtime, &container, options, &created, diff_id);
     let image = writer::store_image(&lease, &config, layers.clone())?;
 
@@ -102,12 +107,14 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
     let snapshot = write_snapshot(&dir, &new)?;
     {
         let lock = store.lock()?;
-        writer::name_image(store, &lock, &image, &names).map_err(|e| match e {
-            StoreError::BlobMissing(_) => {
-                ContainerError::BaseMissing(container.head.config.clone())
-            }
-            e => e.into(),
-        })?;
+        writer::name_image(store, &lock, &image, &names, Some(&container.head.config)).map_err(
+            |e| match e {
+                StoreError::BlobMissing(_) => {
+                    ContainerError::BaseMissing(container.head.config.clone())
+                }
+                e => e.into(),
+            },
+        )?;
         container.head = Head {
             config: image.id.clone(),
             layers,
@@ -168,11 +175,35 @@ fn write_layer(
     })
 }
 
-/// The committed image's config: the head's, with the new runtime config,
-/// the layer's diff ID and a history entry, as Docker's `NewChildImage`.
+/// The container's own runtime config, as Docker's `create` makes it from
+/// its image's: the short ID as hostname, stdout and stderr attached, the
+/// image as it was named, labels at least an empty set (the CLI always
+/// sends one), and no ONBUILD triggers (they are the image's children's).
+/// Docker commits it, with the `-c` changes over it.
+fn container_config(base: &ImageConfig, container: &Container) -> KeepOrder<RuntimeConfig> {
+    let mut config = base.config.clone().unwrap_or_default();
+    config.hostname = Field::Set(container.short_id().to_string());
+    config.attach_stdout = Field::Set(true);
+    config.attach_stderr = Field::Set(true);
+    config.image = Field::Set(container.image.clone());
+    config.on_build = Field::Null;
+    config.labels.get_or_default();
+    config
+}
+
+/// A commit's runtime configs: the container's, and the image's (the
+/// container's with the changes).
+struct Runtime {
+    container: KeepOrder<RuntimeConfig>,
+    committed: KeepOrder<RuntimeConfig>,
+}
+
+/// The committed image's config: the head's, with the new runtime config
+/// (and the container's as `container_config`), the layer's diff ID and a
+/// history entry, as Docker's `NewChildImage`.
 fn child_config(
     base: &ImageConfig,
-    runtime: KeepOrder<RuntimeConfig>,
+    runtime: Runtime,
     container: &Container,
     options: &CommitOptions,
     created: &str,
@@ -190,10 +221,13 @@ fn child_config(
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
     config.created = Some(created.to_string());
     config.author = nonempty(&options.author);
-    config.config = Some(runtime);
-    for stale in ["container_config", "docker_version", "comment"] {
+    config.config = Some(runtime.committed);
+    for stale in ["docker_version", "comment"] {
         config.extra.remove(stale);
     }
+    config
+        .extra
+        .insert("container_config".into(), json!(runtime.container));
     config.extra.insert("container".into(), json!(container.id));
     if let Some(message) = nonempty(&options.message) {
         config.extra.insert("comment".into(), json!(message));

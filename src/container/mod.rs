@@ -26,7 +26,7 @@ pub mod unpack;
 mod usage;
 
 pub use commit::{commit, CommitOptions};
-pub use usage::{disk_usage, prune_images};
+pub use usage::{disk_usage, prune_images, ContainerUsage};
 
 use crate::digest::Digest;
 use crate::durable::{self, AtomicFile, Mode};

@@ -1,7 +1,7 @@
 //! What containers hold on to: the image commands that must know which
 //! images containers use (`image prune`, `system df`).
 
-use super::{image_users, size_rw, Containers, Result};
+use super::{image_users, size_rw, Container, Containers, Result};
 use crate::image::{self, Catalog, DiskUsage, Image, PruneFilter, PruneReport};
 use crate::store::Store;
 use std::cell::OnceCell;
@@ -19,16 +19,37 @@ pub fn prune_images(store: &Store, all: bool, filters: &PruneFilter) -> Result<P
     Ok(image::prune(store, all, keep)?)
 }
 
-/// `system df`: the images' figures with containers' use, and what the
-/// containers' own changes add up to.
-pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
-    let catalog = Catalog::load(store)?;
+/// A container, its run state and what its changes add up to (its
+/// `SizeRw`).
+pub struct ContainerUsage {
+    pub container: Container,
+    pub state: super::state::State,
+    pub size_rw: u64,
+}
+
+/// `system df`: the images' figures with containers' use, and what each
+/// container's own changes add up to.
+pub fn disk_usage(store: &Store, catalog: &Catalog) -> Result<(DiskUsage, Vec<ContainerUsage>)> {
     let users = image_users(store)?;
-    let mut usage = image::disk_usage(store, &catalog, &users)?;
-    let containers = Containers::new(store).list()?;
-    usage.containers = containers.len();
-    for c in &containers {
-        usage.containers_size += size_rw(store, c)?;
+    let mut usage = image::disk_usage(store, catalog, &users)?;
+    let mut containers = Vec::new();
+    let engine = super::run::Engine::new(store, None);
+    for container in Containers::new(store).list()? {
+        let size_rw = size_rw(store, &container)?;
+        let state = engine.state(&container)?;
+        usage.containers_size += size_rw;
+        // As Docker's: running ones are active, the others reclaimable.
+        if state.is_running() {
+            usage.active_containers += 1;
+        } else {
+            usage.containers_reclaimable += size_rw;
+        }
+        containers.push(ContainerUsage {
+            container,
+            state,
+            size_rw,
+        });
     }
-    Ok(usage)
+    usage.containers = containers.len();
+    Ok((usage, containers))
 }

@@ -9,7 +9,7 @@
 use gtmpl::{Func, FuncError, Value};
 
 use super::json;
-use super::value::{go_print, go_sprint, go_type_name, sorted_entries, to_json};
+use super::value::{go_print, go_sprint, go_type_name, map_len, sorted_entries, to_json, KeyOrder};
 
 /// Name of the function the rewriter appends to every printing action.
 pub const PRINT_FN: &str = "__rimg_print";
@@ -55,8 +55,22 @@ fn int_arg(name: &str, args: &[Value], i: usize, want: usize) -> Result<i64, Fun
 /// `json`: compact JSON without HTML escaping (the CLI's encoder sets
 /// `SetEscapeHTML(false)` and trims the trailing newline).
 fn json_fn(args: &[Value]) -> Result<Value, FuncError> {
+    json_escaping(args, false, KeyOrder::Kept)
+}
+
+/// `json` in a list row (`images`, `history`, `ps`, `system df`): the row
+/// is a Go struct whose `MarshalJSON` calls `json.Marshal`, which escapes
+/// `<`, `>` and `&` whatever the encoder around it says, so `{{json .}}`
+/// prints `"\u003cnone\u003e"`, its keys sorted as a map's. The row's
+/// fields are plain strings and numbers: a map can only be the row itself.
+fn row_json_fn(args: &[Value]) -> Result<Value, FuncError> {
+    let is_row = matches!(args.first(), Some(Value::Map(_)));
+    json_escaping(args, is_row, KeyOrder::Sorted)
+}
+
+fn json_escaping(args: &[Value], escape_html: bool, order: KeyOrder) -> Result<Value, FuncError> {
     let v = arg("json", args, 0, 1)?;
-    json::to_go_json(&to_json(v), false)
+    json::to_go_json(&to_json(v, order), escape_html)
         .map(Value::String)
         .map_err(|e| FuncError::Generic(e.to_string()))
 }
@@ -169,7 +183,7 @@ fn len(args: &[Value]) -> Result<Value, FuncError> {
     let n = match arg("len", args, 0, 1)? {
         Value::String(s) => s.len(),
         Value::Array(a) => a.len(),
-        Value::Map(m) | Value::Object(m) => m.len(),
+        Value::Map(m) | Value::Object(m) => map_len(m),
         other => {
             return Err(FuncError::Generic(format!(
                 "error calling len: len of type {}",
@@ -330,11 +344,20 @@ fn common() -> Vec<(&'static str, Func)> {
     ]
 }
 
-/// Functions for rendering items.
+/// Functions for rendering items (`inspect`).
 pub fn item_functions() -> Vec<(&'static str, Func)> {
+    with_json(json_fn)
+}
+
+/// Functions for rendering list rows.
+pub fn row_functions() -> Vec<(&'static str, Func)> {
+    with_json(row_json_fn)
+}
+
+fn with_json(json: Func) -> Vec<(&'static str, Func)> {
     let mut f = common();
     f.extend([
-        ("json", json_fn as Func),
+        ("json", json),
         ("split", split as Func),
         ("join", join as Func),
         ("title", title as Func),
@@ -393,9 +416,11 @@ mod tests {
 
     #[test]
     fn docker_functions() {
+        // Keys as the data has them (Docker's struct order; the views
+        // sort what Go would print as maps).
         assert_eq!(
             s("json", &[json!({"b": "<x>", "a": [1]})]),
-            r#"{"a":[1],"b":"<x>"}"#
+            r#"{"b":"<x>","a":[1]}"#
         );
         assert_eq!(s("split", &[json!("a,b,c"), json!(",")]), "[a b c]");
         assert_eq!(s("split", &[json!("ab"), json!("")]), "[a b]");

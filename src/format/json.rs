@@ -8,8 +8,9 @@
 //! * Go escapes U+2028 and U+2029 (as `\u2028`, `\u2029`) always, and
 //!   `<`, `>`, `&` (as `\u003c`, `\u003e`, `\u0026`) unless HTML escaping is
 //!   turned off. The CLI's `json` template function turns it off; the
-//!   `MarshalJSON` of list rows (`docker images --format json`) and the
-//!   daemon's inspect output leave it on, hence `"\u003cnone\u003e"`.
+//!   `MarshalJSON` of list rows (`docker images --format json`, and
+//!   `{{json .}}` on one) leaves it on, hence `"\u003cnone\u003e"`; the
+//!   daemon's inspect output has it off.
 //! * Floats: Go writes `1e+21` and `1e-7` where serde_json writes `1e21`
 //!   and `1e-7`, and `0.000001` where serde_json writes `1e-6`.
 //!

@@ -155,6 +155,13 @@ impl ItemTemplate {
         })
     }
 
+    /// Parses a list's row template.
+    fn parse_row(src: &str) -> Result<ItemTemplate, FormatError> {
+        Ok(ItemTemplate {
+            tmpl: compile(src, &funcs::row_functions())?,
+        })
+    }
+
     fn render_value(&self, data: Value) -> Result<String, FormatError> {
         let mut buf = Vec::new();
         self.tmpl
@@ -190,9 +197,9 @@ impl ListFormatter {
     pub fn new(format: &Format) -> Result<ListFormatter, FormatError> {
         let output = match format {
             Format::Json => Output::Json,
-            Format::Raw(src) => Output::Raw(ItemTemplate::parse(src)?),
+            Format::Raw(src) => Output::Raw(ItemTemplate::parse_row(src)?),
             Format::Table(src) => Output::Table {
-                row: ItemTemplate::parse(src)?,
+                row: ItemTemplate::parse_row(src)?,
                 header: compile(src, &funcs::header_functions())?,
             },
         };
@@ -296,16 +303,17 @@ pub fn render_each<W: Write>(
 
 /// `docker inspect [--format F]`: with no format, an indented JSON array
 /// (4 spaces, as the CLI indents the daemon's JSON); with `json`, a compact
-/// array; otherwise [`render_each`]. JSON output escapes `<`, `>` and `&`
-/// like the daemon's encoder and keeps struct field order.
+/// array; otherwise [`render_each`]. JSON output keeps struct field order
+/// and leaves `<`, `>` and `&` as they are: the daemon's encoder turns
+/// HTML escaping off, and the CLI only indents what it sends.
 pub fn render_inspect<T: Serialize, W: Write>(
     format: &str,
     items: &[T],
     out: &mut W,
 ) -> Result<(), FormatError> {
     let text = match format {
-        "" => to_go_json_indent(items, true, "    ")?,
-        JSON_KEY => to_go_json(items, true)?,
+        "" => to_go_json_indent(items, false, "    ")?,
+        JSON_KEY => to_go_json(items, false)?,
         _ => {
             let values = items
                 .iter()
@@ -438,8 +446,8 @@ mod tests {
         assert_eq!(
             list("table {{.ID}}\\t{{json .}}").unwrap(),
             "IMAGE ID       \n\
-             5a214d77f5d7   {\"CreatedSince\":\"2 years ago\",\"Digest\":\"<none>\",\"ID\":\"5a214d77f5d7\",\"Labels\":{\"a\":\"first\",\"m\":\"middle\",\"z\":\"last\"},\"RepoTags\":[\"ubuntu:18.04\",\"ubuntu:bionic\"],\"Repository\":\"ubuntu\",\"Size\":\"63.1MB\",\"Tag\":\"18.04\"}\n\
-             0123456789ab   {\"CreatedSince\":\"\",\"Digest\":\"<none>\",\"ID\":\"0123456789ab\",\"Labels\":null,\"RepoTags\":[],\"Repository\":\"<none>\",\"Size\":\"1.2kB\",\"Tag\":\"<none>\"}\n"
+             5a214d77f5d7   {\"CreatedSince\":\"2 years ago\",\"Digest\":\"\\u003cnone\\u003e\",\"ID\":\"5a214d77f5d7\",\"Labels\":{\"a\":\"first\",\"m\":\"middle\",\"z\":\"last\"},\"RepoTags\":[\"ubuntu:18.04\",\"ubuntu:bionic\"],\"Repository\":\"ubuntu\",\"Size\":\"63.1MB\",\"Tag\":\"18.04\"}\n\
+             0123456789ab   {\"CreatedSince\":\"\",\"Digest\":\"\\u003cnone\\u003e\",\"ID\":\"0123456789ab\",\"Labels\":null,\"RepoTags\":[],\"Repository\":\"\\u003cnone\\u003e\",\"Size\":\"1.2kB\",\"Tag\":\"\\u003cnone\\u003e\"}\n"
         );
     }
 
@@ -450,6 +458,19 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[1]
             .starts_with(r#"{"CreatedSince":"","Digest":"\u003cnone\u003e","ID":"0123456789ab""#));
+    }
+
+    #[test]
+    fn json_of_a_row_escapes_html_as_json_marshal_does_but_not_of_a_field() {
+        // Docker 20.10: `images --format '{{json .}}'` prints
+        // `"Digest":"\u003cnone\u003e"`; `{{json .Digest}}` prints `"<none>"`.
+        let out = list("{{json .}} {{json .Digest}}").unwrap();
+        let second = out.lines().nth(1).unwrap();
+        assert!(
+            second.contains(r#""Digest":"\u003cnone\u003e""#),
+            "{second}"
+        );
+        assert!(second.ends_with(r#"} "<none>""#), "{second}");
     }
 
     #[test]
@@ -488,7 +509,7 @@ mod tests {
         assert_eq!(each("{{.Size}}", item.clone()).unwrap(), "63100000\n");
         assert_eq!(
             each("{{json .Config}}", item.clone()).unwrap(),
-            "{\"Cmd\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"Env\":null,\"Labels\":{\"a\":\"1\",\"b\":\"2\"}}\n"
+            "{\"Cmd\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"Env\":null,\"Labels\":{\"b\":\"2\",\"a\":\"1\"}}\n"
         );
         assert_eq!(
             each("{{index .Config.Cmd 2}}", item.clone()).unwrap(),
@@ -718,13 +739,13 @@ mod tests {
         render_inspect("", &items, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "[\n    {\n        \"Id\": \"sha256:a\",\n        \"Tags\": [\n            \"\\u003cx\\u003e\"\n        ]\n    },\n    {\n        \"Id\": \"sha256:b\"\n    }\n]\n"
+            "[\n    {\n        \"Id\": \"sha256:a\",\n        \"Tags\": [\n            \"<x>\"\n        ]\n    },\n    {\n        \"Id\": \"sha256:b\"\n    }\n]\n"
         );
         let mut out = Vec::new();
         render_inspect("json", &items, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "[{\"Id\":\"sha256:a\",\"Tags\":[\"\\u003cx\\u003e\"]},{\"Id\":\"sha256:b\"}]\n"
+            "[{\"Id\":\"sha256:a\",\"Tags\":[\"<x>\"]},{\"Id\":\"sha256:b\"}]\n"
         );
         let mut out = Vec::new();
         render_inspect("{{.Id}}", &items, &mut out).unwrap();

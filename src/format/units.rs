@@ -93,6 +93,12 @@ pub fn time_ago(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// reports an unknown creation time as this value.
 const GO_ZERO_TIME_UNIX: i64 = -62_135_596_800;
 
+/// Go's zero time (`0001-01-01T00:00:00Z`): what Docker prints for a time
+/// an image does not record.
+pub fn go_zero_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(GO_ZERO_TIME_UNIX, 0).unwrap_or_default()
+}
+
 /// Whether `t` is Go's zero time, i.e. "not set".
 pub fn is_zero_time(t: &DateTime<Utc>) -> bool {
     t.timestamp() == GO_ZERO_TIME_UNIX

@@ -37,12 +37,33 @@ pub fn from_json(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(from_json).collect()),
-        serde_json::Value::Object(o) => Value::Map(
-            o.iter()
-                .map(|(k, v)| (k.clone(), from_json(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
+        serde_json::Value::Object(o) => {
+            let mut map: HashMap<_, _> = o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect();
+            // Order only shows with two keys or more; an empty map stays
+            // empty, hence false to `if`.
+            if o.len() > 1 {
+                let keys = o.keys().map(|k| Value::String(k.clone())).collect();
+                map.insert(ORDER_KEY.to_string(), Value::Array(keys));
+            }
+            Value::Map(map)
+        }
     }
+}
+
+/// A key no template can name, under which [`from_json`] keeps an object's
+/// key order: gtmpl's maps are HashMaps, and `inspect`'s `{{json .Config}}`
+/// prints a Go struct, whose fields keep their order. Every walk over a
+/// map's entries ([`entries`]) leaves it out.
+const ORDER_KEY: &str = "\0order";
+
+/// How [`to_json`] orders an object's keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    /// By key, as Go encodes a map (and a list row, which marshals itself
+    /// through one).
+    Sorted,
+    /// As the command's data had them: Docker's struct field order.
+    Kept,
 }
 
 /// Largest magnitude below which every whole f64 is an exact integer.
@@ -64,9 +85,9 @@ fn float_value(f: f64) -> Value {
     }
 }
 
-/// Converts a template value back to JSON for the `json` function. Maps
-/// are ordered by key, as Go orders map keys.
-pub fn to_json(v: &Value) -> serde_json::Value {
+/// Converts a template value back to JSON for the `json` function, its
+/// objects' keys in `order`.
+pub fn to_json(v: &Value, order: KeyOrder) -> serde_json::Value {
     match v {
         Value::NoValue | Value::Nil | Value::Function(_) => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -82,21 +103,38 @@ pub fn to_json(v: &Value) -> serde_json::Value {
                     .map_or(serde_json::Value::Null, serde_json::Value::Number)
             }
         }
-        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
-        Value::Map(m) | Value::Object(m) => serde_json::Value::Object(
-            sorted_entries(m)
-                .into_iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
+        Value::Array(a) => {
+            serde_json::Value::Array(a.iter().map(|item| to_json(item, order)).collect())
+        }
+        Value::Map(m) | Value::Object(m) => {
+            let mut entries = sorted_entries(m);
+            if let (KeyOrder::Kept, Some(Value::Array(kept))) = (order, m.get(ORDER_KEY)) {
+                let position = |key: &String| {
+                    kept.iter()
+                        .position(|k| matches!(k, Value::String(k) if k == key))
+                };
+                entries.sort_by_key(|(key, _)| position(key));
+            }
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), to_json(v, order)))
+                    .collect(),
+            )
+        }
     }
 }
 
-/// Map entries sorted by key, the order Go's fmt and `range` use.
+/// A map's entries, sorted by key: the order Go's fmt and `range` use.
 pub fn sorted_entries(m: &HashMap<String, Value>) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<_> = m.iter().collect();
+    let mut entries: Vec<_> = m.iter().filter(|(k, _)| *k != ORDER_KEY).collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     entries
+}
+
+/// How many entries a map has, as templates see it.
+pub fn map_len(m: &HashMap<String, Value>) -> usize {
+    m.len() - usize::from(m.contains_key(ORDER_KEY))
 }
 
 fn number_string(n: &gtmpl_value::Number) -> String {
@@ -222,7 +260,25 @@ mod tests {
     #[test]
     fn round_trips_to_json() {
         let j = json!({"a": [1, -2, 0.5, "x", true, null], "b": {"c": {}}});
-        assert_eq!(to_json(&from_json(&j)), j);
-        assert_eq!(to_json(&Value::NoValue), serde_json::Value::Null);
+        assert_eq!(to_json(&from_json(&j), KeyOrder::Sorted), j);
+        assert_eq!(
+            to_json(&Value::NoValue, KeyOrder::Sorted),
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn key_order_is_kept_or_sorted_and_hidden_from_templates() {
+        let j = json!({"b": 1, "a": {"z": 1, "y": 2}, "c": {}});
+        let v = from_json(&j);
+        let kept = serde_json::to_string(&to_json(&v, KeyOrder::Kept)).unwrap();
+        assert_eq!(kept, r#"{"b":1,"a":{"z":1,"y":2},"c":{}}"#);
+        let sorted = serde_json::to_string(&to_json(&v, KeyOrder::Sorted)).unwrap();
+        assert_eq!(sorted, r#"{"a":{"y":2,"z":1},"b":1,"c":{}}"#);
+        assert_eq!(go_print(&v), "map[a:map[y:2 z:1] b:1 c:map[]]");
+        let Value::Map(m) = &v else {
+            panic!("object must become a map")
+        };
+        assert_eq!(map_len(m), 3);
     }
 }

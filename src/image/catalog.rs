@@ -123,6 +123,48 @@ impl Catalog {
         &self.images
     }
 
+    /// When `image` was last named by `tag`, `import` or `commit`: the
+    /// latest time its entries record (all written alike, so they sort as
+    /// text).
+    pub fn last_tagged(&self, image: &Image) -> Option<&str> {
+        self.metadata(image, annotation::LAST_TAGGED)
+    }
+
+    /// The ID of the image `commit` built `image` on, Docker's `Parent`.
+    pub fn parent_id(&self, image: &Image) -> Option<&str> {
+        self.metadata(image, annotation::PARENT)
+    }
+
+    /// That parent, if the store still has it.
+    fn parent(&self, image: &Image) -> Option<&Image> {
+        let id = self.parent_id(image)?;
+        self.images.iter().find(|i| i.id.as_str() == id)
+    }
+
+    /// `image` and its parents, newest first: whose IDs `history` shows.
+    pub fn lineage<'a>(&'a self, image: &'a Image) -> Vec<&'a Image> {
+        let mut lineage = vec![image];
+        while let Some(parent) = lineage.last().and_then(|i| self.parent(i)) {
+            // A cycle only a hand-edited index could make.
+            if lineage.iter().any(|i| i.id == parent.id) {
+                break;
+            }
+            lineage.push(parent);
+        }
+        lineage
+    }
+
+    /// An annotation rimg keeps on every entry of an image (see
+    /// [`super::edit::annotate`]); the greatest if they differ.
+    fn metadata(&self, image: &Image, key: &str) -> Option<&str> {
+        self.index
+            .manifests
+            .iter()
+            .filter(|d| image.entries.contains(&d.digest))
+            .filter_map(|d| d.annotation(key))
+            .max()
+    }
+
     pub fn image(&self, found: &ImageRef) -> &Image {
         &self.images[found.image]
     }

@@ -32,6 +32,17 @@ pub fn set_name(index: &mut Index, name: &Reference, target: &Descriptor) {
     normalize(index);
 }
 
+/// Records `key` = `value` on every entry of the image of `manifest`: what
+/// Docker keeps as an image's metadata (when it was last tagged, its
+/// parent) outlives any one name.
+pub fn annotate(index: &mut Index, manifest: &Digest, key: &str, value: &str) {
+    for desc in &mut index.manifests {
+        if desc.digest == *manifest {
+            desc.annotations.insert(key.to_string(), value.to_string());
+        }
+    }
+}
+
 /// Adds an unnamed entry for `target` unless the index already holds it.
 pub fn keep_unnamed(index: &mut Index, target: &Descriptor) {
     if !index.manifests.iter().any(|d| d.digest == target.digest) {

@@ -34,10 +34,12 @@ impl ImageFilter {
             let (key, value) = raw.split_once('=').ok_or(ImageError::BadFilterFormat)?;
             match key {
                 "dangling" => {
-                    filter.dangling = Some(match value.to_ascii_lowercase().as_str() {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err(ImageError::InvalidFilterValue(raw.clone())),
+                    // Go's strconv.ParseBool, and Docker's message, which
+                    // prints the filter's values as a Go slice.
+                    filter.dangling = Some(match value {
+                        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                        _ => return Err(ImageError::InvalidFilter(format!("{key}=[{value}]"))),
                     })
                 }
                 "label" => filter.labels.push(match value.split_once('=') {
@@ -54,7 +56,7 @@ impl ImageFilter {
                     }
                 }
                 "reference" => filter.references.push(value.to_string()),
-                _ => return Err(ImageError::InvalidFilterKey(key.to_string())),
+                _ => return Err(ImageError::InvalidFilter(key.to_string())),
             }
         }
         Ok(filter)

@@ -116,7 +116,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
     };
     let image = writer::store_image(&lease, &config, vec![layer])?;
     let lock = store.lock()?;
-    writer::name_image(store, &lock, &image, &names)?;
+    writer::name_image(store, &lock, &image, &names, None)?;
     Ok(image.id)
 }
 

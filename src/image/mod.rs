@@ -18,7 +18,7 @@ pub use catalog::{entry_ref, Catalog, Image, ImageRef, Sizes};
 pub use filter::{list, ImageFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use tag::{parse_target, tag};
-pub use usage::{disk_usage, DiskUsage, PruneFilter};
+pub use usage::{disk_usage, DiskUsage, ImageUsage, PruneFilter};
 
 use crate::oci::{Descriptor, Manifest};
 use crate::reference::{Reference, ReferenceError};
@@ -28,6 +28,9 @@ use crate::store::{Store, StoreError, StoreLock};
 pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
+    /// What `inspect`, which stands for any kind of object, reports.
+    #[error("No such object: {0}")]
+    NoSuchObject(String),
     #[error("No such image: {prefix} (the ID prefix is ambiguous: it matches {count} images)")]
     Ambiguous { prefix: String, count: usize },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
@@ -50,12 +53,13 @@ pub enum ImageError {
     },
     #[error("refusing to create a tag with a digest reference")]
     TagWithDigest,
-    #[error("invalid filter '{0}'")]
-    InvalidFilterKey(String),
+    /// An unknown filter (`bogus`) or a bad value (`dangling=[maybe]`).
+    #[error("Invalid filter '{0}'")]
+    InvalidFilter(String),
     #[error("bad format of filter (expected name=value)")]
     BadFilterFormat,
-    #[error("Invalid filter '{0}'")]
-    InvalidFilterValue(String),
+    #[error("failed to parse value as time or duration: {0:?}")]
+    BadTime(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -73,15 +77,24 @@ pub fn register(
     names: &[Reference],
 ) -> Result<(), StoreError> {
     let lock = store.lock()?;
-    register_locked(store, &lock, manifest, names)
+    register_locked(store, &lock, manifest, names, &[])
 }
 
-/// [`register`] for a caller that already holds the store lock.
+/// The time to record as an image's last naming (Go's RFC 3339 with
+/// nanoseconds, as Docker prints `LastTagTime`).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// [`register`] for a caller that already holds the store lock, which
+/// also records `annotations` on the image's entries (see
+/// [`edit::annotate`]).
 pub fn register_locked(
     store: &Store,
     lock: &StoreLock,
     manifest: &Descriptor,
     names: &[Reference],
+    annotations: &[(&str, String)],
 ) -> Result<(), StoreError> {
     let parsed: Manifest = store.read_json(&manifest.digest)?;
     let needed =
@@ -95,6 +108,9 @@ pub fn register_locked(
     }
     for name in names {
         edit::set_name(&mut index, name, manifest);
+    }
+    for (key, value) in annotations {
+        edit::annotate(&mut index, &manifest.digest, key, value);
     }
     store.write_index(lock, &index)
 }

@@ -12,6 +12,7 @@
 
 use crate::digest::Digest;
 use crate::image;
+use crate::image::Catalog;
 use crate::layer::{self, LayerInfo};
 use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::platform;
@@ -248,8 +249,16 @@ impl Puller<'_> {
                 });
             }
         }
+        // As Docker, which stops before the layers when it has the image
+        // (its ID, the config digest): no layer lines for an image the
+        // store already has, whichever manifest named it. A store that
+        // another image's damage keeps from listing still pulls, with the
+        // lines.
+        let id = &resolved.manifest.config.digest;
+        let known = Catalog::load(self.store)
+            .is_ok_and(|catalog| catalog.images().iter().any(|image| image.id == *id));
         let board = self.progress.board();
-        self.fetch_layers(&resolved, &config, &board, &lease)
+        self.fetch_layers(&resolved, &config, &board, &lease, known)
             .await?;
         drop(board);
         let updated = self.commit(&resolved, reference, &lease)?;
@@ -377,13 +386,15 @@ impl Puller<'_> {
     }
 
     /// Makes every layer of the image present, leased and measured,
-    /// checking each diff ID against the config.
+    /// checking each diff ID against the config. The layers present get
+    /// an `Already exists` line unless the image is `known`.
     async fn fetch_layers(
         &self,
         resolved: &Resolved<'_>,
         config: &ImageConfig,
         board: &Board,
         lease: &Lease,
+        known: bool,
     ) -> Result<()> {
         let layers = &resolved.manifest.layers;
         // A digest listed twice is downloaded once.
@@ -394,9 +405,11 @@ impl Puller<'_> {
             // is downloaded again.
             let present = !wanted.contains_key(&layer.digest) && lease.reuse(&layer.digest)?;
             let line = if present {
-                let line = board.layer(&layer.digest);
-                line.finish("Already exists");
-                Some(line)
+                (!known).then(|| {
+                    let line = board.layer(&layer.digest);
+                    line.finish("Already exists");
+                    line
+                })
             } else if wanted.insert(&layer.digest, layer).is_none() {
                 let line = board.layer(&layer.digest);
                 line.status("Pulling fs layer");

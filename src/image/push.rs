@@ -12,7 +12,7 @@
 
 use crate::digest::Digest;
 use crate::image::{self, Catalog, Image};
-use crate::layer::{Compression, LayerInfo};
+use crate::layer::{Compression, ExtractedSize, LayerInfo};
 use crate::oci::{media_type, Descriptor};
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, ReferenceError};
@@ -466,6 +466,7 @@ fn gzip_into_store(lease: &Lease, layer: &Descriptor, diff_id: &Digest) -> Resul
         .write(ingest, flate2::Compression::fast());
     let mut buf = vec![0; 1 << 20];
     let mut size = 0u64;
+    let mut extracted = ExtractedSize::default();
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -474,6 +475,7 @@ fn gzip_into_store(lease: &Lease, layer: &Descriptor, diff_id: &Digest) -> Resul
             Err(e) => return Err(compress_error(e)),
         };
         encoder.write_all(&buf[..n]).map_err(compress_error)?;
+        extracted.update(&buf[..n]);
         size += n as u64;
     }
     let ingest = encoder.finish().map_err(compress_error)?;
@@ -482,7 +484,8 @@ fn gzip_into_store(lease: &Lease, layer: &Descriptor, diff_id: &Digest) -> Resul
         &digest,
         &LayerInfo {
             diff_id: diff_id.clone(),
-            size,
+            tar_size: size,
+            size: extracted.size(),
         },
     )?;
     store.record_compressed_variant(&layer.digest, &digest)?;

@@ -7,7 +7,7 @@ use super::ImageError;
 use crate::digest::Digest;
 use crate::oci::{chain_ids, Index};
 use crate::reference::Reference;
-use crate::store::{Store, StoreLock};
+use crate::store::{Store, StoreError, StoreLock};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One line of `rmi` / `image prune` output.
@@ -138,13 +138,23 @@ fn is_single_reference(refs: &[Reference]) -> bool {
 
 /// Drops the image's entries, writes the index and removes the blobs
 /// nothing else references. Returns the `Deleted` events (the image, then
-/// its removed layers top-down by chain ID) and the bytes freed on disk.
+/// its removed layers top-down by chain ID) and the space reclaimed as
+/// Docker counts it.
 fn delete_image(
     store: &Store,
     lock: &StoreLock,
     catalog: &mut Catalog,
     image: &Image,
 ) -> Result<(Vec<RemoveEvent>, u64), ImageError> {
+    // What Docker reclaims: the sizes of the layers that go (their
+    // extracted size, Docker's), not configs or manifests. Measured now:
+    // the layer-info cache entries go with the blobs.
+    let layer_sizes: BTreeMap<&Digest, u64> = image
+        .manifest
+        .layers
+        .iter()
+        .map(|l| Ok((&l.digest, store.layer_size(l)?)))
+        .collect::<Result<_, StoreError>>()?;
     drop_manifests(&mut catalog.index, &image.entries);
     store.write_index(lock, &catalog.index)?;
     let keep = store.referenced_blobs(&catalog.index)?;
@@ -159,7 +169,12 @@ fn delete_image(
             events.push(RemoveEvent::Deleted(chain.clone()));
         }
     }
-    Ok((events, removed.iter().map(|(_, size)| size).sum()))
+    let reclaimed = layer_sizes
+        .iter()
+        .filter(|(digest, _)| removed_digests.contains(*digest))
+        .map(|(_, size)| size)
+        .sum();
+    Ok((events, reclaimed))
 }
 
 /// What `image prune` removed.

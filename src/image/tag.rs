@@ -1,6 +1,7 @@
 //! `tag`, and the rule for every name given to an image.
 
 use super::{edit, Catalog, ImageError};
+use crate::oci::annotation;
 use crate::reference::Reference;
 use crate::store::Store;
 
@@ -14,6 +15,12 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<(), ImageError> 
     let found = catalog.find(source)?;
     let descriptor = catalog.image(&found).descriptor.clone();
     edit::set_name(&mut catalog.index, &name, &descriptor);
+    edit::annotate(
+        &mut catalog.index,
+        &descriptor.digest,
+        annotation::LAST_TAGGED,
+        &super::now(),
+    );
     store.write_index(&lock, &catalog.index)?;
     Ok(())
 }

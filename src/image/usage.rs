@@ -3,6 +3,7 @@
 use super::catalog::{Catalog, Image};
 use super::{ImageError, ImageUsers};
 use crate::digest::Digest;
+use crate::oci::chain_ids;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,8 +18,23 @@ pub struct DiskUsage {
     pub size: u64,
     pub reclaimable: u64,
     pub containers: usize,
-    /// What the containers' changes add up to (their `SizeRw`).
+    /// Running containers.
+    pub active_containers: usize,
+    /// What the containers' changes add up to (their `SizeRw`), and that
+    /// of the ones not running.
     pub containers_size: u64,
+    pub containers_reclaimable: u64,
+    /// Each image's figures, in the catalog's order, for `system df -v`.
+    pub per_image: Vec<ImageUsage>,
+}
+
+/// One image's share of the disk, as `system df -v` shows it.
+#[derive(Debug)]
+pub struct ImageUsage {
+    pub id: Digest,
+    pub size: u64,
+    /// What its layers that other images also use add up to.
+    pub shared: u64,
 }
 
 /// Image figures; `users` are the images containers use. As the docker
@@ -29,42 +45,69 @@ pub fn disk_usage(
     catalog: &Catalog,
     users: &ImageUsers,
 ) -> Result<DiskUsage, StoreError> {
-    let mut layers = BTreeMap::new();
-    let mut sharing: BTreeMap<&Digest, usize> = BTreeMap::new();
+    // Layers are told apart as Docker's layer store tells them: by chain
+    // ID, so one layer stored under two compressions counts once.
+    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut own: Vec<BTreeSet<Digest>> = Vec::new();
     for image in catalog.images() {
-        let mut seen = BTreeSet::new();
-        for layer in &image.manifest.layers {
-            if !layers.contains_key(&layer.digest) {
-                layers.insert(layer.digest.clone(), store.layer_size(layer)?);
-            }
-            if seen.insert(&layer.digest) {
-                *sharing.entry(&layer.digest).or_default() += 1;
-            }
-        }
-    }
-    let size = layers.values().sum();
-    let active: Vec<&Image> = catalog
-        .images()
-        .iter()
-        .filter(|i| users.contains_key(&i.id))
-        .collect();
-    let used: u64 = active
-        .iter()
-        .flat_map(|i| {
-            i.manifest
+        let diff_ids = &image.config.rootfs.diff_ids;
+        let keys = if diff_ids.len() == image.manifest.layers.len() {
+            chain_ids(diff_ids)
+        } else {
+            // A config that does not match its manifest: by blob.
+            image
+                .manifest
                 .layers
                 .iter()
-                .map(|l| &l.digest)
-                .collect::<BTreeSet<_>>()
+                .map(|l| l.digest.clone())
+                .collect()
+        };
+        for (key, layer) in keys.iter().zip(&image.manifest.layers) {
+            if !sizes.contains_key(key) {
+                sizes.insert(key.clone(), store.layer_size(layer)?);
+            }
+        }
+        own.push(keys.into_iter().collect());
+    }
+    let mut sharing: BTreeMap<&Digest, usize> = BTreeMap::new();
+    for key in own.iter().flatten() {
+        *sharing.entry(key).or_default() += 1;
+    }
+    let size = sizes.values().sum();
+    // What `keys` add up to, of the layers `shared` by other images or not.
+    let sum = |keys: &BTreeSet<Digest>, shared: bool| -> u64 {
+        keys.iter()
+            .filter(|k| (sharing.get(k) > Some(&1)) == shared)
+            .map(|k| sizes[k])
+            .sum()
+    };
+    let per_image = catalog
+        .images()
+        .iter()
+        .zip(&own)
+        .map(|(image, keys)| {
+            let shared = sum(keys, true);
+            ImageUsage {
+                id: image.id.clone(),
+                size: shared + sum(keys, false),
+                shared,
+            }
         })
-        .filter(|d| sharing.get(d) == Some(&1))
-        .map(|d| layers[d])
-        .sum();
+        .collect();
+    let active: Vec<&BTreeSet<Digest>> = catalog
+        .images()
+        .iter()
+        .zip(&own)
+        .filter(|(i, _)| users.contains_key(&i.id))
+        .map(|(_, keys)| keys)
+        .collect();
+    let used: u64 = active.iter().map(|keys| sum(keys, false)).sum();
     Ok(DiskUsage {
         images: catalog.images().len(),
         active_images: active.len(),
         size,
         reclaimable: size.saturating_sub(used),
+        per_image,
         ..DiskUsage::default()
     })
 }
@@ -85,7 +128,7 @@ impl PruneFilter {
                 "until" => {
                     filter.until = Some(
                         parse_until(value, Utc::now())
-                            .ok_or_else(|| ImageError::InvalidFilterValue(raw.clone()))?,
+                            .ok_or_else(|| ImageError::BadTime(value.to_string()))?,
                     )
                 }
                 "label" | "label!" => {
@@ -95,7 +138,7 @@ impl PruneFilter {
                     };
                     filter.labels.push((key == "label", k, v));
                 }
-                _ => return Err(ImageError::InvalidFilterKey(key.to_string())),
+                _ => return Err(ImageError::InvalidFilter(key.to_string())),
             }
         }
         Ok(filter)

@@ -4,8 +4,8 @@
 //! under the caller's lease, which it holds until the image is named.
 
 use crate::digest::{Digest, Hasher};
-use crate::layer::LayerInfo;
-use crate::oci::{media_type, Descriptor, ImageConfig, Manifest};
+use crate::layer::{ExtractedSize, LayerInfo};
+use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Manifest};
 use crate::reference::Reference;
 use crate::store::{io_context, Ingest, Lease, Store, StoreError, StoreLock};
 use flate2::write::GzEncoder;
@@ -20,6 +20,7 @@ const GZIP_LEVEL: u32 = 6;
 /// out in the store, with its diff ID and size recorded.
 pub struct LayerWriter {
     diff: Hasher,
+    extracted: ExtractedSize,
     gzip: GzEncoder<Ingest>,
     lease: Lease,
 }
@@ -28,6 +29,7 @@ impl LayerWriter {
     pub fn new(lease: &Lease) -> Result<LayerWriter, StoreError> {
         Ok(LayerWriter {
             diff: Hasher::new(),
+            extracted: ExtractedSize::default(),
             gzip: GzEncoder::new(lease.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
             lease: lease.clone(),
         })
@@ -45,8 +47,9 @@ impl LayerWriter {
     /// Stores the blob; returns its descriptor and what it holds.
     pub fn finish(self) -> Result<(Descriptor, LayerInfo), StoreError> {
         let info = LayerInfo {
-            size: self.diff.len(),
+            tar_size: self.diff.len(),
             diff_id: self.diff.finish(),
+            size: self.extracted.size(),
         };
         let ingest = self
             .gzip
@@ -66,6 +69,7 @@ impl Write for LayerWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.gzip.write(buf)?;
         self.diff.update(&buf[..n]);
+        self.extracted.update(&buf[..n]);
         Ok(n)
     }
 
@@ -118,12 +122,22 @@ pub fn store_image(
 }
 
 /// Names a stored image (or keeps it untagged) while the caller holds the
-/// lock, so it can record what uses the image in the same step.
+/// lock, so it can record what uses the image in the same step. A name
+/// given is Docker's `LastTagTime`; `parent` (`commit`'s image) its
+/// `Parent`.
 pub fn name_image(
     store: &Store,
     lock: &StoreLock,
     image: &NewImage,
     names: &[Reference],
+    parent: Option<&Digest>,
 ) -> Result<(), StoreError> {
-    super::register_locked(store, lock, &image.manifest, names)
+    let mut annotations = Vec::new();
+    if !names.is_empty() {
+        annotations.push((annotation::LAST_TAGGED, super::now()));
+    }
+    if let Some(parent) = parent {
+        annotations.push((annotation::PARENT, parent.to_string()));
+    }
+    super::register_locked(store, lock, &image.manifest, names, &annotations)
 }

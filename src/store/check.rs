@@ -1,7 +1,7 @@
 //! `system check`: verifies the whole store against its own digests and
 //! finds what a crash or a foreign tool may have left behind.
 
-use super::{io_context, Result, Store, StoreError};
+use super::{io_context, Cached, Result, Store, StoreError};
 use crate::digest::Digest;
 use crate::oci::{annotation, media_type, Index, Manifest};
 use std::collections::BTreeSet;
@@ -152,10 +152,18 @@ impl Store {
     }
 
     /// Whether the cached layer info of blob `digest` is what measuring
-    /// the blob gives: sizes shown, saved and pushed come from it.
+    /// the blob gives: sizes shown, saved and pushed come from it. An entry
+    /// an older rimg wrote is brought up to date, as any command that shows
+    /// sizes would, rather than reported.
     fn layer_info_is_true(&self, digest: &Digest) -> bool {
-        self.cached_layer_info(digest)
-            .is_some_and(|cached| self.measure_layer(digest).is_ok_and(|m| m == cached))
+        match self.read_cached_layer_info(digest) {
+            Some(Cached::Current(cached)) => self.measure_layer(digest).is_ok_and(|m| m == cached),
+            Some(Cached::Outdated) => self
+                .measure_layer(digest)
+                .and_then(|measured| self.record_layer_info(digest, &measured))
+                .is_ok(),
+            Some(Cached::Unreadable) | None => false,
+        }
     }
 
     /// Entries whose manifest, config or layers are missing or unreadable.

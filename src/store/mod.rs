@@ -44,6 +44,27 @@ use std::path::{Path, PathBuf};
 /// gets knocked over.
 pub const MAX_JSON_BLOB: u64 = 16 << 20;
 
+/// A layer-info cache entry as read.
+enum Cached {
+    Current(LayerInfo),
+    /// Written by an older rimg: not wrong, only to be measured again.
+    Outdated,
+    Unreadable,
+}
+
+/// The layer-info cache's format. Entries of another version are measured
+/// again, once: version 1 had no extracted size, and its `size` was the
+/// tar stream's length.
+const LAYER_INFO_VERSION: u32 = 2;
+
+/// A layer-info cache entry.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedLayerInfo {
+    version: u32,
+    #[serde(flatten)]
+    info: LayerInfo,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context}")]
@@ -285,8 +306,8 @@ impl Store {
             .map_err(io_context(format!("writing {}", path.display())))
     }
 
-    /// The diff ID and uncompressed size of a layer blob, from the cache or
-    /// computed by decompressing the blob once.
+    /// The diff ID and sizes of a layer blob, from the cache or computed by
+    /// decompressing the blob once.
     pub fn layer_info(&self, layer: &Descriptor) -> Result<LayerInfo> {
         if let Some(info) = self.cached_layer_info(&layer.digest) {
             return Ok(info);
@@ -296,10 +317,32 @@ impl Store {
         Ok(info)
     }
 
-    /// The layer-info cache's entry for a blob, if it holds a readable one.
+    /// The layer-info cache's entry for a blob, if it holds a readable one
+    /// of this version.
     fn cached_layer_info(&self, digest: &Digest) -> Option<LayerInfo> {
+        match self.read_cached_layer_info(digest)? {
+            Cached::Current(info) => Some(info),
+            Cached::Outdated | Cached::Unreadable => None,
+        }
+    }
+
+    /// The layer-info cache's entry for a blob, as far as it reads; `None`
+    /// when there is none.
+    fn read_cached_layer_info(&self, digest: &Digest) -> Option<Cached> {
         let bytes = fs::read(self.layer_info_dir().join(digest.hex())).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Some(Cached::Unreadable);
+        };
+        // Version 1 had no version field.
+        if value.get("version").and_then(serde_json::Value::as_u64)
+            != Some(u64::from(LAYER_INFO_VERSION))
+        {
+            return Some(Cached::Outdated);
+        }
+        Some(match serde_json::from_value::<CachedLayerInfo>(value) {
+            Ok(cached) => Cached::Current(cached.info),
+            Err(_) => Cached::Unreadable,
+        })
     }
 
     /// Decompresses a layer blob to measure it. The blob's own length
@@ -315,8 +358,8 @@ impl Store {
         })
     }
 
-    /// A layer's uncompressed size, for the sizes `images`, `history` and
-    /// `system df` show. A layer that cannot be measured (corrupt, or a
+    /// A layer's size once extracted, for the sizes `images`, `history`,
+    /// `inspect` and `system df` show. A layer that cannot be measured (corrupt, or a
     /// decompression bomb another tool stored) counts its compressed size,
     /// so its image can still be listed and removed; the commands that
     /// read its content report why.
@@ -332,7 +375,11 @@ impl Store {
 
     /// Caches what a pull or load measured while streaming a layer.
     pub fn record_layer_info(&self, digest: &Digest, info: &LayerInfo) -> Result<()> {
-        let bytes = serde_json::to_vec(info).map_err(|source| StoreError::Json {
+        let cached = CachedLayerInfo {
+            version: LAYER_INFO_VERSION,
+            info: info.clone(),
+        };
+        let bytes = serde_json::to_vec(&cached).map_err(|source| StoreError::Json {
             what: "layer info".into(),
             source,
         })?;

@@ -1,20 +1,26 @@
 //! How images look to Docker users: the per-row contexts that `--format`
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
+mod inspect;
+pub use inspect::{inspect, Metadata};
+
 use crate::container::state::State;
-use crate::container::Container;
-use crate::format::units::{history_created_since, image_created_since};
+use crate::container::{Container, ContainerUsage};
+use crate::format::units::{go_zero_time, history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
-use crate::image::{Catalog, DiskUsage, Image, ListRow};
+use crate::image::{Catalog, DiskUsage, Image, ImageUsage, ListRow};
 use crate::registry::search::SearchResult;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Docker's default `images` table, and with `--digests`.
 pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
 pub const IMAGES_TABLE_DIGESTS: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
 pub const HISTORY_TABLE: &str =
     "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+/// `history -H=false`'s default table.
+pub const HISTORY_TABLE_RAW: &str =
+    "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub const DF_TABLE: &str =
     "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
@@ -23,6 +29,11 @@ pub const DF_TABLE: &str =
 pub const SEARCH_TABLE: &str =
     "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}";
 pub const TAGS_TABLE: &str = "table {{.Name}}\t{{.Tag}}";
+/// `system df -v`'s sections, as the docker CLI formats them.
+pub const DF_IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.VirtualSize}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
+pub const DF_CONTAINERS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+pub const DF_VOLUMES_TABLE: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
+pub const DF_BUILD_CACHE_TABLE: &str = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
 
 /// Column titles for the fields a `table` format may use.
 pub fn images_header() -> Value {
@@ -30,7 +41,7 @@ pub fn images_header() -> Value {
         "Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
         "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY",
         "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
-        "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+        "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
     })
 }
 
@@ -85,7 +96,7 @@ pub fn image_id(image: &Image, trunc: bool) -> String {
 /// Go's `time.Time.String()` at second precision, in UTC, as Docker's
 /// `CreatedAt` shows it.
 fn go_time_string(t: Option<DateTime<Utc>>) -> String {
-    t.unwrap_or_default()
+    t.unwrap_or_else(go_zero_time)
         .format("%Y-%m-%d %H:%M:%S +0000 UTC")
         .to_string()
 }
@@ -110,16 +121,20 @@ pub fn image_row(row: &ListRow, size: u64, trunc: bool, now: DateTime<Utc>) -> V
     })
 }
 
-/// `history` rows, newest first: the top one carries the image ID, the
-/// rest `<missing>` (rimg keeps no intermediate images).
+/// `history` rows, newest first. As Docker's, the top one carries the
+/// image's ID and each next one the ID of the next image of `lineage`
+/// (the image and its parents, from `commit`), the rest `<missing>`.
 pub fn history_rows(
-    image: &Image,
+    lineage: &[&Image],
     layer_sizes: &[u64],
     human: bool,
     trunc: bool,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
     let mut sizes = layer_sizes.iter();
+    let Some(image) = lineage.first() else {
+        return Vec::new();
+    };
     let mut rows: Vec<Value> = image
         .config
         .history
@@ -136,7 +151,7 @@ pub fn history_rows(
                 .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.with_timezone(&Utc));
             let created_at = created
-                .unwrap_or_default()
+                .unwrap_or_else(go_zero_time)
                 .to_rfc3339_opts(SecondsFormat::Secs, true);
             let created_by = h.created_by.as_deref().unwrap_or("").replace('\t', " ");
             json!({
@@ -150,63 +165,10 @@ pub fn history_rows(
         })
         .collect();
     rows.reverse();
-    if let Some(Value::Object(top)) = rows.first_mut() {
-        top.insert("ID".into(), Value::String(image_id(image, trunc)));
+    for (row, image) in rows.iter_mut().zip(lineage) {
+        row["ID"] = Value::String(image_id(image, trunc));
     }
     rows
-}
-
-/// `docker image inspect`'s object for one image of `size` bytes.
-pub fn inspect(image: &Image, size: u64) -> Value {
-    let extra_str = |key: &str| {
-        image
-            .config
-            .extra
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut out = Map::new();
-    out.insert("Id".into(), json!(image.id));
-    out.insert(
-        "RepoTags".into(),
-        json!(image
-            .tags()
-            .map(|r| r.familiar_string())
-            .collect::<Vec<_>>()),
-    );
-    out.insert(
-        "RepoDigests".into(),
-        json!(image
-            .digests()
-            .map(|r| r.familiar_string())
-            .collect::<Vec<_>>()),
-    );
-    out.insert("Parent".into(), json!(""));
-    out.insert("Comment".into(), json!(extra_str("comment")));
-    out.insert(
-        "Created".into(),
-        json!(image.config.created.as_deref().unwrap_or("")),
-    );
-    out.insert("DockerVersion".into(), json!(extra_str("docker_version")));
-    out.insert(
-        "Author".into(),
-        json!(image.config.author.as_deref().unwrap_or("")),
-    );
-    // As stored: the same keys in the same order, nulls kept.
-    out.insert("Config".into(), json!(image.config.config));
-    out.insert("Architecture".into(), json!(image.config.architecture));
-    if let Some(variant) = &image.config.variant {
-        out.insert("Variant".into(), json!(variant));
-    }
-    out.insert("Os".into(), json!(image.config.os));
-    out.insert("Size".into(), json!(size));
-    out.insert(
-        "RootFS".into(),
-        json!({"Type": image.config.rootfs.kind, "Layers": image.config.rootfs.diff_ids}),
-    );
-    Value::Object(out)
 }
 
 pub fn df_header() -> Value {
@@ -216,8 +178,14 @@ pub fn df_header() -> Value {
     })
 }
 
-/// `system df` rows: images and containers (none of which ever runs).
+/// `system df` rows: images, containers (none of which ever runs), and
+/// the volumes and build cache rimg does not have yet.
 pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
+    let none = |kind: &str| {
+        json!({
+            "Type": kind, "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B",
+        })
+    };
     vec![
         json!({
             "Type": "Images",
@@ -229,11 +197,81 @@ pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
         json!({
             "Type": "Containers",
             "TotalCount": usage.containers.to_string(),
-            "Active": "0",
+            "Active": usage.active_containers.to_string(),
             "Size": human_size4(usage.containers_size),
-            "Reclaimable": reclaimable(usage.containers_size, usage.containers_size),
+            "Reclaimable": reclaimable(usage.containers_reclaimable, usage.containers_size),
         }),
+        none("Local Volumes"),
+        none("Build Cache"),
     ]
+}
+
+/// `system df -v`'s images, newest first, each once under its first tag,
+/// with the shared and unique sizes and the containers using it.
+pub fn df_image_rows(
+    catalog: &Catalog,
+    usage: &DiskUsage,
+    containers: &[ContainerUsage],
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let mut images: Vec<(&Image, &ImageUsage)> =
+        catalog.images().iter().zip(&usage.per_image).collect();
+    images.sort_by_key(|(image, _)| std::cmp::Reverse(image.created()));
+    images
+        .into_iter()
+        .map(|(image, figures)| {
+            let (repository, tag) = match image.tags().next() {
+                Some(tag) => (
+                    tag.familiar_name(),
+                    tag.tag().unwrap_or("<none>").to_string(),
+                ),
+                None => ("<none>".to_string(), "<none>".to_string()),
+            };
+            let row = ListRow {
+                image,
+                repository,
+                tag,
+                digest: "<none>".to_string(),
+            };
+            let mut value = image_row(&row, figures.size, true, now);
+            let used_by = containers
+                .iter()
+                .filter(|c| c.container.image_id == image.id)
+                .count();
+            // The CLI's units.HumanSize: four significant digits.
+            value["SharedSize"] = json!(human_size4(figures.shared));
+            value["UniqueSize"] = json!(human_size4(figures.size - figures.shared));
+            value["Containers"] = json!(used_by.to_string());
+            value
+        })
+        .collect()
+}
+
+/// `system df -v`'s containers: `ps` rows with their changes' size.
+pub fn df_container_rows(
+    catalog: &Catalog,
+    containers: &[ContainerUsage],
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    containers
+        .iter()
+        .map(|c| {
+            let mut row = container_row(&c.container, &c.state, catalog, true, now);
+            row["Size"] = json!(container_size(c.size_rw, 0));
+            row
+        })
+        .collect()
+}
+
+pub fn df_volumes_header() -> Value {
+    json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"})
+}
+
+pub fn df_build_cache_header() -> Value {
+    json!({
+        "ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+        "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED",
+    })
 }
 
 /// `SIZE (PERCENT%)`, or just the size when there is nothing at all.
@@ -244,9 +282,21 @@ fn reclaimable(reclaimable: u64, total: u64) -> String {
     }
 }
 
-/// Docker's `ps` table.
+/// Docker's `ps` table: a created container shows its command, `Created`
+/// and no ports there too.
 pub const PS_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// `ps -s`: the same with the sizes.
+pub const PS_TABLE_SIZE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
+
+/// A container's `Size` as the docker CLI prints it: its changes, and the
+/// whole root filesystem when known (`0B (virtual 3kB)`).
+pub fn container_size(rw: u64, root_fs: u64) -> String {
+    match root_fs {
+        0 => human_size(rw),
+        _ => format!("{} (virtual {})", human_size(rw), human_size(root_fs)),
+    }
+}
 
 pub fn ps_header() -> Value {
     json!({
