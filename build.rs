@@ -30,16 +30,22 @@ fn main() {
     println!("cargo:rustc-env=RIMG_BUILD_EPOCH={epoch}");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     // Measured again when HEAD moves: the commit, and the branch it names
-    // (in the common directory for a worktree, loose or packed).
+    // (in the common directory for a worktree, loose or packed). Only files
+    // that exist are named: cargo reruns a build script that names a
+    // missing one on every build, which would rebuild rimg every time.
+    let mut watched = Vec::new();
     if let Some(git_dir) = output("git", &["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={git_dir}/HEAD");
+        watched.push(format!("{git_dir}/HEAD"));
     }
     if let (Some(common), Some(branch)) = (
         output("git", &["rev-parse", "--git-common-dir"]),
         output("git", &["symbolic-ref", "-q", "HEAD"]),
     ) {
-        println!("cargo:rerun-if-changed={common}/{branch}");
-        println!("cargo:rerun-if-changed={common}/packed-refs");
+        watched.push(format!("{common}/{branch}"));
+        watched.push(format!("{common}/packed-refs"));
+    }
+    for path in watched.iter().filter(|p| std::path::Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -47,8 +47,13 @@ fn version_prints_dockers_client_layout_and_takes_a_format() {
 fn completion_scripts_load_in_their_shells() {
     let fx = Fixture::new();
     let bash = fx.ok(&["completion", "bash"]);
+    // Sourced from a file, as users install it: the script is larger than
+    // one command-line argument may be (128 KiB).
+    let script = fx.dir.path().join("rimg.bash");
+    std::fs::write(&script, &bash).unwrap();
     let loaded = Command::new("bash")
-        .args(["-c", "eval \"$1\" && complete -p rimg", "bash", &bash])
+        .args(["-c", "source \"$1\" && complete -p rimg", "bash"])
+        .arg(&script)
         .output()
         .unwrap();
     assert_eq!(

@@ -176,6 +176,26 @@ fn a_tty_under_a_pseudo_terminal() {
     script.args(["-qec", &line, "/dev/null"]);
     let out = String::from_utf8(common::checked(script, "script rimg run -t")).unwrap();
     assert!(out.contains("tty:xterm"), "{out:?}");
+    // -t with no terminal at hand (a script, CI): rimg's own
+    // pseudo-terminal, whose screen is printed and logged; -it is refused
+    // as Docker refuses it.
+    let out = fx.run(&[
+        "run",
+        "--name",
+        "headless",
+        "-t",
+        "base",
+        "sh",
+        "-c",
+        "test -t 1 && echo tty",
+    ]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "tty\r\n"), "{out:?}");
+    assert_eq!(fx.ok(&["logs", "headless"]), "tty\r\n");
+    let refused = fx.run(&["run", "--rm", "-it", "base", "sh"]);
+    assert_eq!(
+        (refused.code, refused.stderr.as_str()),
+        (1, "Error: the input device is not a TTY\n")
+    );
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -325,8 +325,18 @@ pub fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Docker's refusal of `-it` when stdin is not a terminal.
+fn check_tty(interactive: bool, tty: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    if interactive && tty && !io::stdin().is_terminal() {
+        bail!("the input device is not a TTY");
+    }
+    Ok(())
+}
+
 pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let flags = &args.create.flags;
+    check_tty(flags.interactive && !args.detach, flags.tty)?;
     let result = (|| -> Result<ExitCode> {
         let created = create_container(ctx, flags, &args.create.args, flags.rm)?;
         let engine = Engine::new(&ctx.store, flags.runtime.as_deref());
@@ -349,6 +359,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
 }
 
 pub fn exec(ctx: &Context, args: ExecArgs) -> Result<ExitCode> {
+    check_tty(args.interactive && !args.detach, args.tty)?;
     let result = (|| -> Result<ExitCode> {
         let (name, cmd) = args
             .args

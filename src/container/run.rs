@@ -391,7 +391,7 @@ impl<'a> Engine<'a> {
         let mut outputs: Vec<(Box<dyn io::Read + Send>, &'static str, bool)> = Vec::new();
         let mut pty_slave = None;
         match attach {
-            Attach::Terminal { interactive } => {
+            Attach::Terminal { interactive } if !tty || has_terminal() => {
                 if !interactive {
                     cmd.stdin(Stdio::null());
                 }
@@ -405,20 +405,24 @@ impl<'a> Engine<'a> {
                 // container).
                 set_parent_death_signal(&mut cmd);
             }
-            Attach::Log if tty => {
-                // A detached terminal: the runtime gets a pseudo-terminal
-                // of ours as its console and everything shown on it is
-                // logged, as Docker logs a `-dt` container.
-                let (master, slave) =
-                    open_pty().map_err(io_context("opening a pseudo-terminal"))?;
-                cmd.stdin(clone_fd(&slave)?)
-                    .stdout(clone_fd(&slave)?)
-                    .stderr(clone_fd(&slave)?);
-                controlling_terminal(&mut cmd);
-                outputs.push((Box::new(File::from(master)), "stdout", false));
+            // A terminal nobody sits at (`-dt`, or `-t` in a script): the
+            // runtime gets a pseudo-terminal of ours as its console, and
+            // what it shows is logged (and, attached, printed), as Docker
+            // does.
+            Attach::Terminal { .. } | Attach::Log if tty => {
+                let (master, slave) = console(&mut cmd)?;
+                outputs.push((
+                    Box::new(File::from(master)),
+                    "stdout",
+                    attach != Attach::Log,
+                ));
                 pty_slave = Some(slave);
+                if attach != Attach::Log {
+                    set_parent_death_signal(&mut cmd);
+                }
             }
-            Attach::Log => {
+            // Detached without a terminal (the arms above take the rest).
+            _ => {
                 cmd.stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped());
@@ -660,13 +664,29 @@ impl<'a> Engine<'a> {
         if options.detach {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
         }
-        let status = cmd
-            .spawn()
+        // `-t` with no terminal at hand: a pseudo-terminal of ours, whose
+        // screen is printed.
+        let console = match process.tty && !has_terminal() {
+            true => Some(console(&mut cmd)?),
+            false => None,
+        };
+        let spawned = cmd.spawn();
+        drop(cmd);
+        let copier = console.map(|(master, slave)| {
+            drop(slave);
+            std::thread::spawn(move || {
+                let _ = io::copy(&mut File::from(master), &mut io::stdout());
+            })
+        });
+        let status = spawned
             .and_then(|mut child| runtime::wait_forwarding(&mut child))
             .map_err(|source| runtime::RuntimeError::Spawn {
                 runtime: runtime.name().to_string(),
                 source,
             })?;
+        if let Some(copier) = copier {
+            let _ = copier.join();
+        }
         let code = runtime::exit_code(status);
         let error = (code != 0).then(|| runtime::logged_error(&log)).flatten();
         let _ = fs::remove_file(&log);
@@ -784,7 +804,7 @@ struct LogLine {
 }
 
 /// Where a watched container's output goes besides its log.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Attach {
     /// rimg's own stdio (`run`, `start -a`).
     Terminal { interactive: bool },
@@ -867,6 +887,23 @@ fn open_pty() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
             std::os::fd::OwnedFd::from_raw_fd(slave),
         ))
     }
+}
+
+/// Whether rimg's stdio has a terminal the runtime can use as its console.
+pub fn has_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stdin().is_terminal() || io::stdout().is_terminal() || io::stderr().is_terminal()
+}
+
+/// A pseudo-terminal of ours as the runtime's stdio and controlling
+/// terminal: (master, slave); the slave must be dropped once it started.
+fn console(cmd: &mut Command) -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let (master, slave) = open_pty().map_err(io_context("opening a pseudo-terminal"))?;
+    cmd.stdin(clone_fd(&slave)?)
+        .stdout(clone_fd(&slave)?)
+        .stderr(clone_fd(&slave)?);
+    controlling_terminal(cmd);
+    Ok((master, slave))
 }
 
 fn clone_fd(fd: &std::os::fd::OwnedFd) -> Result<Stdio> {
