@@ -309,3 +309,47 @@ fn remove_if_expired(path: &Path, age: Duration) -> bool {
         .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= age);
     old && fs::remove_file(path).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path, by: Duration) {
+        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[test]
+    fn partials_are_leftovers_kept_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root")).unwrap();
+        fs::create_dir_all(store.partial_dir()).unwrap();
+        let young = store.partial_dir().join("young");
+        let old = store.partial_dir().join("old");
+        let live = store.partial_dir().join("live");
+        fs::write(&young, b"half").unwrap();
+        fs::write(&old, b"older").unwrap();
+        age(&old, PARTIAL_EXPIRY * 2);
+        let held = File::create(&live).unwrap();
+        held.lock().unwrap();
+        age(&live, PARTIAL_EXPIRY * 2);
+
+        let report = store.check(false).unwrap();
+        assert_eq!(report.damage().count(), 0);
+        assert_eq!(report.leftovers(), (2, 9), "{:?}", report.problems);
+
+        let report = store.check(true).unwrap();
+        let resumable = |path: &Path, size| Problem::Resumable {
+            path: path.to_path_buf(),
+            size,
+        };
+        assert_eq!(report.repaired, vec![resumable(&old, 5)]);
+        assert_eq!(report.problems, vec![resumable(&young, 4)]);
+
+        // Taking a lease sweeps expired partials, never a held one.
+        age(&young, PARTIAL_EXPIRY * 2);
+        drop(store.lease().unwrap());
+        assert!(!young.exists() && live.exists());
+        drop(held);
+    }
+}
