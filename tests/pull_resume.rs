@@ -253,3 +253,32 @@ fn concurrent_pulls_download_each_layer_once() {
     assert!(said.contains(": Waiting\n"), "{said}");
     assert_consistent(root.path(), "after two concurrent pulls");
 }
+
+#[test]
+fn a_failed_pull_keeps_its_partial_for_the_next() {
+    let (registry, image) = registry_with_image();
+    let layer = &image.layers[0];
+    let failing = Proxy::start(&registry.addr);
+    failing.add(&blob_path(layer), 1, Fault::Drop { bytes: 1_500_000 });
+    let refusal = Fault::Status {
+        code: 404,
+        retry_after: None,
+    };
+    failing.add(&blob_path(layer), usize::MAX, refusal);
+    let root = TempDir::new().unwrap();
+    let out = pull(root.path(), &format!("{}/resume/app:v1", failing.addr()));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        fs::metadata(partial(root.path(), layer)).unwrap().len(),
+        1_500_000
+    );
+
+    let working = Proxy::start(&registry.addr);
+    let name = format!("{}/resume/app:v1", working.addr());
+    let out = pull(root.path(), &name);
+    assert_pulled(root.path(), &out, &name, &image);
+    assert_eq!(
+        ranges(&working, layer),
+        vec![Some("bytes=1500000-".to_string())]
+    );
+}

@@ -783,6 +783,19 @@ fn store_blob(
             source: e,
         })?;
     }
+    // A download that stopped short (it failed, or the pull was
+    // interrupted) keeps its partial for the next pull: verifying it now
+    // would only discard it.
+    if ingest.len() < desc.size {
+        return Err(PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: format!(
+                "download stopped after {} of {} bytes",
+                ingest.len(),
+                desc.size
+            ),
+        });
+    }
     match ingest.commit(Some((&desc.digest, desc.size))) {
         Ok(_) => Ok(()),
         Err(StoreError::Mismatch {
