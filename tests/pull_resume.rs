@@ -16,7 +16,7 @@ use rimg::store::Store;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -54,9 +54,10 @@ fn pull(root: &Path, name: &str) -> Output {
         .unwrap()
 }
 
-/// Starts a pull of `name` and SIGKILLs it once its partial download of
-/// `layer` holds a mebibyte; returns the partial's size then.
-fn kill_mid_layer(root: &Path, name: &str, layer: &Descriptor) -> u64 {
+/// Starts a pull of `name` and sends it `signal` once its partial
+/// download of `layer` holds a mebibyte; returns the partial's size once
+/// the pull is gone, and how it ended.
+fn stop_mid_layer(root: &Path, name: &str, layer: &Descriptor, signal: i32) -> (u64, ExitStatus) {
     let partial = partial(root, layer);
     let mut child = isolated_rimg(root, None)
         .args(["pull", name])
@@ -69,16 +70,18 @@ fn kill_mid_layer(root: &Path, name: &str, layer: &Descriptor) -> u64 {
     while fs::metadata(&partial).map_or(0, |m| m.len()) < 1 << 20 {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the pull ended before it could be killed"
+            "the pull ended before it could be stopped"
         );
         assert!(Instant::now() < deadline, "the partial download never grew");
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let status = child.wait().unwrap();
     let size = fs::metadata(&partial).unwrap().len();
-    assert!(size < layer.size, "the layer was complete when killed");
-    size
+    assert!(size < layer.size, "the layer was complete when stopped");
+    (size, status)
 }
 
 #[track_caller]
@@ -135,7 +138,7 @@ impl Killed {
         }
         let root = TempDir::new().unwrap();
         let name = format!("{}/resume/app:v1", proxy.addr());
-        let kept = kill_mid_layer(root.path(), &name, &image.layers[0]);
+        let (kept, _) = stop_mid_layer(root.path(), &name, &image.layers[0], libc::SIGKILL);
         Killed {
             _registry: registry,
             image,
@@ -281,4 +284,33 @@ fn a_failed_pull_keeps_its_partial_for_the_next() {
         ranges(&working, layer),
         vec![Some("bytes=1500000-".to_string())]
     );
+}
+
+#[test]
+fn sigint_and_sigterm_exit_as_docker_does_and_keep_the_partial() {
+    let (registry, image) = registry_with_image();
+    let layer = &image.layers[0];
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let proxy = Proxy::start(&registry.addr);
+        proxy.add(&blob_path(layer), 1, slow());
+        let root = TempDir::new().unwrap();
+        let name = format!("{}/resume/app:v1", proxy.addr());
+        let started = Instant::now();
+        let (kept, status) = stop_mid_layer(root.path(), &name, layer, signal);
+        assert_eq!(status.code(), Some(code), "signal {signal}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // Nothing but what the next pull needs: no temporary file, no
+        // stale lease.
+        let leftovers = assert_consistent(root.path(), "after an interrupted pull");
+        assert!(
+            leftovers.iter().all(|l| !l.starts_with("leftover ")),
+            "{leftovers:?}"
+        );
+        let out = pull(root.path(), &name);
+        assert_pulled(root.path(), &out, &name, &image);
+        assert_eq!(
+            ranges(&proxy, layer),
+            vec![None, Some(format!("bytes={kept}-"))]
+        );
+    }
 }

@@ -52,6 +52,25 @@ impl Context {
         Ok(runtime.block_on(work))
     }
 
+    /// Runs async library work unless SIGINT or SIGTERM comes first; then
+    /// the work is dropped and `Err` carries the exit code Docker gives
+    /// (130, 143). Dropped, a pull's temporary files go and its partial
+    /// downloads stay: the runtime, dropped with the context, waits for
+    /// the threads still writing them.
+    pub fn block_on_interruptible<F: Future>(&self, work: F) -> Result<Result<F::Output, u8>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        self.block_on(async {
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            Ok::<_, io::Error>(tokio::select! {
+                done = work => Ok(done),
+                _ = interrupt.recv() => Err(130),
+                _ = terminate.recv() => Err(143),
+            })
+        })?
+        .context("listening for SIGINT and SIGTERM")
+    }
+
     /// A registry client with the user's Docker logins and rimg's registry
     /// settings (`config`, or rimg's `config.json` when `None`); warns when
     /// the logins file is readable by others.

@@ -102,8 +102,16 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(args.quiet);
     let pulled = pull::pull(&ctx.store, &client, &reference, &options, &progress);
-    println!("{}", ctx.block_on(pulled)??);
-    Ok(ExitCode::SUCCESS)
+    match ctx.block_on_interruptible(pulled)? {
+        Ok(pulled) => {
+            println!("{}", pulled?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => {
+            eprintln!("pull interrupted: layers cut short are kept, the next pull resumes them");
+            Ok(ExitCode::from(code))
+        }
+    }
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
