@@ -314,3 +314,24 @@ fn sigint_and_sigterm_exit_as_docker_does_and_keep_the_partial() {
         );
     }
 }
+
+#[test]
+fn image_prune_reclaims_a_killed_pulls_blobs_but_not_its_young_partial() {
+    let killed = Killed::new(None);
+    let root = killed.root.path();
+    let config = &killed.image.config;
+    assert!(Store::open(root).unwrap().has_blob(config));
+    let out = isolated_rimg(root, None)
+        .args(["image", "prune", "-f"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!Store::open(root).unwrap().has_blob(config));
+    assert!(partial(root, killed.layer()).exists());
+
+    killed.pull_again();
+    assert_eq!(
+        killed.ranges(),
+        vec![None, Some(format!("bytes={}-", killed.kept))]
+    );
+}

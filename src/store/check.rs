@@ -5,7 +5,7 @@
 //! resumable downloads, idle temporary files, stale cache entries): those
 //! are only reclaimable space.
 
-use super::{io_context, Result, Store, StoreError};
+use super::{io_context, Result, Store, StoreError, StoreLock};
 use crate::digest::Digest;
 use crate::oci::{annotation, media_type, Index, Manifest};
 use std::collections::BTreeSet;
@@ -141,8 +141,7 @@ impl Store {
         let mut found = Vec::new();
         let mut present = BTreeSet::new();
         for entry in read_dir(&self.blob_dir())? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(digest) = Digest::parse(&format!("sha256:{name}")) else {
+            let Ok(digest) = blob_digest(&entry) else {
                 found.push(Problem::StrayFile(entry.path()));
                 continue;
             };
@@ -241,6 +240,22 @@ impl Store {
         expired(self.partial_dir(), PARTIAL_EXPIRY);
     }
 
+    /// Reclaims what stopped commands left and no live process holds:
+    /// blobs no index entry references and no lease names, and expired
+    /// temporary files and partial downloads (see `sweep_expired`). For
+    /// `image prune`; returns the bytes the blobs took.
+    pub fn reclaim_leftovers(&self, lock: &StoreLock) -> Result<u64> {
+        let present: BTreeSet<Digest> = read_dir(&self.blob_dir())?
+            .into_iter()
+            .filter_map(|e| blob_digest(&e).ok())
+            .collect();
+        // Read after listing the blobs, as `remove_blobs` reads the leases.
+        let referenced = self.referenced_blobs(&self.read_index()?)?;
+        let removed = self.remove_blobs(lock, &present, &referenced)?;
+        self.sweep_expired();
+        Ok(removed.iter().map(|(_, size)| size).sum())
+    }
+
     /// Whether the cached layer info of blob `digest` is what measuring
     /// the blob gives: sizes shown, saved and pushed come from it.
     fn layer_info_is_true(&self, digest: &Digest) -> bool {
@@ -287,6 +302,11 @@ fn read_dir(dir: &std::path::Path) -> Result<Vec<fs::DirEntry>> {
         .map_err(io_context(context()))?
         .map(|e| e.map_err(io_context(context())))
         .collect()
+}
+
+/// The digest a file under `blobs/sha256/` is named by.
+fn blob_digest(entry: &fs::DirEntry) -> Result<Digest, crate::digest::DigestError> {
+    Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy()))
 }
 
 /// The file at `path`, locked by us, if no live process holds it: every
