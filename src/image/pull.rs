@@ -3,12 +3,13 @@
 //! name the image in the store.
 //!
 //! Each layer streams from the network into a blocking thread that writes
-//! the blob to a temporary file and hashes it; the largest layers, one per
-//! core, are decompressed and hashed for the diff ID in the same pass, the
-//! others from their stored blob once a core is free. Nothing is renamed
-//! into the store unverified, and nothing is tagged unless every layer's
-//! diff ID matches the config. A lease protects every blob the pull
-//! stores or reuses until the image is named.
+//! the blob to its partial file (resumed by the next pull if this one
+//! dies, waited for by a concurrent one) and hashes it; the largest
+//! layers, one per core, are decompressed and hashed for the diff ID in
+//! the same pass, the others from their stored blob once a core is free.
+//! Nothing is renamed into the store unverified, and nothing is tagged
+//! unless every layer's diff ID matches the config. A lease protects every
+//! blob the pull stores or reuses until the image is named.
 
 use crate::digest::Digest;
 use crate::image;
