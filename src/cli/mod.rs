@@ -53,22 +53,32 @@ impl Context {
     }
 
     /// Runs async library work unless SIGINT or SIGTERM comes first; then
-    /// the work is dropped and `Err` carries the exit code Docker gives
-    /// (130, 143). Dropped, a pull's temporary files go and its partial
+    /// the work is dropped, `kept` (one line saying what was kept) goes to
+    /// stderr and `Err` carries the exit code Docker gives (130, 143).
+    /// Dropped, the work's temporary files and leases go and partial
     /// downloads stay: the runtime, dropped with the context, waits for
     /// the threads still writing them.
-    pub fn block_on_interruptible<F: Future>(&self, work: F) -> Result<Result<F::Output, u8>> {
+    pub fn block_on_interruptible<F: Future>(
+        &self,
+        work: F,
+        kept: &str,
+    ) -> Result<Result<F::Output, ExitCode>> {
         use tokio::signal::unix::{signal, SignalKind};
-        self.block_on(async {
-            let mut interrupt = signal(SignalKind::interrupt())?;
-            let mut terminate = signal(SignalKind::terminate())?;
-            Ok::<_, io::Error>(tokio::select! {
-                done = work => Ok(done),
-                _ = interrupt.recv() => Err(130),
-                _ = terminate.recv() => Err(143),
-            })
-        })?
-        .context("listening for SIGINT and SIGTERM")
+        let done = self
+            .block_on(async {
+                let mut interrupt = signal(SignalKind::interrupt())?;
+                let mut terminate = signal(SignalKind::terminate())?;
+                Ok::<_, io::Error>(tokio::select! {
+                    done = work => Ok(done),
+                    _ = interrupt.recv() => Err(130),
+                    _ = terminate.recv() => Err(143),
+                })
+            })?
+            .context("listening for SIGINT and SIGTERM")?;
+        Ok(done.map_err(|code| {
+            eprintln!("{kept}");
+            ExitCode::from(code)
+        }))
     }
 
     /// A registry client with the user's Docker logins and rimg's registry

@@ -102,16 +102,12 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(args.quiet);
     let pulled = pull::pull(&ctx.store, &client, &reference, &options, &progress);
-    match ctx.block_on_interruptible(pulled)? {
-        Ok(pulled) => {
-            println!("{}", pulled?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(code) => {
-            eprintln!("pull interrupted: layers cut short are kept, the next pull resumes them");
-            Ok(ExitCode::from(code))
-        }
+    let kept = "pull interrupted: layers cut short are kept, the next pull resumes them";
+    match ctx.block_on_interruptible(pulled, kept)? {
+        Ok(pulled) => println!("{}", pulled?),
+        Err(code) => return Ok(code),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
@@ -126,7 +122,12 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(args.quiet);
     let pushed = push::push(&ctx.store, &client, &reference, &options, &progress);
-    let pushed = ctx.block_on(pushed)??;
+    let kept =
+        "push interrupted: blobs already uploaded stay in the registry, the next push skips them";
+    let pushed = match ctx.block_on_interruptible(pushed, kept)? {
+        Ok(pushed) => pushed?,
+        Err(code) => return Ok(code),
+    };
     if args.quiet {
         for p in pushed {
             println!("{}", p.reference);
