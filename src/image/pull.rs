@@ -531,11 +531,12 @@ impl Puller<'_> {
     }
 
     /// Streams the rest of one layer into `ingest` on a thread that
-    /// stores the compressed bytes (hashing them on the way) and, for a
-    /// download from the start when one of `decompressors` (one per core)
-    /// is free, to a second that decompresses and hashes the tar for the
-    /// diff ID. A layer that found none free, or was resumed, is measured
-    /// from its stored blob once one is: with every download decompressing
+    /// stores the compressed bytes (hashing them on the way) and, when one
+    /// of `decompressors` (one per core) is free, to a second that
+    /// decompresses and hashes the tar for the diff ID (a resumed layer's
+    /// first bytes read back from its partial file). A layer that found
+    /// none free is measured from its stored blob once one is: with every
+    /// download decompressing
     /// at once, the cores are shared among all of them and the largest
     /// layer, which bounds the pull, finishes last and alone on one core.
     /// Layers start largest first, so the largest get the streaming slots.
@@ -545,32 +546,31 @@ impl Puller<'_> {
         desc: &Descriptor,
         line: Option<&LayerProgress>,
         decompressors: &Semaphore,
-        ingest: Ingest,
+        mut ingest: Ingest,
     ) -> Result<LayerInfo> {
         let resumed = ingest.len();
         if let Some(line) = line {
             line.downloading(desc.size);
             line.advance(resumed);
         }
-        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
-        let target = desc.clone();
-        let stored = tokio::task::spawn_blocking(move || store_blob(ingest, &target, blob_chunks));
         // The download stops at the declared size, which so bounds what
         // the layer may expand to.
         let size = desc.size;
-        let streaming = (resumed == 0)
-            .then(|| decompressors.try_acquire().ok())
-            .flatten();
+        let streaming = decompressors.try_acquire().ok();
         let (mut to_measure, measured) = match streaming {
             Some(_) => {
+                let head = io::BufReader::with_capacity(1 << 20, ingest.written()?);
                 let (sender, chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
                 let thread = tokio::task::spawn_blocking(move || {
-                    layer::measure(ChannelReader::new(chunks), size)
+                    layer::measure(head.chain(ChannelReader::new(chunks)), size)
                 });
                 (Some(sender), Some(thread))
             }
             None => (None, None),
         };
+        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let target = desc.clone();
+        let stored = tokio::task::spawn_blocking(move || store_blob(ingest, &target, blob_chunks));
         let mut blob = self
             .client
             .blob_from(repo, &desc.digest, desc.size, resumed);

@@ -90,6 +90,19 @@ impl Ingest {
         self.commit(None)
     }
 
+    /// The bytes written so far, read back from the file: what a resumed
+    /// download has before its first new chunk, for a reader that needs
+    /// the blob from its start. Flushes what is buffered first.
+    pub fn written(&mut self) -> Result<io::Take<File>> {
+        let len = self.len();
+        let path = self.backing.path();
+        self.file
+            .flush()
+            .and_then(|()| File::open(path))
+            .map(|file| file.take(len))
+            .map_err(io_context(format!("reading back {}", path.display())))
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.hasher.len()
