@@ -18,7 +18,7 @@ source scripts/private-dockerd.sh
 
 bench_start() {
   cargo build --release --quiet
-  rimg=$PWD/target/release/rimg
+  rimg=${CARGO_TARGET_DIR:-$PWD/target}/release/rimg
   work=$(mktemp -d "${TMPDIR:-/tmp}/rimg-$1.XXXXXX")
   trap bench_cleanup EXIT
 }

@@ -3,7 +3,9 @@
 # layout, no decompression), podman and, when a Docker engine starts,
 # docker, all pulling the same image from the same local registry in one
 # run. Prints a table with each tool's time relative to rimg's and to
-# skopeo's, and rimg's peak memory.
+# skopeo's, and rimg's peak memory. A "resume" row times the pull that
+# completes one SIGKILLed once half the image's compressed bytes were on
+# disk, and says how many bytes that pull had left to fetch.
 #
 # The image is built from this machine's own files (binaries, libraries,
 # locales, docs: realistic to compress), several gzip layers totalling
@@ -64,7 +66,21 @@ declare -A prepare=(
   [skopeo]="rm -rf $work/skopeo"
   [podman]="podman --root $work/podman --runroot $work/podman-run rmi -a -f >/dev/null 2>&1 || true; rm -rf $work/podman $work/podman-run"
 )
-tools=(rimg skopeo)
+# resume: a pull killed half-way (blobs and partial downloads on disk
+# reach half the compressed size), then the timed pull completes it.
+on_disk() { du -sb "$work/rimg/blobs" "$work/rimg/.rimg/ingest" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+half_pull() {
+  rm -rf "$work/rimg"
+  "$rimg" --root "$work/rimg" pull -q "$image" >/dev/null &
+  local pid=$! half=$((BENCH_COMPRESSED_MB * 500000))
+  while kill -0 "$pid" 2>/dev/null && [ "$(on_disk)" -lt "$half" ]; do sleep 0.02; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo $((BENCH_COMPRESSED_MB * 1000000 - $(on_disk))) >>"$work/left"
+}
+commands[resume]=${commands[rimg]}
+prepare[resume]=half_pull
+tools=(rimg skopeo resume)
 if [[ $wanted == *" podman "* ]]; then tools+=(podman); fi
 if [ -n "$docker_cmd" ]; then
   commands[docker]=$docker_cmd
@@ -88,6 +104,7 @@ done
 echo
 echo "Cold pull of $image: $BENCH_LAYERS gzip layers, $BENCH_COMPRESSED_MB MB compressed, $BENCH_UNCOMPRESSED_MB MB uncompressed"
 echo "median of $runs runs per tool, runs interleaved; $(nproc) cores; load average $(cut -d" " -f1-3 /proc/loadavg)"
+echo "resume: the completing pull had $(sort -n "$work/left" | awk '{a[NR] = $1} END {print int(a[int((NR + 1) / 2)] / 1000000)}') MB (median) of $BENCH_COMPRESSED_MB MB left to fetch"
 python3 - "$work/times" "${tools[@]}" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]

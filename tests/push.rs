@@ -421,3 +421,46 @@ fn mount_tries_the_next_repository_when_one_lacks_the_layer() {
     assert!(!out.contains(": Pushed"), "{out}");
     assert_eq!(registry_image_id(&registry, "app/two:v1"), image.id);
 }
+
+#[test]
+fn sigint_stops_a_push_with_dockers_code_and_leaves_nothing() {
+    let registry = Registry::start();
+    let proxy = Proxy::start(&registry.addr);
+    let stall = Fault::Slow {
+        delay: std::time::Duration::from_secs(3),
+        chunk: 1 << 20,
+        pause: std::time::Duration::ZERO,
+    };
+    proxy.add("/blobs/uploads/", usize::MAX, stall);
+    let name = format!("{}/app/interrupted:v1", proxy.addr());
+    let (root, _) = store_with(&name, 2, Compression::Gzip);
+    let child = common::rimg_command(root.path())
+        .args(["push", &name])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !proxy
+        .log()
+        .iter()
+        .any(|l| l.target.contains("/blobs/uploads/"))
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("push interrupted: "));
+    let tmp = std::fs::read_dir(root.path().join(".rimg/tmp")).unwrap();
+    assert_eq!(tmp.count(), 0, "temporary files left behind");
+    let leases = std::fs::read_dir(root.path().join(".rimg/leases"));
+    assert!(
+        leases.map_or(true, |l| l.count() == 0),
+        "a lease left behind"
+    );
+}

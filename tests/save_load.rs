@@ -169,7 +169,10 @@ fn round_trips_through_gzip_and_zstd_keep_ids_tags_and_repo_digests() {
             "Loaded image: app:1\nLoaded image: app:latest\nLoaded image: registry.example:5000/team/other:2\n"
         );
         assert_eq!(images_of(&fresh), want);
-        fresh.ok(&["system", "check"]);
+        // Consistent, and no orphan or leftover either.
+        assert!(fresh
+            .ok(&["system", "check"])
+            .ends_with(": the store is consistent\n"));
         // The loaded store saves to the very same archive.
         assert_eq!(
             ar::save(
@@ -252,7 +255,9 @@ fn loads_legacy_docker_archives_in_every_compression() {
         let (_, files) = ar::store_state(&fx.root());
         let blobs = files.iter().filter(|f| f.starts_with("blobs/")).count();
         assert_eq!(blobs, 2 + 2 + 2, "{name}: 2 layers, 2 configs, 2 manifests");
-        fx.ok(&["system", "check"]);
+        assert!(fx
+            .ok(&["system", "check"])
+            .ends_with(": the store is consistent\n"));
     }
 }
 

@@ -52,6 +52,35 @@ impl Context {
         Ok(runtime.block_on(work))
     }
 
+    /// Runs async library work unless SIGINT or SIGTERM comes first; then
+    /// the work is dropped, `kept` (one line saying what was kept) goes to
+    /// stderr and `Err` carries the exit code Docker gives (130, 143).
+    /// Dropped, the work's temporary files and leases go and partial
+    /// downloads stay: the runtime, dropped with the context, waits for
+    /// the threads still writing them.
+    pub fn block_on_interruptible<F: Future>(
+        &self,
+        work: F,
+        kept: &str,
+    ) -> Result<Result<F::Output, ExitCode>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let done = self
+            .block_on(async {
+                let mut interrupt = signal(SignalKind::interrupt())?;
+                let mut terminate = signal(SignalKind::terminate())?;
+                Ok::<_, io::Error>(tokio::select! {
+                    done = work => Ok(done),
+                    _ = interrupt.recv() => Err(130),
+                    _ = terminate.recv() => Err(143),
+                })
+            })?
+            .context("listening for SIGINT and SIGTERM")?;
+        Ok(done.map_err(|code| {
+            eprintln!("{kept}");
+            ExitCode::from(code)
+        }))
+    }
+
     /// A registry client with the user's Docker logins and rimg's registry
     /// settings (`config`, or rimg's `config.json` when `None`); warns when
     /// the logins file is readable by others.

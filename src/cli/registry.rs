@@ -102,7 +102,11 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(args.quiet);
     let pulled = pull::pull(&ctx.store, &client, &reference, &options, &progress);
-    println!("{}", ctx.block_on(pulled)??);
+    let kept = "pull interrupted: layers cut short are kept, the next pull resumes them";
+    match ctx.block_on_interruptible(pulled, kept)? {
+        Ok(pulled) => println!("{}", pulled?),
+        Err(code) => return Ok(code),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,7 +122,12 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(args.quiet);
     let pushed = push::push(&ctx.store, &client, &reference, &options, &progress);
-    let pushed = ctx.block_on(pushed)??;
+    let kept =
+        "push interrupted: blobs already uploaded stay in the registry, the next push skips them";
+    let pushed = match ctx.block_on_interruptible(pushed, kept)? {
+        Ok(pushed) => pushed?,
+        Err(code) => return Ok(code),
+    };
     if args.quiet {
         for p in pushed {
             println!("{}", p.reference);

@@ -51,7 +51,8 @@ enum Shell {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Remove corrupt and orphaned blobs and leftover temporary files
+    /// Remove corrupt and orphaned blobs, leftover temporary files and
+    /// downloads cut short more than a day ago
     #[arg(long)]
     repair: bool,
 }
@@ -149,15 +150,24 @@ fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     for problem in &report.problems {
         writeln!(out, "{problem}")?;
     }
+    let damage = report.damage().count();
+    let mut summary = match damage {
+        0 => "the store is consistent".to_string(),
+        n => format!("{n} problem(s) found"),
+    };
+    // What stopped commands leave is not damage: said apart, with the
+    // space it takes, and no failure.
+    let (leftovers, bytes) = report.leftovers();
+    if leftovers > 0 {
+        summary.push_str(&format!(
+            "; {leftovers} leftover(s) of stopped commands ({}), not damage",
+            rimg::format::human_size(bytes)
+        ));
+    }
     writeln!(
         out,
-        "checked {} blobs and {} index entries: {}",
-        report.blobs,
-        report.entries,
-        match report.problems.len() {
-            0 => "the store is consistent".to_string(),
-            n => format!("{n} problem(s) found"),
-        }
+        "checked {} blobs and {} index entries: {summary}",
+        report.blobs, report.entries,
     )?;
-    Ok(exit_code(report.problems.is_empty()))
+    Ok(exit_code(damage == 0))
 }

@@ -3,12 +3,13 @@
 //! name the image in the store.
 //!
 //! Each layer streams from the network into a blocking thread that writes
-//! the blob to a temporary file and hashes it; the largest layers, one per
-//! core, are decompressed and hashed for the diff ID in the same pass, the
-//! others from their stored blob once a core is free. Nothing is renamed
-//! into the store unverified, and nothing is tagged unless every layer's
-//! diff ID matches the config. A lease protects every blob the pull
-//! stores or reuses until the image is named.
+//! the blob to its partial file (resumed by the next pull if this one
+//! dies, waited for by a concurrent one) and hashes it; the largest
+//! layers, one per core, are decompressed and hashed for the diff ID in
+//! the same pass, the others from their stored blob once a core is free.
+//! Nothing is renamed into the store unverified, and nothing is tagged
+//! unless every layer's diff ID matches the config. A lease protects every
+//! blob the pull stores or reuses until the image is named.
 
 use crate::digest::Digest;
 use crate::image;
@@ -19,7 +20,7 @@ use crate::platform;
 use crate::progress::{Board, LayerProgress, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, code, Client, RegistryError, Repository};
-use crate::store::{Lease, Store, StoreError};
+use crate::store::{Claim, Ingest, Lease, Store, StoreError};
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
@@ -485,14 +486,11 @@ impl Puller<'_> {
         Ok(())
     }
 
-    /// Streams one layer to a thread that stores the compressed bytes
-    /// (hashing them on the way) and, when one of `decompressors` (one per
-    /// core) is free, to a second that decompresses and hashes the tar for
-    /// the diff ID. A layer that found none free is measured from its
-    /// stored blob once one is: with every download decompressing at once,
-    /// the cores are shared among all of them and the largest layer, which
-    /// bounds the pull, finishes last and alone on one core. Layers start
-    /// largest first, so the largest get the streaming slots.
+    /// Makes one layer's blob present and measures it. The download goes
+    /// through the blob's partial file (see `store::Ingest`): a download
+    /// an earlier process left is resumed, one another process is doing is
+    /// waited for. A resumed partial that fails verification was removed
+    /// by the check and is fetched once more from the start.
     async fn download_layer(
         &self,
         repo: &Repository,
@@ -501,28 +499,94 @@ impl Puller<'_> {
         decompressors: &Semaphore,
         lease: &Lease,
     ) -> Result<LayerInfo> {
+        let mut retried = false;
+        loop {
+            let Some(ingest) = self.claim(desc, line, lease).await? else {
+                return self.measure_stored(desc, line, decompressors).await;
+            };
+            let resumed = ingest.len();
+            match self.transfer(repo, desc, line, decompressors, ingest).await {
+                Err(PullError::Layer { .. })
+                    if resumed > 0 && !retried && !self.store.has_blob(&desc.digest) =>
+                {
+                    retried = true;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// The blob's partial file to write, or `None` once the store has the
+    /// blob; waits (saying so) while another process downloads it.
+    async fn claim(
+        &self,
+        desc: &Descriptor,
+        line: Option<&LayerProgress>,
+        lease: &Lease,
+    ) -> Result<Option<Ingest>> {
+        let mut wait = false;
+        loop {
+            let (lease, digest, size) = (lease.clone(), desc.digest.clone(), desc.size);
+            let claim = tokio::task::spawn_blocking(move || lease.claim(&digest, size, wait))
+                .await
+                .map_err(joined)??;
+            match claim {
+                Claim::Stored => return Ok(None),
+                Claim::Resume(ingest) => return Ok(Some(*ingest)),
+                Claim::Busy => {
+                    if let Some(line) = line {
+                        line.status("Waiting");
+                    }
+                    wait = true;
+                }
+            }
+        }
+    }
+
+    /// Streams the rest of one layer into `ingest` on a thread that
+    /// stores the compressed bytes (hashing them on the way) and, when one
+    /// of `decompressors` (one per core) is free, to a second that
+    /// decompresses and hashes the tar for the diff ID (a resumed layer's
+    /// first bytes read back from its partial file). A layer that found
+    /// none free is measured from its stored blob once one is: with every
+    /// download decompressing
+    /// at once, the cores are shared among all of them and the largest
+    /// layer, which bounds the pull, finishes last and alone on one core.
+    /// Layers start largest first, so the largest get the streaming slots.
+    async fn transfer(
+        &self,
+        repo: &Repository,
+        desc: &Descriptor,
+        line: Option<&LayerProgress>,
+        decompressors: &Semaphore,
+        mut ingest: Ingest,
+    ) -> Result<LayerInfo> {
+        let resumed = ingest.len();
         if let Some(line) = line {
             line.downloading(desc.size);
+            line.advance(resumed);
         }
-        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
-        let lease = lease.clone();
-        let target = desc.clone();
-        let stored = tokio::task::spawn_blocking(move || store_blob(&lease, &target, blob_chunks));
         // The download stops at the declared size, which so bounds what
         // the layer may expand to.
         let size = desc.size;
         let streaming = decompressors.try_acquire().ok();
         let (mut to_measure, measured) = match streaming {
             Some(_) => {
+                let head = io::BufReader::with_capacity(1 << 20, ingest.written()?);
                 let (sender, chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
                 let thread = tokio::task::spawn_blocking(move || {
-                    layer::measure(ChannelReader::new(chunks), size)
+                    layer::measure(head.chain(ChannelReader::new(chunks)), size)
                 });
                 (Some(sender), Some(thread))
             }
             None => (None, None),
         };
-        let mut blob = self.client.blob(repo, &desc.digest, desc.size);
+        let (to_blob, blob_chunks) = mpsc::channel::<Bytes>(CHUNK_QUEUE);
+        let target = desc.clone();
+        let stored = tokio::task::spawn_blocking(move || store_blob(ingest, &target, blob_chunks));
+        let mut blob = self
+            .client
+            .blob_from(repo, &desc.digest, desc.size, resumed);
         let fetched: Result<()> = async {
             while let Some(chunk) = blob.next_chunk().await? {
                 if let Some(line) = line {
@@ -548,7 +612,6 @@ impl Puller<'_> {
         if let Some(line) = line {
             line.status("Verifying Checksum");
         }
-        let joined = |e: tokio::task::JoinError| PullError::Internal(format!("layer thread: {e}"));
         let stored = stored.await.map_err(joined)?;
         let measured = match measured {
             Some(thread) => Some(thread.await.map_err(joined)?),
@@ -556,35 +619,38 @@ impl Puller<'_> {
         };
         fetched?;
         stored?;
-        // Either way a layer that will not decompress fails in one set of
-        // words, Docker's.
-        let undecompressable = |digest: Digest, layer::LayerError::Io(e)| PullError::Layer {
-            digest,
-            detail: format!("decompressing: {e}"),
+        let Some(measured) = measured else {
+            return self.measure_stored(desc, line, decompressors).await;
         };
-        let info = match measured {
-            Some(measured) => {
-                let info = measured.map_err(|e| undecompressable(desc.digest.clone(), e))?;
-                self.store.record_layer_info(&desc.digest, &info)?;
-                info
-            }
-            None => {
-                let _slot = decompressors
-                    .acquire()
-                    .await
-                    .map_err(|e| PullError::Internal(format!("decompressor slots: {e}")))?;
-                let store = self.store.clone();
-                let target = desc.clone();
-                tokio::task::spawn_blocking(move || store.layer_info(&target))
-                    .await
-                    .map_err(joined)?
-                    .map_err(|e| match e {
-                        StoreError::Layer { digest, source } => undecompressable(digest, source),
-                        e => e.into(),
-                    })?
-            }
-        };
+        let info = measured.map_err(|e| undecompressable(desc.digest.clone(), e))?;
+        self.store.record_layer_info(&desc.digest, &info)?;
         drop(streaming);
+        if let Some(line) = line {
+            line.status("Download complete");
+        }
+        Ok(info)
+    }
+
+    /// Measures a stored layer blob once a decompressor slot is free.
+    async fn measure_stored(
+        &self,
+        desc: &Descriptor,
+        line: Option<&LayerProgress>,
+        decompressors: &Semaphore,
+    ) -> Result<LayerInfo> {
+        let _slot = decompressors
+            .acquire()
+            .await
+            .map_err(|e| PullError::Internal(format!("decompressor slots: {e}")))?;
+        let store = self.store.clone();
+        let target = desc.clone();
+        let info = tokio::task::spawn_blocking(move || store.layer_info(&target))
+            .await
+            .map_err(joined)?
+            .map_err(|e| match e {
+                StoreError::Layer { digest, source } => undecompressable(digest, source),
+                e => e.into(),
+            })?;
         if let Some(line) = line {
             line.status("Download complete");
         }
@@ -705,15 +771,44 @@ fn verify_document(what: &'static str, desc: &Descriptor, bytes: &[u8]) -> Resul
     Ok(())
 }
 
-/// Writes a blob's chunks to a temporary file and commits it, leased, only
-/// if its digest and size match the descriptor.
-fn store_blob(lease: &Lease, desc: &Descriptor, mut chunks: mpsc::Receiver<Bytes>) -> Result<()> {
-    let mut ingest = lease.ingest()?;
+fn joined(e: tokio::task::JoinError) -> PullError {
+    PullError::Internal(format!("layer thread: {e}"))
+}
+
+/// Either way a layer that will not decompress fails in one set of words,
+/// Docker's.
+fn undecompressable(digest: Digest, layer::LayerError::Io(e): layer::LayerError) -> PullError {
+    PullError::Layer {
+        digest,
+        detail: format!("decompressing: {e}"),
+    }
+}
+
+/// Writes a blob's chunks after what `ingest` holds and commits it, leased,
+/// only if its digest and size match the descriptor.
+fn store_blob(
+    mut ingest: Ingest,
+    desc: &Descriptor,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> Result<()> {
     while let Some(chunk) = chunks.blocking_recv() {
         ingest.write_all(&chunk).map_err(|e| StoreError::Io {
             context: format!("writing blob {}", desc.digest),
             source: e,
         })?;
+    }
+    // A download that stopped short (it failed, or the pull was
+    // interrupted) keeps its partial for the next pull: verifying it now
+    // would only discard it.
+    if ingest.len() < desc.size {
+        return Err(PullError::Layer {
+            digest: desc.digest.clone(),
+            detail: format!(
+                "download stopped after {} of {} bytes",
+                ingest.len(),
+                desc.size
+            ),
+        });
     }
     match ingest.commit(Some((&desc.digest, desc.size))) {
         Ok(_) => Ok(()),

@@ -208,5 +208,8 @@ pub fn prune(
         report.events.extend(events);
         report.reclaimed += freed;
     }
+    // What killed commands left (blobs of an unfinished pull or load, old
+    // temporary files and downloads) goes too: space no image uses.
+    report.reclaimed += store.reclaim_leftovers(&lock)?;
     Ok(report)
 }

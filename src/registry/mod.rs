@@ -320,16 +320,30 @@ impl Client {
 
     /// Starts streaming a blob of `size` bytes.
     pub fn blob<'a>(&'a self, repo: &'a Repository, digest: &Digest, size: u64) -> BlobStream<'a> {
+        self.blob_from(repo, digest, size, 0)
+    }
+
+    /// Streams a blob of `size` bytes from byte `offset` on: the rest of a
+    /// download an earlier process left partial. A registry that ignores
+    /// `Range` resends the whole blob and the first `offset` bytes are
+    /// dropped.
+    pub fn blob_from<'a>(
+        &'a self,
+        repo: &'a Repository,
+        digest: &Digest,
+        size: u64,
+        offset: u64,
+    ) -> BlobStream<'a> {
         BlobStream {
             client: self,
             repo,
             digest: digest.clone(),
             size,
-            received: 0,
+            received: offset,
             skip: 0,
             response: None,
             failures: 0,
-            received_at_failure: 0,
+            received_at_failure: offset,
         }
     }
 

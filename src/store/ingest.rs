@@ -1,37 +1,106 @@
 //! Writing one blob into the store: bytes go to a temporary file while
 //! their digest is computed, and only a verified, fsynced file is renamed
 //! into `blobs/`.
+//!
+//! A blob whose digest is known before it arrives (a pulled layer) goes to
+//! a partial file named after that digest, `.rimg/ingest/<hex>`, flocked
+//! by the one process writing it. A process that dies leaves the partial
+//! behind; the next one to need the blob takes the lock, rehashes the
+//! bytes already there and asks only for the rest. One that finds the lock
+//! held waits, then finds the blob stored or the partial to resume: a blob
+//! is downloaded once per store however many pulls want it.
 
 use super::{io_context, Lease, Result, Store, StoreError};
 use crate::digest::{Digest, Hasher};
-use std::io::{self, Write};
-use tempfile::NamedTempFile;
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use tempfile::TempPath;
 
-/// A blob being written. Dropping it without `commit` removes the
-/// temporary file; nothing becomes visible under `blobs/`.
+/// A blob being written. Dropping it without `commit` removes a temporary
+/// file and keeps a partial one for the next process to resume; nothing
+/// becomes visible under `blobs/`.
 pub struct Ingest {
     store: Store,
-    file: io::BufWriter<NamedTempFile>,
+    file: io::BufWriter<File>,
     hasher: Hasher,
     /// Protects the blob from the moment it is stored.
     lease: Option<Lease>,
+    backing: Backing,
+}
+
+enum Backing {
+    /// A random name under `.rimg/tmp`, removed when dropped.
+    Temp(TempPath),
+    /// `.rimg/ingest/<hex>`, kept when dropped so it can be resumed.
+    Partial(PathBuf),
+}
+
+impl Backing {
+    fn path(&self) -> &Path {
+        match self {
+            Backing::Temp(path) => path,
+            Backing::Partial(path) => path,
+        }
+    }
+}
+
+/// What [`Lease::claim`] found for a blob.
+pub enum Claim {
+    /// The store has the blob (and the lease now protects it).
+    Stored,
+    /// The blob's partial file, locked, its bytes hashed: write the rest.
+    Resume(Box<Ingest>),
+    /// Another process holds the partial (only without waiting).
+    Busy,
 }
 
 impl Ingest {
     pub(super) fn new(store: &Store, lease: Option<Lease>) -> Result<Ingest> {
-        let file = store.temp_file("ingest-")?;
-        Ok(Ingest {
+        let (file, path) = store.temp_file("ingest-")?.into_parts();
+        Ok(Ingest::over(
+            store,
+            lease,
+            file,
+            Hasher::new(),
+            Backing::Temp(path),
+        ))
+    }
+
+    fn over(
+        store: &Store,
+        lease: Option<Lease>,
+        file: File,
+        hasher: Hasher,
+        backing: Backing,
+    ) -> Ingest {
+        Ingest {
             store: store.clone(),
             file: io::BufWriter::with_capacity(1 << 20, file),
-            hasher: Hasher::new(),
+            hasher,
             lease,
-        })
+            backing,
+        }
     }
 
     /// Writes `bytes` as the whole blob and commits it.
     pub(super) fn put(mut self, bytes: &[u8]) -> Result<Digest> {
         self.write_all(bytes).map_err(io_context("writing blob"))?;
         self.commit(None)
+    }
+
+    /// The bytes written so far, read back from the file: what a resumed
+    /// download has before its first new chunk, for a reader that needs
+    /// the blob from its start. Flushes what is buffered first.
+    pub fn written(&mut self) -> Result<io::Take<File>> {
+        let len = self.len();
+        let path = self.backing.path();
+        self.file
+            .flush()
+            .and_then(|()| File::open(path))
+            .map(|file| file.take(len))
+            .map_err(io_context(format!("reading back {}", path.display())))
     }
 
     /// Bytes written so far.
@@ -50,12 +119,25 @@ impl Ingest {
     }
 
     /// Verifies the content against `expected` (digest and size) when
-    /// given, then makes it durable and visible. Returns the digest.
+    /// given, then makes it durable and visible. Returns the digest. A
+    /// partial file that fails verification is removed: resuming it could
+    /// only fail again.
     pub fn commit(self, expected: Option<(&Digest, u64)>) -> Result<Digest> {
-        let size = self.hasher.len();
-        let actual = self.hasher.finish();
+        let Ingest {
+            store,
+            file,
+            hasher,
+            lease,
+            backing,
+        } = self;
+        let size = hasher.len();
+        let actual = hasher.finish();
         if let Some((digest, expected_size)) = expected {
             if *digest != actual || expected_size != size {
+                if let Backing::Partial(path) = &backing {
+                    // Still locked: a waiter sees the file gone and starts anew.
+                    let _ = fs::remove_file(path);
+                }
                 return Err(StoreError::Mismatch {
                     expected: digest.clone(),
                     expected_size,
@@ -64,26 +146,96 @@ impl Ingest {
                 });
             }
         }
-        let target = self.store.blob_path(&actual);
-        if let Some(lease) = &self.lease {
+        let target = store.blob_path(&actual);
+        if let Some(lease) = &lease {
             // Before the rename: a stored blob is never unleased.
             lease.protect(&actual)?;
         }
-        if target.exists() && still_stored(&self.store, self.lease.is_some(), &actual)? {
+        if target.exists() && still_stored(&store, lease.is_some(), &actual)? {
+            if let Backing::Partial(path) = &backing {
+                let _ = fs::remove_file(path);
+            }
             return Ok(actual);
         }
-        let file = self
-            .file
+        let file = file
             .into_inner()
             .map_err(|e| io_context(format!("writing blob {actual}"))(e.into_error()))?;
-        file.as_file()
-            .sync_all()
+        file.sync_all()
             .map_err(io_context(format!("syncing blob {actual}")))?;
-        file.persist(&target)
-            .map_err(|e| io_context(format!("storing blob {actual}"))(e.error))?;
-        super::sync_dir(target.parent().unwrap_or(self.store.root()))?;
+        fs::rename(backing.path(), &target)
+            .map_err(io_context(format!("storing blob {actual}")))?;
+        // Renamed away: nothing left for the temporary path to remove. The
+        // file (and a partial's lock) is released only now, so a waiter
+        // finds the blob stored.
+        if let Backing::Temp(path) = backing {
+            let _ = path.keep();
+        }
+        drop(file);
+        super::sync_dir(target.parent().unwrap_or(store.root()))?;
         Ok(actual)
     }
+}
+
+impl Lease {
+    /// Claims the download of blob `digest` (`size` bytes): `Stored` if the
+    /// store has it, else its partial file, locked, ready to take the rest.
+    /// With `wait`, a partial another process holds is waited for, else
+    /// `Busy` says so. Blocks on file I/O (rehashing a partial reads it).
+    pub fn claim(&self, digest: &Digest, size: u64, wait: bool) -> Result<Claim> {
+        let store = self.store();
+        let dir = store.partial_dir();
+        fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+        let path = dir.join(digest.hex());
+        let context = || format!("resuming {}", path.display());
+        loop {
+            if self.reuse(digest)? {
+                return Ok(Claim::Stored);
+            }
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_context(context()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) if wait => {
+                    file.lock().map_err(io_context(context()))?
+                }
+                Err(TryLockError::WouldBlock) => return Ok(Claim::Busy),
+                Err(TryLockError::Error(e)) => return Err(io_context(context())(e)),
+            }
+            // The holder may have stored the file as the blob, or removed
+            // it, while we waited: then the lock is on a file no longer
+            // here, and we look again.
+            let locked = file.metadata().map_err(io_context(context()))?;
+            let current = fs::metadata(&path).ok();
+            if !current.is_some_and(|m| m.ino() == locked.ino() && m.dev() == locked.dev()) {
+                continue;
+            }
+            let (file, hasher) = rehash(file, size).map_err(io_context(context()))?;
+            return Ok(Claim::Resume(Box::new(Ingest::over(
+                store,
+                Some(self.clone()),
+                file,
+                hasher,
+                Backing::Partial(path),
+            ))));
+        }
+    }
+}
+
+/// Hashes the bytes a partial file holds and leaves it positioned at its
+/// end. One longer than the blob cannot be right and is emptied.
+fn rehash(mut file: File, size: u64) -> io::Result<(File, Hasher)> {
+    let mut hasher = Hasher::new();
+    if file.metadata()?.len() > size {
+        file.set_len(0)?;
+    }
+    io::copy(&mut (&mut file).take(size), &mut hasher)?;
+    file.seek(io::SeekFrom::Start(hasher.len()))?;
+    Ok((file, hasher))
 }
 
 /// Whether a blob found already stored is still there once leased: a

@@ -52,7 +52,10 @@ impl Store {
 
     /// Takes a new lease. Its file is created and locked in the temporary
     /// area, then renamed into `.rimg/leases/`: it is never there unlocked.
+    /// Every writer takes one, so this is where expired leftovers of
+    /// killed commands are swept.
     pub fn lease(&self) -> Result<Lease> {
+        self.sweep_expired();
         let dir = self.lease_dir();
         fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
         let tmp = self.temp_file("lease-")?;

@@ -7,6 +7,7 @@
 //! <root>/blobs/sha256/<hex>    manifests, configs, layers, byte-for-byte as received
 //! <root>/.rimg/lock            flock taken around every mutation
 //! <root>/.rimg/tmp/            blobs and index.json being written, before their rename
+//! <root>/.rimg/ingest/<hex>    a download under way or cut short, resumable, flocked while written
 //! <root>/.rimg/leases/<id>     blobs a live writer stored but has not named yet
 //! <root>/.rimg/layers/<hex>    cache: a layer blob's diff ID and uncompressed size
 //! ```
@@ -26,7 +27,7 @@ mod ingest;
 mod lease;
 
 pub use check::{CheckReport, Problem};
-pub use ingest::Ingest;
+pub use ingest::{Claim, Ingest};
 pub use lease::Lease;
 
 use crate::digest::{Digest, Hasher};
@@ -170,6 +171,12 @@ impl Store {
     /// inside the root so the rename never crosses a filesystem.
     pub fn tmp_dir(&self) -> PathBuf {
         self.meta_dir().join("tmp")
+    }
+
+    /// Downloads under way or cut short, one file per blob, named by its
+    /// digest (see `ingest.rs`).
+    fn partial_dir(&self) -> PathBuf {
+        self.meta_dir().join("ingest")
     }
 
     fn layer_info_dir(&self) -> PathBuf {

@@ -41,6 +41,9 @@ pub enum Fault {
     /// blobs/uploads/?mount=&from=`) becomes a plain upload start, which
     /// is how a registry answers a mount it will not do.
     DropQuery,
+    /// Forward the request without its `Range` header: a server that
+    /// ignores ranges answers 200 with the whole blob.
+    IgnoreRange,
 }
 
 struct Rule {
@@ -66,6 +69,8 @@ pub struct Proxy {
     server: Server,
     rules: Arc<Mutex<Vec<Rule>>>,
     log: Arc<Mutex<Vec<Logged>>>,
+    /// Each answer's target and the body bytes written to the client.
+    served: Arc<Mutex<Vec<(String, u64)>>>,
 }
 
 impl Proxy {
@@ -79,12 +84,18 @@ impl Proxy {
     pub fn start_with_auth(upstream: &str, authorization: Option<String>) -> Proxy {
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let log: Arc<Mutex<Vec<Logged>>> = Arc::default();
+        let served: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
         let upstream = upstream.to_string();
-        let (r, l) = (rules.clone(), log.clone());
+        let (r, l, b) = (rules.clone(), log.clone(), served.clone());
         let server = Server::start(move |client| {
-            handle(client, &upstream, authorization.as_deref(), &r, &l);
+            handle(client, &upstream, authorization.as_deref(), &r, &l, &b);
         });
-        Proxy { server, rules, log }
+        Proxy {
+            server,
+            rules,
+            log,
+            served,
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -111,6 +122,18 @@ impl Proxy {
     pub fn log(&self) -> Vec<Logged> {
         self.log.lock().unwrap().clone()
     }
+
+    /// The body bytes written in each answer, once it is over, to
+    /// requests whose path contains `path_contains`.
+    pub fn served(&self, path_contains: &str) -> Vec<u64> {
+        self.served
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(target, _)| target.contains(path_contains))
+            .map(|(_, bytes)| *bytes)
+            .collect()
+    }
 }
 
 fn handle(
@@ -119,6 +142,7 @@ fn handle(
     authorization: Option<&str>,
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
+    served: &Mutex<Vec<(String, u64)>>,
 ) {
     let Some(request) = http::accept_request(&client) else {
         return;
@@ -190,9 +214,17 @@ fn handle(
         _ => {}
     }
     let mut request = request;
-    if let Some(Fault::DropQuery) = &fault {
-        let path = request.target.split('?').next().unwrap_or("/").to_string();
-        request.target = path;
+    match &fault {
+        Some(Fault::DropQuery) => {
+            let path = request.target.split('?').next().unwrap_or("/").to_string();
+            request.target = path;
+        }
+        Some(Fault::IgnoreRange) => {
+            request
+                .headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("range"));
+        }
+        _ => {}
     }
     let Some(Answer {
         status,
@@ -225,19 +257,22 @@ fn handle(
     if client.write_all(head.as_bytes()).is_err() {
         return;
     }
-    match &fault {
-        Some(Fault::Slow { chunk, pause, .. }) => {
-            for piece in body.chunks((*chunk).max(1)) {
-                if client.write_all(piece).is_err() {
-                    return;
-                }
-                std::thread::sleep(*pause);
-            }
+    let (chunk, pause) = match &fault {
+        Some(Fault::Slow { chunk, pause, .. }) => ((*chunk).max(1), *pause),
+        _ => (body.len().max(1), Duration::ZERO),
+    };
+    let mut written = 0;
+    for piece in body.chunks(chunk) {
+        if client.write_all(piece).is_err() {
+            break;
         }
-        _ => {
-            let _ = client.write_all(&body);
-        }
+        written += piece.len() as u64;
+        std::thread::sleep(pause);
     }
+    served
+        .lock()
+        .unwrap()
+        .push((request.target.clone(), written));
     let _ = client.flush();
     // Dropping `client` closes the connection, mid-body for `Drop`.
 }
