@@ -157,10 +157,13 @@ impl Ingest {
             }
             return Ok(actual);
         }
-        let file = file
-            .into_inner()
-            .map_err(|e| io_context(format!("writing blob {actual}"))(e.into_error()))?;
+        let file = file.into_inner().map_err(|e| {
+            let e = e.into_error();
+            give_up_if_full(&backing, &e);
+            io_context(format!("writing blob {actual}"))(e)
+        })?;
         file.sync_all()
+            .inspect_err(|e| give_up_if_full(&backing, e))
             .map_err(io_context(format!("syncing blob {actual}")))?;
         fs::rename(backing.path(), &target)
             .map_err(io_context(format!("storing blob {actual}")))?;
@@ -249,14 +252,29 @@ fn still_stored(store: &Store, leased: bool, digest: &Digest) -> Result<bool> {
     Ok(store.has_blob(digest))
 }
 
+/// On a full disk a partial file is given up rather than kept for
+/// resuming: the bytes it holds would only keep the space every later
+/// command needs.
+fn give_up_if_full(backing: &Backing, e: &io::Error) {
+    if let (Backing::Partial(path), io::ErrorKind::StorageFull) = (backing, e.kind()) {
+        // Still locked: a waiter sees the file gone and starts anew.
+        let _ = fs::remove_file(path);
+    }
+}
+
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self
+            .file
+            .write(buf)
+            .inspect_err(|e| give_up_if_full(&self.backing, e))?;
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.file
+            .flush()
+            .inspect_err(|e| give_up_if_full(&self.backing, e))
     }
 }
