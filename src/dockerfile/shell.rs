@@ -247,40 +247,40 @@ impl<E: Env + ?Sized> Word<'_, E> {
         }
     }
 
+    /// Consumes a quote at the cursor, into `out` when quotes are kept.
+    fn quote_mark(&mut self, out: &mut String) {
+        let mark = self.next();
+        if self.lexer.raw_quotes {
+            out.extend(mark);
+        }
+    }
+
     fn single_quote(&mut self) -> Result<String, ShellErrorKind> {
         let mut out = String::new();
-        let open = self.next();
-        if self.lexer.raw_quotes {
-            out.extend(open);
-        }
+        self.quote_mark(&mut out);
         loop {
-            match self.next() {
+            match self.peek() {
                 None => return Err(ShellErrorKind::SingleQuote),
                 Some('\'') => {
-                    if self.lexer.raw_quotes {
-                        out.push('\'');
-                    }
+                    self.quote_mark(&mut out);
                     return Ok(out);
                 }
-                Some(c) => out.push(c),
+                Some(c) => {
+                    self.pos += 1;
+                    out.push(c);
+                }
             }
         }
     }
 
     fn double_quote(&mut self) -> Result<String, ShellErrorKind> {
         let mut out = String::new();
-        let open = self.next();
-        if self.lexer.raw_quotes {
-            out.extend(open);
-        }
+        self.quote_mark(&mut out);
         loop {
             match self.peek() {
                 None => return Err(ShellErrorKind::DoubleQuote),
                 Some('"') => {
-                    self.pos += 1;
-                    if self.lexer.raw_quotes {
-                        out.push('"');
-                    }
+                    self.quote_mark(&mut out);
                     return Ok(out);
                 }
                 Some('$') => out.push_str(&self.dollar()?),
