@@ -704,7 +704,8 @@ impl Instruction {
     /// names and values, COPY/ADD sources, destination and flags, WORKDIR,
     /// USER, EXPOSE (split into words), VOLUME, STOPSIGNAL, FROM's image
     /// and platform. RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD and
-    /// MAINTAINER are left as written (the shell expands RUN's).
+    /// MAINTAINER are left as written (the shell expands RUN's). COPY/ADD
+    /// heredoc bodies with an unquoted delimiter are expanded, quotes kept.
     pub fn expand(&mut self, lexer: &Lexer, env: &(impl Env + ?Sized)) -> Result<(), ShellError> {
         let word = |w: &mut String| -> Result<(), ShellError> {
             *w = lexer.process_word(w, env)?;
@@ -717,6 +718,10 @@ impl Instruction {
                 optional(&mut from.platform)?;
             }
             Instruction::Copy(copy) => {
+                let heredoc = lexer.for_heredoc();
+                for file in copy.inline.iter_mut().filter(|f| f.expand) {
+                    file.data = heredoc.process_word(&file.data, env)?;
+                }
                 copy.sources.iter_mut().try_for_each(word)?;
                 word(&mut copy.dest)?;
                 optional(&mut copy.from)?;

@@ -31,6 +31,9 @@ pub struct Node {
     pub heredocs: Vec<Heredoc>,
     /// ONBUILD's trigger.
     pub trigger: Option<Box<Node>>,
+    /// A blank line sat inside the continuation: Docker builds it but warns
+    /// ("Empty continuation line found in: …").
+    pub empty_continuation: bool,
     /// 1-based lines the instruction spans (heredoc bodies included).
     pub start_line: usize,
     pub end_line: usize,
@@ -217,13 +220,18 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, DockerfileError> {
             continue;
         }
         let mut buf = first.to_string();
+        let mut empty_continuation = false;
         while !ended {
             let Some(raw) = lines.next() else { break };
             let line = trim_newline(&raw);
             directives.consider(line).map_err(at(current + 1, 1))?;
             current += 1;
             // Comment and blank lines inside a continuation are skipped.
-            if is_comment(&raw) || line.trim_start_matches(is_space).is_empty() {
+            if is_comment(&raw) {
+                continue;
+            }
+            if line.trim_start_matches(is_space).is_empty() {
+                empty_continuation = true;
                 continue;
             }
             let (part, end) = trim_continuation(line, directives.escape);
@@ -253,6 +261,7 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, DockerfileError> {
                 node.heredocs.push(heredoc);
             }
         }
+        node.empty_continuation = empty_continuation;
         node.start_line = start_line;
         node.end_line = current;
         node.column = column;
@@ -285,6 +294,7 @@ fn node_from_line(line: &str, escape: char, is_trigger: bool) -> Result<Node, Er
         original: line.to_string(),
         heredocs: Vec::new(),
         trigger: None,
+        empty_continuation: false,
         start_line: 0,
         end_line: 0,
         column: 0,
@@ -559,6 +569,7 @@ mod tests {
         assert_eq!(n[1].name(), "run");
         assert_eq!(n[1].args, ["echo a    b"]);
         assert_eq!((n[1].start_line, n[1].end_line, n[1].column), (4, 7, 3));
+        assert!(n[1].empty_continuation && !n[0].empty_continuation);
         assert_eq!(n[2].flags, ["--chown=1:1", "--from=x y"]);
         assert_eq!(n[2].args, ["a", "b/"]);
         assert_eq!(n[2].start_line, 8);

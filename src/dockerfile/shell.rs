@@ -82,6 +82,8 @@ pub struct Lexer {
     raw_escapes: bool,
     /// Leave `$UNSET` as written (heredoc names).
     skip_unset: bool,
+    /// Quotes are ordinary characters (heredoc bodies).
+    keep_quotes: bool,
 }
 
 impl Lexer {
@@ -91,6 +93,16 @@ impl Lexer {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            keep_quotes: false,
+        }
+    }
+
+    /// This lexer for a heredoc body (COPY's, when its delimiter is
+    /// unquoted): variables are expanded, quotes left alone.
+    pub fn for_heredoc(self) -> Lexer {
+        Lexer {
+            keep_quotes: true,
+            ..self
         }
     }
 
@@ -101,6 +113,7 @@ impl Lexer {
             raw_quotes,
             raw_escapes,
             skip_unset,
+            keep_quotes: false,
         }
     }
 
@@ -213,7 +226,7 @@ impl<E: Env + ?Sized> Word<'_, E> {
                     value.chars().for_each(|c| words.add_char(c));
                     result.push_str(&value);
                 }
-                '\'' | '"' => {
+                '\'' | '"' if !self.lexer.keep_quotes => {
                     let quoted = if c == '\'' {
                         self.single_quote()?
                     } else {
@@ -509,6 +522,16 @@ mod tests {
         let env: &[(String, String)] = &[];
         assert_eq!(lexer.process_word("c:\\dir`$x", env).unwrap(), "c:\\dir$x");
         assert_eq!(lexer.process_word("\"a`\"b\"", env).unwrap(), "a\"b");
+    }
+
+    #[test]
+    fn heredoc_bodies_keep_quotes() {
+        let lexer = Lexer::new('\\').for_heredoc();
+        let body = "echo \"$A\" '$A' \\$A\n";
+        assert_eq!(
+            lexer.process_word(body, env().as_slice()).unwrap(),
+            "echo \"1\" '1' $A\n"
+        );
     }
 
     #[test]
