@@ -179,10 +179,11 @@ fn is_comment(line: &str) -> bool {
 }
 
 /// Removes a trailing escape character (and blanks after it): the line
-/// goes on on the next one.
+/// goes on on the next one. As Docker 20.10's parser (`E[ \t]*$`), this is
+/// so even after another escape character: the reference's `c:\\` example
+/// runs into the next line. (Newer BuildKit keeps `\\` at the end.)
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let trimmed = line.trim_end_matches([' ', '\t']);
-    match trimmed.strip_suffix(escape) {
+    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
         Some(head) => (head, false),
         None => (line, true),
     }
@@ -583,6 +584,11 @@ mod tests {
         let d = parse("Dockerfile", text).unwrap();
         assert_eq!(d.escape, '`');
         assert_eq!(d.nodes.len(), 4);
+        // Without the directive, the reference's example is two
+        // instructions: `c:\\` ends in a continuation.
+        let n = nodes("FROM microsoft/nanoserver\nCOPY testfile.txt c:\\\\\nRUN dir c:\\\n");
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[1].args, ["testfile.txt", "c:\\RUN", "dir", "c:"]);
         assert_eq!(d.nodes[1].args, ["testfile.txt", "c:\\"]);
         assert_eq!(d.nodes[3].args, ["a   b"]);
         // After an instruction, blank line or comment, it is a comment.

@@ -525,6 +525,50 @@ mod tests {
     }
 
     #[test]
+    fn buildkit_lexer_cases() {
+        // Cases of BuildKit's own lexer tests, with its environment.
+        let env: Vec<(String, String)> = [("PWD", "/home"), ("SHELL", "bash"), ("NULL", "")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let word = |s: &str| Lexer::new('\\').process_word(s, env.as_slice()).ok();
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<&str>)] = &[
+            ("he'll'o", Some("hello")), ("he'llo", None), ("he\\'llo", Some("he'llo")),
+            ("he\\\\'llo", None), ("abc\\tdef", Some("abctdef")), ("\"abc\\tdef\"", Some("abc\\tdef")),
+            ("\"abc\\\\tdef\"", Some("abc\\tdef")), ("hello\\\\", Some("hello\\")), ("\"hello\\\"", None),
+            ("'hello\\'", Some("hello\\")), ("\"''\"", Some("''")), ("$.", Some("$.")), ("he$1x", Some("hex")),
+            ("he$.x", Some("he$.x")), ("he$pwd.", Some("he.")), ("he\\\\$PWD", Some("he\\/home")),
+            ("\"he\\\\$PWD\"", Some("he\\/home")), ("\\${}", Some("${}")), ("he${}xx", None), ("he${.}", None),
+            ("he${XXX:-${YYY:-yyy}}xx", Some("heyyyxx")), ("he${XXX:YYY}", None), ("he${XXX?}", None),
+            ("he${PWD:?}", Some("he/home")), ("he${NULL?}", Some("he")), ("he${NULL:?}", None),
+            ("he${PWD:+${SHELL}}xx", Some("hebashxx")), ("he${XXX:+000}xx", Some("hexx")),
+            ("\"he'$PWD'\"", Some("he'/home'")), ("'\\$PWD'", Some("\\$PWD")), ("he${PWD", None),
+            ("he${PWD=000}xx", None), ("he${PWD+${PWD}:}xx", Some("he/home:xx")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(word(input).as_deref(), *want, "{input}");
+        }
+        let env: Vec<(String, String)> = [
+            ("space", "abc  def"),
+            ("leading", "  ab c"),
+            ("trailing", "ab c   "),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let words = |s: &str| Lexer::new('\\').process_words(s, env.as_slice()).unwrap();
+        assert_eq!(words("hello${space}bye"), ["helloabc", "defbye"]);
+        assert_eq!(words("hello \"${space}\"bye"), ["hello", "abc  defbye"]);
+        assert_eq!(words("hello${leading}def"), ["hello", "ab", "cdef"]);
+        assert_eq!(words("hello\"${leading}\" def"), ["hello  ab c", "def"]);
+        assert_eq!(words("hello${trailing}d"), ["helloab", "c", "d"]);
+        assert_eq!(words("hel\"lo${trailing}\""), ["helloab c   "]);
+        assert_eq!(words("hello\\\" there"), ["hello\"", "there"]);
+        assert_eq!(words("hello'\\\\there'"), ["hello\\\\there"]);
+    }
+
+    #[test]
     fn heredoc_bodies_keep_quotes() {
         let lexer = Lexer::new('\\').for_heredoc();
         let body = "echo \"$A\" '$A' \\$A\n";
