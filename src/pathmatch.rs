@@ -31,7 +31,7 @@ enum Token {
 
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     tokens: Vec<Token>,
     /// patternmatcher's `suffixMatch`: a pattern that starts with `**` and
     /// has nothing special after it is a plain suffix test (so `**.txt`
