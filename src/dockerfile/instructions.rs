@@ -224,9 +224,8 @@ fn parse_flags(
         if flag == "--" {
             break;
         }
-        let Some(body) = flag.strip_prefix("--") else {
-            return Err(ErrorKind::NotAFlag(flag.clone()));
-        };
+        // The parser only gives words that start with `--`.
+        let body = flag.strip_prefix("--").unwrap_or(flag);
         let (name, value) = match body.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (body, None),

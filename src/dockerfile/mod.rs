@@ -51,8 +51,6 @@ pub enum ErrorKind {
     MissingFlagValue(String),
     #[error("expecting boolean value for flag {flag}, not: {value}")]
     BoolFlag { flag: String, value: String },
-    #[error("arg should start with -- : {0}")]
-    NotAFlag(String),
     #[error("FROM requires either one or three arguments")]
     FromArguments,
     #[error(
