@@ -536,7 +536,10 @@ fn sources_and_dest(
         .args
         .split_last()
         .ok_or(ErrorKind::NoDestination(what))?;
-    if heredoc_word(dest)?.is_some() {
+    // As BuildKit's `MustParseHeredoc`, a word that fails to lex as a
+    // heredoc is an ordinary path.
+    let heredoc = |word: &str| heredoc_word(word).ok().flatten();
+    if heredoc(dest).is_some() {
         return Err(ErrorKind::Heredoc {
             command: what,
             what: "a destination",
@@ -545,7 +548,7 @@ fn sources_and_dest(
     let mut paths = Vec::new();
     let mut inline = Vec::new();
     for source in sources {
-        match heredoc_word(source)? {
+        match heredoc(source) {
             Some(word) => {
                 let body = node.heredocs.iter().find(|h| h.name == word.name);
                 inline.push(InlineFile {
@@ -1351,6 +1354,10 @@ mod tests {
             ]
         );
         assert!(c.sources.is_empty());
+        let Instruction::Copy(c) = only("COPY <<'a /x") else {
+            panic!()
+        };
+        assert_eq!(c.sources, strings(&["<<'a"]));
     }
 
     #[test]
