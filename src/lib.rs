@@ -7,12 +7,14 @@
 pub mod archive;
 pub mod container;
 pub mod digest;
+pub mod dockerfile;
 pub mod durable;
 pub mod format;
 pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod oci;
+pub mod pathmatch;
 pub mod platform;
 pub mod progress;
 pub mod reference;
