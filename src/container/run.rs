@@ -269,6 +269,9 @@ impl<'a> Engine<'a> {
         let etc = dir.join("etc");
         runtime::write_etc_files(&etc, spec)?;
         let rootless = runtime::rootless_maps();
+        if rootless.is_some() {
+            runtime::check_rootless()?;
+        }
         let config = spec::build(
             spec,
             &rootfs,

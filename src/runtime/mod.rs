@@ -32,6 +32,8 @@ pub enum RuntimeError {
     },
     #[error("{0}")]
     User(String),
+    #[error("running a container without root needs a user namespace, and this system allows none to unprivileged users ({0}): run rimg as root, or allow them")]
+    NoUserNamespaces(String),
     #[error("preparing {path} in the container's filesystem")]
     Rootfs {
         path: String,
@@ -428,6 +430,35 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(125)
 }
 
+/// Why an unprivileged user may not create a user namespace here, from
+/// the sysctls that forbid it (`max_user_namespaces`, and Debian's and
+/// Ubuntu's `unprivileged_userns_clone` and AppArmor restriction); `None`
+/// when nothing forbids it.
+fn user_namespaces_forbidden(read: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let forbids = |path: &str, forbidden: &str| {
+        read(path)
+            .filter(|value| value.trim() == forbidden)
+            .map(|value| format!("{path} is {}", value.trim()))
+    };
+    forbids("/proc/sys/user/max_user_namespaces", "0")
+        .or_else(|| forbids("/proc/sys/kernel/unprivileged_userns_clone", "0"))
+        .or_else(|| {
+            forbids(
+                "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+                "1",
+            )
+        })
+}
+
+/// Refuses, in plain words, to run a container without root where the
+/// system allows no user namespace (the runtime's own error would not say).
+pub fn check_rootless() -> Result<(), RuntimeError> {
+    match user_namespaces_forbidden(|path| fs::read_to_string(path).ok()) {
+        Some(why) => Err(RuntimeError::NoUserNamespaces(why)),
+        None => Ok(()),
+    }
+}
+
 /// For an unprivileged caller, the user namespace's ID maps: the caller
 /// as root and, when `/etc/subuid` and `/etc/subgid` grant it a range (the
 /// runtime then maps it with newuidmap/newgidmap), that range from 1 on,
@@ -506,4 +537,38 @@ pub fn state_dir(store_root: &Path) -> PathBuf {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("rimg-{uid}")))
     };
     base.join(&key.hex()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_user_namespaces_are_named() {
+        let sysctls = |values: &'static [(&'static str, &'static str)]| {
+            move |path: &str| {
+                values
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(user_namespaces_forbidden(sysctls(&[])), None);
+        assert_eq!(
+            user_namespaces_forbidden(sysctls(&[(
+                "/proc/sys/user/max_user_namespaces",
+                "15000\n"
+            )])),
+            None
+        );
+        assert_eq!(
+            user_namespaces_forbidden(sysctls(&[(
+                "/proc/sys/kernel/unprivileged_userns_clone",
+                "0\n"
+            )])),
+            Some("/proc/sys/kernel/unprivileged_userns_clone is 0".into())
+        );
+        let e = RuntimeError::NoUserNamespaces("/proc/sys/user/max_user_namespaces is 0".into());
+        assert!(e.to_string().contains("run rimg as root, or allow them"));
+    }
 }
