@@ -333,27 +333,50 @@ fn a_container_that_handles_sigterm_stops_at_once() {
 #[test]
 fn a_killed_rimg_run_leaves_an_exited_container() {
     let fx = fixture();
-    let mut child = rimg_command(&fx.root())
-        .args(["run", "--name", "orphan", "base", "sleep", "1000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the container to run", || {
-        fx.ok(&["ps", "-q"]).lines().count() == 1
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Sleeps on its first run, exits 7 on the next; the sleep's length
+    // tells its process apart from other tests'.
+    let script = "test -e /again && exit 7; touch /again; exec sleep 1357";
+    let killed_run = |name: &str| {
+        let mut child = rimg_command(&fx.root())
+            .args(["run", "--name", name, "base", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed only once its first run has marked it.
+        wait_for("the container to run", || {
+            let rootfs = fx.run(&["mount", name]);
+            rootfs.code == 0
+                && std::path::Path::new(&format!("{}/again", rootfs.stdout.trim())).exists()
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+    killed_run("orphan");
     let status = fx.ok(&["ps", "-a", "--format", "{{.State}} {{.Status}}"]);
     assert!(status.starts_with("exited Exited (137)"), "{status}");
     // Nothing of it is left running.
     let sleeping = Command::new("pgrep")
-        .args(["-f", "sleep 1000"])
+        .args(["-f", "sleep 1357"])
         .output()
         .unwrap();
     assert!(sleeping.stdout.is_empty(), "{sleeping:?}");
     fx.ok(&["rm", "orphan"]);
+
+    // Started again at once, with nobody having looked in between: the
+    // start ends the orphaned run itself (it used to wait for its own lock).
+    killed_run("again");
+    let mut start = Command::new("timeout");
+    start
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_rimg"))
+        .arg("--root")
+        .arg(fx.root());
+    common::isolate(&mut start, &fx.root());
+    let started = start.args(["start", "-a", "again"]).status().unwrap();
+    assert_eq!(started.code(), Some(7));
+    fx.ok(&["rm", "again"]);
 }
 
 #[test]

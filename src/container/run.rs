@@ -242,6 +242,13 @@ impl<'a> Engine<'a> {
             return Ok(state);
         }
         let _lock = self.state_lock(container)?;
+        self.state_locked(container)
+    }
+
+    /// [`Engine::state`] for a caller holding the state lock (a second
+    /// flock of the same file in one process would wait for itself).
+    fn state_locked(&self, container: &Container) -> Result<State> {
+        let dir = self.containers.dir(&container.id);
         let mut state = State::read(&dir)?;
         if state.is_orphaned() {
             // Nobody is left to copy its output or record its end: end it
@@ -293,7 +300,7 @@ impl<'a> Engine<'a> {
     fn begin(&self, container: &Container, runtime: &Runtime, watcher: Watcher) -> Result<()> {
         let _lock = self.state_lock(container)?;
         let dir = self.containers.dir(&container.id);
-        let previous = self.state(container)?;
+        let previous = self.state_locked(container)?;
         if previous.is_running() {
             return Err(ContainerError::AlreadyRunning(container.id.clone()));
         }
