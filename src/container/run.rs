@@ -189,9 +189,9 @@ fn check_command(rootfs: &Path, process: &ProcessConfig) -> Result<()> {
 /// The user a process runs as. Without root, its supplementary groups
 /// from `/etc/group` are dropped, as runc itself drops them: a user
 /// namespace may not set groups it was not asked for explicitly.
-fn exec_user(rootfs: &Path, spec: &str) -> Result<user::ExecUser> {
+fn exec_user(rootfs: &Path, spec: &str, rootless: bool) -> Result<user::ExecUser> {
     let mut user = user::resolve_in(rootfs, spec)?;
-    if runtime::rootless_maps().is_some() {
+    if rootless {
         user.additional_gids.clear();
     }
     Ok(user)
@@ -272,10 +272,10 @@ impl<'a> Engine<'a> {
         let dir = self.containers.dir(&container.id);
         let rootfs = self.containers.rootfs(container);
         check_command(&rootfs, &spec.process)?;
-        let user = exec_user(&rootfs, &spec.process.user)?;
         let etc = dir.join("etc");
         runtime::write_etc_files(&etc, spec)?;
         let rootless = runtime::rootless_maps();
+        let user = exec_user(&rootfs, &spec.process.user, rootless.is_some())?;
         if rootless.is_some() {
             runtime::check_rootless()?;
         }
@@ -656,7 +656,7 @@ impl<'a> Engine<'a> {
             tty: options.tty,
         };
         check_command(&rootfs, &process)?;
-        let user = exec_user(&rootfs, &process.user)?;
+        let user = exec_user(&rootfs, &process.user, runtime::rootless_maps().is_some())?;
         let json =
             serde_json::to_vec(&spec::process(&process, &user)?).expect("a process serializes");
         let runtime = self.runtime_of(&state)?;
