@@ -4,7 +4,8 @@
 //! compared after normalising only what must differ:
 //!
 //! * `Error response from daemon: ` is rimg's `Error: ` (there is no daemon);
-//! * relative times of images made during the test (`import`), and those
+//! * relative times of images made during the test (`import`), their
+//!   absolute times (the two sides may straddle a second), and those
 //!   images' IDs (their creation time is in their config), in the cases
 //!   marked [`Check::Volatile`]; columns then line up differently, so runs
 //!   of spaces compare as one; and Docker 20.10's `292 years ago` for a
@@ -170,10 +171,11 @@ fn daemonless(stderr: &str) -> String {
     stderr.replace("Error response from daemon: ", "Error: ")
 }
 
-/// Relative times become `<ago>`, the IDs in `made` `<made>`, and runs of
-/// spaces (column padding) one space.
+/// Relative times become `<ago>`, times of today (or yesterday, for a run
+/// across midnight) `<now>`, the IDs in `made` `<made>`, and runs of spaces
+/// (column padding) one space.
 fn volatile(text: &str, made: &[String]) -> String {
-    let mut text = text.replace("292 years ago", "N/A");
+    let mut text = without_recent_times(&text.replace("292 years ago", "N/A"));
     for id in made {
         text = text
             .replace(id.as_str(), "<made>")
@@ -212,6 +214,43 @@ fn volatile(text: &str, made: &[String]) -> String {
         })
         .map(|line| line + "\n")
         .collect()
+}
+
+/// Each `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (with any fraction)
+/// of today or yesterday replaced by `<now>`: only images made during the
+/// test have such times, and each side makes them in its own second.
+fn without_recent_times(text: &str) -> String {
+    let now = chrono::Utc::now();
+    let mut text = text.to_string();
+    for day in [now, now - chrono::Duration::days(1)] {
+        let date = day.format("%Y-%m-%d").to_string();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(&date) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + date.len()..];
+            let clock = after.get(..9).filter(|c| {
+                let bytes = c.as_bytes();
+                (bytes[0] == b' ' || bytes[0] == b'T') && bytes[3] == b':' && bytes[6] == b':'
+            });
+            match clock {
+                Some(clock) => {
+                    let fraction = after[9..].strip_prefix('.').map_or(0, |f| {
+                        1 + f.len() - f.trim_start_matches(|c: char| c.is_ascii_digit()).len()
+                    });
+                    out.push_str("<now>");
+                    rest = &after[clock.len() + fraction..];
+                }
+                None => {
+                    out.push_str(&date);
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
 }
 
 /// `inspect`'s array with what describes Docker's storage taken out, and
@@ -650,4 +689,30 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
         (&["ps", "-a"], Exact),
     ];
     sides.compare_all(&steps, failures) + 4
+}
+
+/// Images imported in 14:48:41 by Docker and in 14:48:42 by rimg (a CI run
+/// did): their absolute times must not count as a difference.
+#[test]
+fn times_of_images_made_in_different_seconds_compare_equal() {
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let outcome = |second: &str| {
+        Outcome {
+        stdout: format!(
+            "IMAGE CREATED AT SIZE\n{today}T14:48:{second}Z 20\n{today} 14:48:{second}.123 +0000 UTC\n2024-01-02 03:04:05 +0000 UTC\n"
+        ),
+        stderr: String::new(),
+        code: 0,
+    }
+    };
+    let (docker, rimg) = (outcome("41"), outcome("42"));
+    let made = (Vec::new(), Vec::new());
+    assert_eq!(
+        compare_outcomes(&[], Check::Volatile, &docker, &rimg, &made),
+        None
+    );
+    assert_eq!(
+        without_recent_times(&docker.stdout),
+        "IMAGE CREATED AT SIZE\n<now>Z 20\n<now> +0000 UTC\n2024-01-02 03:04:05 +0000 UTC\n"
+    );
 }
