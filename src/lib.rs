@@ -5,6 +5,7 @@
 //! modules. `docs/architecture.md` shows how they fit.
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod digest;
 pub mod dockerfile;

@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use cli::{archive, containers, images, manifest, registry, system, Context};
+use cli::{archive, build, containers, images, manifest, registry, system, Context};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +63,8 @@ enum StoreCommand {
     System(system::SystemCommand),
     #[command(flatten)]
     Containers(containers::ContainerCommand),
+    #[command(flatten)]
+    Build(build::BuildCommand),
     /// Import the contents from a tarball to create a filesystem image
     Import(archive::ImportArgs),
     /// Manage containers
@@ -135,6 +137,7 @@ fn dispatch(ctx: &Context, command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Image(command) => images::run(ctx, command),
         StoreCommand::System(command) => system::run(ctx, command),
         StoreCommand::Containers(command) => containers::run(ctx, command),
+        StoreCommand::Build(command) => build::run(ctx, command),
         StoreCommand::Container(command) => containers::run(ctx, command),
         StoreCommand::Pull(args) => registry::pull(ctx, args),
         StoreCommand::Push(args) => registry::push(ctx, args),

@@ -33,6 +33,8 @@ pub enum ImageCommand {
     Save(archive::SaveArgs),
     /// Load images from a tar archive or STDIN
     Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
 }
 
 #[derive(Args)]
@@ -136,6 +138,9 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<ExitCode> {
         ImageCommand::Import(args) => archive::import(ctx, args),
         ImageCommand::Save(args) => archive::save(ctx, args),
         ImageCommand::Load(args) => archive::load(ctx, args),
+        ImageCommand::Build(args) => {
+            super::build::run(ctx, super::build::BuildCommand::Build(Box::new(args)))
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! what they return. Behaviour belongs in the library, not here.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod manifest;

@@ -110,6 +110,23 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Pulls `image` for `run` or `build`, whose store lacks it; the progress
+/// is shown unless `quiet`.
+pub fn pull_image(ctx: &Context, image: &str, quiet: bool) -> Result<()> {
+    let (reference, _) = Reference::parse_for_transfer(image, false)?;
+    let client = ctx.registry_client(None)?;
+    let progress = Progress::new(quiet);
+    let options = PullOptions {
+        all_tags: false,
+        platform: None,
+        max_concurrent_downloads: pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+    };
+    ctx.block_on(pull::pull(
+        &ctx.store, &client, &reference, &options, &progress,
+    ))??;
+    Ok(())
+}
+
 pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode> {
     let (reference, default_tag) = Reference::parse_for_transfer(&args.name, args.all_tags)?;
     if default_tag && !args.quiet {

@@ -6,10 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{ArgAction, Args};
 use rimg::container::run::{Engine, ExecOptions, LogOptions, RunFlags};
 use rimg::container::{self, ContainerError, Containers, CreateOptions};
-use rimg::image::pull::{self, PullOptions};
 use rimg::image::Catalog;
-use rimg::progress::Progress;
-use rimg::reference::Reference;
 use rimg::runtime::{Bind, Network};
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -284,18 +281,7 @@ fn pull_as_asked(ctx: &Context, image: &str, pull: &str) -> Result<()> {
         }
         eprintln!("Unable to find image '{image}' locally");
     }
-    let (reference, _) = Reference::parse_for_transfer(image, false)?;
-    let client = ctx.registry_client(None)?;
-    let progress = Progress::new(true);
-    let options = PullOptions {
-        all_tags: false,
-        platform: None,
-        max_concurrent_downloads: pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS,
-    };
-    ctx.block_on(pull::pull(
-        &ctx.store, &client, &reference, &options, &progress,
-    ))??;
-    Ok(())
+    super::registry::pull_image(ctx, image, true)
 }
 
 fn create_container(

@@ -20,6 +20,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::fs;
+use std::path::Path;
 
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
@@ -84,7 +85,7 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
     let mut layers = container.head.layers.clone();
     let mut diff_id = None;
     if !changes.is_empty() {
-        let layer = write_layer(&lease, &container, &containers, &changes, now.timestamp())?;
+        let layer = write_layer(&lease, &rootfs, &changes, now.timestamp(), None)?;
         // A file that changed while it was read is marked so the next
         // commit takes it again.
         for entry in new.iter_mut().filter(|e| layer.raced.contains(&e.path)) {
@@ -133,25 +134,28 @@ fn base_name(path: &[u8]) -> &[u8] {
     }
 }
 
-/// A layer written for a commit.
-struct NewLayer {
-    descriptor: Descriptor,
-    diff_id: Digest,
+/// A layer written from a rootfs's changes.
+pub(crate) struct NewLayer {
+    pub descriptor: Descriptor,
+    pub diff_id: Digest,
     /// Paths whose size changed while they were read.
-    raced: BTreeSet<Vec<u8>>,
+    pub raced: BTreeSet<Vec<u8>>,
 }
 
-/// Writes the layer for `changes`.
-fn write_layer(
+/// Writes the layer holding `changes` of `rootfs`, whiteouts dated `now`;
+/// with `clamp`, no entry is dated later (`SOURCE_DATE_EPOCH`).
+pub(crate) fn write_layer(
     lease: &Lease,
-    container: &Container,
-    containers: &Containers,
+    rootfs: &Path,
     changes: &[changes::Change],
     now: i64,
+    clamp: Option<u64>,
 ) -> Result<NewLayer> {
-    let rootfs = containers.rootfs(container);
-    let context = || format!("writing the layer for container {}", container.id);
-    let mut tar = tarball::TarWriter::new(LayerWriter::new(lease)?, &rootfs);
+    let context = || format!("writing a layer from {}", rootfs.display());
+    let mut tar = tarball::TarWriter::new(LayerWriter::new(lease)?, rootfs);
+    if let Some(epoch) = clamp {
+        tar = tar.clamp_mtimes(epoch);
+    }
     let mut raced = BTreeSet::new();
     for entry in changes::layer_entries(changes) {
         match &entry {

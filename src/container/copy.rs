@@ -331,7 +331,7 @@ fn put_in<R: Read + Send>(
 
 /// Re-emits a tar stream with every name under `prefix`, the top entry
 /// `top` renamed to `rename`, and owners reset to root unless kept.
-fn relocate<R: Read, W: Write>(
+pub(crate) fn relocate<R: Read, W: Write>(
     input: R,
     out: W,
     prefix: &[u8],

@@ -16,7 +16,7 @@
 pub mod changes;
 mod commit;
 pub mod copy;
-mod names;
+pub(crate) mod names;
 pub mod resolve;
 pub mod run;
 pub mod snapshot;
@@ -25,6 +25,7 @@ mod tarball;
 pub mod unpack;
 mod usage;
 
+pub(crate) use commit::write_layer;
 pub use commit::{commit, CommitOptions};
 pub use usage::{disk_usage, prune_images, ContainerUsage};
 
@@ -345,23 +346,7 @@ pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Cont
     let mut cleanup = Cleanup(Some(dir.clone()));
     let rootfs = dir.join("rootfs");
     fs::create_dir(&rootfs).map_err(io_context(format!("creating {}", rootfs.display())))?;
-    let options = unpack::Options::for_current_user();
-    for (layer, blob) in found.manifest.layers.iter().zip(blobs) {
-        let unpack_error = |source| ContainerError::Unpack {
-            layer: layer.digest.clone(),
-            source,
-        };
-        let decompressing = |source| {
-            unpack_error(UnpackError::Io {
-                context: "decompressing".into(),
-                source,
-            })
-        };
-        let size = blob.metadata().map_err(decompressing)?.len();
-        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob), Some(size))
-            .map_err(decompressing)?;
-        unpack::unpack_layer(&rootfs, reader, options).map_err(unpack_error)?;
-    }
+    unpack_blobs(&found.manifest.layers, blobs, &rootfs)?;
     run::prepare_rootfs(&rootfs, &spec)?;
     let entries =
         snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
@@ -398,6 +383,28 @@ pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Cont
     }
     cleanup.0 = None;
     Ok(record)
+}
+
+/// Unpacks `layers` (their blobs already open, in order) into `rootfs`.
+pub(crate) fn unpack_blobs(layers: &[Descriptor], blobs: Vec<File>, rootfs: &Path) -> Result<()> {
+    let options = unpack::Options::for_current_user();
+    for (layer, blob) in layers.iter().zip(blobs) {
+        let unpack_error = |source| ContainerError::Unpack {
+            layer: layer.digest.clone(),
+            source,
+        };
+        let decompressing = |source| {
+            unpack_error(UnpackError::Io {
+                context: "decompressing".into(),
+                source,
+            })
+        };
+        let size = blob.metadata().map_err(decompressing)?.len();
+        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob), Some(size))
+            .map_err(decompressing)?;
+        unpack::unpack_layer(rootfs, reader, options).map_err(unpack_error)?;
+    }
+    Ok(())
 }
 
 fn unused_name(containers: &Containers) -> Result<String> {
@@ -465,7 +472,7 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
 
 /// `remove_dir_all`, making directories writable first if an unprivileged
 /// user cannot otherwise empty them.
-fn remove_tree(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     if fs::remove_dir_all(path).is_ok() {
         return Ok(());
     }

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Docker's default `PATH` for an image that sets none.
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// `run`/`create` flags that shape the container.
 #[derive(Clone, Debug, Default)]
@@ -126,7 +127,7 @@ fn set_env(env: &mut Vec<String>, entry: &str) {
 /// Makes what the runtime mounts onto, and the working directory, before
 /// the container's first snapshot, so they never show in `diff` or
 /// `commit` (Docker keeps them in an init layer for the same reason).
-pub(super) fn prepare_rootfs(rootfs: &Path, spec: &ContainerSpec) -> Result<()> {
+pub(crate) fn prepare_rootfs(rootfs: &Path, spec: &ContainerSpec) -> Result<()> {
     let mut points: Vec<(&str, Kind)> = vec![
         ("/proc", Kind::Dir),
         ("/dev", Kind::Dir),
@@ -184,17 +185,6 @@ fn check_command(rootfs: &Path, process: &ProcessConfig) -> Result<()> {
             "exec: \"{program}\": executable file not found in $PATH"
         )))
     }
-}
-
-/// The user a process runs as. Without root, its supplementary groups
-/// from `/etc/group` are dropped, as runc itself drops them: a user
-/// namespace may not set groups it was not asked for explicitly.
-fn exec_user(rootfs: &Path, spec: &str, rootless: bool) -> Result<user::ExecUser> {
-    let mut user = user::resolve_in(rootfs, spec)?;
-    if rootless {
-        user.additional_gids.clear();
-    }
-    Ok(user)
 }
 
 /// Runs containers of one store with one OCI runtime.
@@ -272,28 +262,7 @@ impl<'a> Engine<'a> {
         let dir = self.containers.dir(&container.id);
         let rootfs = self.containers.rootfs(container);
         check_command(&rootfs, &spec.process)?;
-        let etc = dir.join("etc");
-        runtime::write_etc_files(&etc, spec)?;
-        let rootless = runtime::rootless_maps();
-        let user = exec_user(&rootfs, &spec.process.user, rootless.is_some())?;
-        if rootless.is_some() {
-            runtime::check_rootless()?;
-        }
-        let config = spec::build(
-            spec,
-            &rootfs,
-            &etc,
-            &user,
-            rootless.as_ref(),
-            runtime.mounts_cgroups(),
-        )?;
-        let bundle = dir.join("bundle");
-        fs::create_dir_all(&bundle)
-            .map_err(io_context(format!("creating {}", bundle.display())))?;
-        let json = serde_json::to_vec_pretty(&config).expect("a spec serializes");
-        let path = bundle.join("config.json");
-        fs::write(&path, json).map_err(io_context(format!("writing {}", path.display())))?;
-        Ok(bundle)
+        Ok(runtime.write_bundle(spec, &rootfs, &dir)?)
     }
 
     /// Marks the container running under `watcher`; refuses one that is.
@@ -656,7 +625,7 @@ impl<'a> Engine<'a> {
             tty: options.tty,
         };
         check_command(&rootfs, &process)?;
-        let user = exec_user(&rootfs, &process.user, runtime::rootless_maps().is_some())?;
+        let user = user::exec_user(&rootfs, &process.user, runtime::rootless_maps().is_some())?;
         let json =
             serde_json::to_vec(&spec::process(&process, &user)?).expect("a process serializes");
         let runtime = self.runtime_of(&state)?;

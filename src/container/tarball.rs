@@ -22,6 +22,8 @@ pub struct TarWriter<W: Write> {
     root: PathBuf,
     /// First path written for each multiply-linked inode.
     links: HashMap<u64, Vec<u8>>,
+    /// No entry's mtime is later than this (`SOURCE_DATE_EPOCH`).
+    latest_mtime: u64,
 }
 
 /// What appending one path found.
@@ -43,7 +45,14 @@ impl<W: Write> TarWriter<W> {
             builder,
             root: root.to_path_buf(),
             links: HashMap::new(),
+            latest_mtime: u64::MAX,
         }
+    }
+
+    /// Clamps every entry's mtime to `epoch`, for reproducible layers.
+    pub fn clamp_mtimes(mut self, epoch: u64) -> TarWriter<W> {
+        self.latest_mtime = epoch;
+        self
     }
 
     /// Appends the rootfs path `rel` (no leading `/`), whose `lstat` said
@@ -54,7 +63,7 @@ impl<W: Write> TarWriter<W> {
         header.set_mode(meta.permissions());
         header.set_uid(meta.uid as u64);
         header.set_gid(meta.gid as u64);
-        header.set_mtime(meta.mtime.max(0) as u64);
+        header.set_mtime((meta.mtime.max(0) as u64).min(self.latest_mtime));
         header.set_size(0);
         if !meta.is_dir() && meta.nlink > 1 {
             if let Some(first) = self.links.get(&meta.ino) {
@@ -138,7 +147,7 @@ impl<W: Write> TarWriter<W> {
         header.set_uid(0);
         header.set_gid(0);
         header.set_size(0);
-        header.set_mtime(mtime);
+        header.set_mtime(mtime.min(self.latest_mtime));
         self.builder
             .append_data(&mut header, path(name), io::empty())
     }

@@ -75,92 +75,111 @@ pub fn apply_changes(
         instruction
             .expand(&lexer, env.as_slice())
             .map_err(|e| InstructionError(e.to_string()))?;
-        match instruction {
-            Instruction::Cmd(command) => {
-                config.cmd = Field::Set(command_line(config, command));
-                cmd_set = true;
-            }
-            Instruction::Entrypoint(command) => {
-                // `ENTRYPOINT []` removes it, as Docker's nil command line.
-                config.entrypoint = if command.args.is_empty() && !command.prepend_shell {
-                    Field::Null
-                } else {
-                    Field::Set(command_line(config, command))
-                };
-                if !cmd_set {
-                    config.cmd = Field::Null;
-                }
-            }
-            Instruction::Env(pairs) => {
-                let list = config.env.get_or_default();
-                for (key, value) in pairs {
-                    let prefix = format!("{key}=");
-                    let entry = format!("{key}={value}");
-                    match list
-                        .iter_mut()
-                        .find(|e| e.starts_with(&prefix) || **e == key)
-                    {
-                        Some(existing) => *existing = entry,
-                        None => list.push(entry),
-                    }
-                }
-            }
-            Instruction::Label(pairs) => {
-                let labels = config.labels.get_or_default();
-                for (key, value) in pairs {
-                    labels.insert(key, json!(value));
-                }
-            }
-            Instruction::Expose(specs) => {
-                let mut ports = Vec::new();
-                for spec in specs {
-                    ports.extend(instructions::port_specs(&spec)?);
-                }
-                let exposed = config.exposed_ports.get_or_default();
-                for port in ports {
-                    exposed.insert(port, json!({}));
-                }
-            }
-            Instruction::User(user) => config.user = Field::Set(user),
-            Instruction::Workdir(path) => {
-                if path.is_empty() {
-                    return err("cannot normalize nothing");
-                }
-                let current = config.working_dir.get().map_or("", String::as_str);
-                let dir = if path.starts_with('/') {
-                    path
-                } else {
-                    pathmatch::clean(&format!("/{current}/{path}"))
-                };
-                config.working_dir = Field::Set(dir);
-            }
-            Instruction::Volume(volumes) => {
-                let map = config.volumes.get_or_default();
-                for volume in volumes {
-                    map.insert(volume, json!({}));
-                }
-            }
-            Instruction::StopSignal(signal) => {
-                if !instructions::is_signal(&signal) {
-                    return err(format!("Invalid signal: {signal}"));
-                }
-                config.stop_signal = Field::Set(signal);
-            }
-            Instruction::Onbuild(expression) => {
-                config.on_build.get_or_default().push(expression);
-            }
-            Instruction::Healthcheck(health) => {
-                config.healthcheck = Field::Set(healthcheck(health));
-            }
-            other => unreachable!("checked against VALID: {other:?}"),
+        apply(config, instruction, &mut cmd_set)?;
+    }
+    Ok(())
+}
+
+/// Applies one instruction, already expanded, to `config`, as Docker's
+/// builder dispatches it; `cmd_set` says whether a CMD came earlier in the
+/// same changes or stage (an ENTRYPOINT then keeps it). Instructions that
+/// change no config (RUN, COPY, ADD, ARG, FROM, MAINTAINER) are left to
+/// the caller.
+pub fn apply(
+    config: &mut RuntimeConfig,
+    instruction: Instruction,
+    cmd_set: &mut bool,
+) -> Result<(), InstructionError> {
+    match instruction {
+        Instruction::Cmd(command) => {
+            config.cmd = Field::Set(command_line(config, command));
+            *cmd_set = true;
         }
+        Instruction::Entrypoint(command) => {
+            // `ENTRYPOINT []` removes it, as Docker's nil command line.
+            config.entrypoint = if command.args.is_empty() && !command.prepend_shell {
+                Field::Null
+            } else {
+                Field::Set(command_line(config, command))
+            };
+            if !*cmd_set {
+                config.cmd = Field::Null;
+            }
+        }
+        Instruction::Env(pairs) => {
+            let list = config.env.get_or_default();
+            for (key, value) in pairs {
+                let prefix = format!("{key}=");
+                let entry = format!("{key}={value}");
+                match list
+                    .iter_mut()
+                    .find(|e| e.starts_with(&prefix) || **e == key)
+                {
+                    Some(existing) => *existing = entry,
+                    None => list.push(entry),
+                }
+            }
+        }
+        Instruction::Label(pairs) => {
+            let labels = config.labels.get_or_default();
+            for (key, value) in pairs {
+                labels.insert(key, json!(value));
+            }
+        }
+        Instruction::Expose(specs) => {
+            let mut ports = Vec::new();
+            for spec in specs {
+                ports.extend(instructions::port_specs(&spec)?);
+            }
+            let exposed = config.exposed_ports.get_or_default();
+            for port in ports {
+                exposed.insert(port, json!({}));
+            }
+        }
+        Instruction::User(user) => config.user = Field::Set(user),
+        Instruction::Workdir(path) => {
+            if path.is_empty() {
+                return err("cannot normalize nothing");
+            }
+            let current = config.working_dir.get().map_or("", String::as_str);
+            let dir = if path.starts_with('/') {
+                path
+            } else {
+                pathmatch::clean(&format!("/{current}/{path}"))
+            };
+            config.working_dir = Field::Set(dir);
+        }
+        Instruction::Volume(volumes) => {
+            let map = config.volumes.get_or_default();
+            for volume in volumes {
+                map.insert(volume, json!({}));
+            }
+        }
+        Instruction::StopSignal(signal) => {
+            if !instructions::is_signal(&signal) {
+                return err(format!("Invalid signal: {signal}"));
+            }
+            config.stop_signal = Field::Set(signal);
+        }
+        Instruction::Onbuild(expression) => {
+            config.on_build.get_or_default().push(expression);
+        }
+        Instruction::Healthcheck(health) => {
+            config.healthcheck = Field::Set(healthcheck(health));
+        }
+        Instruction::Shell(shell) => config.shell = Field::Set(shell),
+        Instruction::Run(_)
+        | Instruction::Copy(_)
+        | Instruction::Arg(_)
+        | Instruction::From(_)
+        | Instruction::Maintainer(_) => {}
     }
     Ok(())
 }
 
 /// CMD/ENTRYPOINT arguments: exec form as written, shell form through the
 /// config's shell.
-fn command_line(config: &RuntimeConfig, command: CommandLine) -> Vec<String> {
+pub fn command_line(config: &RuntimeConfig, command: CommandLine) -> Vec<String> {
     if !command.prepend_shell {
         return command.args;
     }

@@ -192,6 +192,40 @@ impl Runtime {
         cmd
     }
 
+    /// Writes what a start of `spec` in `rootfs` needs under `dir`: the
+    /// generated `/etc` files in `etc/` and the runtime spec in
+    /// `bundle/config.json`, as root or, rootless, in a user namespace.
+    /// Returns the bundle directory.
+    pub fn write_bundle(
+        &self,
+        spec: &ContainerSpec,
+        rootfs: &Path,
+        dir: &Path,
+    ) -> Result<PathBuf, RuntimeError> {
+        let etc = dir.join("etc");
+        write_etc_files(&etc, spec)?;
+        let rootless = rootless_maps();
+        let user = user::exec_user(rootfs, &spec.process.user, rootless.is_some())?;
+        if rootless.is_some() {
+            check_rootless()?;
+        }
+        let config = spec::build(
+            spec,
+            rootfs,
+            &etc,
+            &user,
+            rootless.as_ref(),
+            self.mounts_cgroups(),
+        )?;
+        let bundle = dir.join("bundle");
+        fs::create_dir_all(&bundle)
+            .map_err(io_context(format!("creating {}", bundle.display())))?;
+        let json = serde_json::to_vec_pretty(&config).expect("a spec serializes");
+        let path = bundle.join("config.json");
+        fs::write(&path, json).map_err(io_context(format!("writing {}", path.display())))?;
+        Ok(bundle)
+    }
+
     /// `run` in the foreground: the caller spawns it with the stdio it
     /// wants the container to have, and its exit status is the process's.
     /// The runtime writes the process's PID to `pid_file` once it started.

@@ -22,10 +22,12 @@
 //! unreferenced blobs meanwhile (`system check --repair`, `rmi`, `image
 //! prune`) takes them; see `lease.rs`.
 
+mod build_cache;
 mod check;
 mod ingest;
 mod lease;
 
+pub use build_cache::{CachePruned, CacheRecord};
 pub use check::{CheckReport, Problem};
 pub use ingest::{Claim, Ingest};
 pub use lease::Lease;
@@ -418,12 +420,14 @@ impl Store {
         )
     }
 
-    /// Every blob reachable from the index's entries: manifests (and, for
-    /// nested indexes, their children), configs and layers. Blobs missing
-    /// from the store are included too; they are still referenced.
+    /// Every blob reachable from the index's entries and the build cache's
+    /// records: manifests (and, for nested indexes, their children),
+    /// configs and layers. Blobs missing from the store are included too;
+    /// they are still referenced.
     pub fn referenced_blobs(&self, index: &Index) -> Result<BTreeSet<Digest>> {
         let mut seen = BTreeSet::new();
         let mut pending: Vec<Descriptor> = index.manifests.clone();
+        pending.extend(self.cached_manifests()?);
         while let Some(desc) = pending.pop() {
             if !seen.insert(desc.digest.clone()) {
                 continue;

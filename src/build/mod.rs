@@ -1,0 +1,1311 @@
+//! `build`: a Dockerfile executed stage by stage, as Docker's classic
+//! builder does it and shows it (`Step 2/5 : RUN …`, ` ---> Using cache`),
+//! with BuildKit's habits where they are better: stages the target does
+//! not need are skipped, and a step whose result is cached costs no
+//! container and no extraction.
+//!
+//! Each step's result is an image in the store (a config and a manifest
+//! over the layers so far), kept in the build cache under a key made of
+//! the parent image, the instruction as expanded (its history line) and
+//! the config it produces, and for COPY/ADD the contents of the files
+//! copied ([`crate::store::CacheRecord`]). A stage's files are unpacked
+//! into a working tree only when a step misses the cache; RUN goes
+//! through the OCI runtime ([`step`]), and each step that changes files
+//! becomes one layer ([`tree`]). The image is named only once the whole
+//! build succeeded.
+
+pub mod context;
+pub mod source;
+mod step;
+mod tree;
+
+use crate::container::{self, names, remove_tree, resolve, ContainerError};
+use crate::digest::Digest;
+use crate::dockerfile::ignore::Ignore;
+use crate::dockerfile::instructions::{self, ArgDef, Copy, Instruction, Located, Stage, Stages};
+use crate::dockerfile::shell::Lexer;
+use crate::dockerfile::{parser, DockerfileError};
+use crate::image::instruction::{self as apply, InstructionError};
+use crate::image::writer;
+use crate::image::{Catalog, ImageError};
+use crate::oci::{Descriptor, Field, History, ImageConfig, KeepOrder, RuntimeConfig};
+use crate::reference::Reference;
+use crate::runtime::{Network, ProcessConfig, Runtime, RuntimeError};
+use crate::store::{Lease, Store, StoreError};
+use context::{Ownership, Tree};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use tree::WorkingTree;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Dockerfile(#[from] DockerfileError),
+    /// The context or Dockerfile could not be had, in Docker's words.
+    #[error("{0}")]
+    Context(String),
+    #[error("failed to reach build target {0} in Dockerfile")]
+    UnknownTarget(String),
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    CommandFailed { command: String, code: i32 },
+    #[error("{what} failed: file not found in build context or excluded by .dockerignore: stat {path}: file does not exist")]
+    SourceNotFound { what: String, path: String },
+    #[error("{0} failed: no source files were specified")]
+    NoSources(String),
+    #[error("{what} failed: forbidden path outside the build context: {path}")]
+    OutsideContext { what: String, path: String },
+    #[error("When using {0} with more than one source file, the destination must be a directory and end with a /")]
+    DestinationNotDirectory(String),
+    #[error("{what} failed: {reason}")]
+    Copy { what: String, reason: String },
+    #[error("invalid chmod value {0:?}: an octal mode is expected")]
+    BadChmod(String),
+    #[error("{0} is not supported by rimg yet")]
+    Unsupported(String),
+    #[error("pulling {image}")]
+    Pull {
+        image: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("OCI runtime failed: {runtime}: {message}")]
+    Runtime { runtime: String, message: String },
+    #[error("{0}")]
+    Expansion(String),
+    #[error(transparent)]
+    Instruction(#[from] InstructionError),
+    #[error(transparent)]
+    RuntimeSetup(#[from] RuntimeError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> BuildError {
+    let context = context.into();
+    move |source| BuildError::Io { context, source }
+}
+
+/// What the caller provides: getting a base image into the store.
+pub trait Images {
+    /// Pulls `name` into the store (printing its progress).
+    fn pull(&self, name: &str)
+        -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// `build`'s inputs besides the context.
+pub struct BuildOptions {
+    /// The Dockerfile's text, and its name for errors.
+    pub dockerfile: String,
+    pub dockerfile_name: String,
+    pub context: PathBuf,
+    pub ignore: Ignore,
+    pub tags: Vec<Reference>,
+    pub target: Option<String>,
+    /// `--build-arg`s with their values.
+    pub build_args: BTreeMap<String, String>,
+    pub no_cache: bool,
+    /// `--pull`: base images are pulled even when present.
+    pub pull: bool,
+    /// `-q`: only the image ID is printed (by the caller).
+    pub quiet: bool,
+    pub labels: BTreeMap<String, String>,
+    pub network: Network,
+    pub runtime: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: every time in the image, and no file's mtime
+    /// in a layer, later than this.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a build made.
+pub struct Built {
+    pub id: Digest,
+    /// `--build-arg`s no stage declared, for Docker's warning.
+    pub unused_args: Vec<String>,
+}
+
+/// The proxy variables Docker passes to RUN without an ARG declaring them
+/// (and leaves out of the history).
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// The platform ARGs BuildKit defines in the global scope.
+fn platform_args() -> Vec<(String, String)> {
+    let host = crate::platform::host();
+    let platform = match &host.variant {
+        Some(v) => format!("{}/{}/{v}", host.os, host.architecture),
+        None => format!("{}/{}", host.os, host.architecture),
+    };
+    let variant = host.variant.clone().unwrap_or_default();
+    let mut args = Vec::new();
+    for prefix in ["TARGET", "BUILD"] {
+        args.push((format!("{prefix}PLATFORM"), platform.clone()));
+        args.push((format!("{prefix}OS"), host.os.clone()));
+        args.push((format!("{prefix}ARCH"), host.architecture.clone()));
+        args.push((format!("{prefix}VARIANT"), variant.clone()));
+    }
+    args
+}
+
+/// Builds the image `options` describe, printing Docker's classic progress
+/// to `out`.
+pub fn build(
+    store: &Store,
+    images: &dyn Images,
+    options: &BuildOptions,
+    out: &mut dyn Write,
+) -> Result<Built> {
+    let stages = instructions::parse(&options.dockerfile_name, &options.dockerfile)?;
+    let mut builder = Builder::new(store, images, options, &stages, out)?;
+    let id = builder.run()?;
+    let unused_args = options
+        .build_args
+        .keys()
+        .filter(|k| !builder.consumed.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    Ok(Built { id, unused_args })
+}
+
+/// A stage's state between steps.
+struct State {
+    /// The stage's index in the Dockerfile.
+    index: usize,
+    config: ImageConfig,
+    layers: Vec<Descriptor>,
+    /// The current step's image; `None` for `FROM scratch` before a step.
+    id: Option<Digest>,
+    tree: Option<WorkingTree>,
+    /// ARGs in scope with their values.
+    args: Vec<(String, String)>,
+    /// A CMD came earlier in this stage (an ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl State {
+    fn runtime_config(&self) -> KeepOrder<RuntimeConfig> {
+        self.config.config.clone().unwrap_or_default()
+    }
+
+    /// The variables words are expanded from: ARGs, then ENV over them.
+    fn expansion_env(&self) -> Vec<(String, String)> {
+        let mut env = self.args.clone();
+        for entry in self.runtime_config().env.get().into_iter().flatten() {
+            let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
+
+    fn shell(&self) -> Vec<String> {
+        match self.runtime_config().shell.get() {
+            Some(shell) if !shell.is_empty() => shell.clone(),
+            _ => vec!["/bin/sh".into(), "-c".into()],
+        }
+    }
+}
+
+/// How a step changes the stage, besides its config.
+enum Work<'a> {
+    /// Config only (ENV, LABEL, CMD, …): an empty layer.
+    None,
+    Run(RunCommand),
+    Copy(&'a Copy, CopyPlan),
+    Workdir(String),
+}
+
+/// What a RUN runs: the arguments (shell form through the SHELL), a
+/// heredoc for its standard input, its network.
+struct RunCommand {
+    args: Vec<String>,
+    stdin: Option<String>,
+    network: Network,
+}
+
+/// A COPY/ADD resolved before its cache lookup: the items and what they
+/// hash to.
+struct CopyPlan {
+    items: Vec<context::Item>,
+    /// ADD's local archives: (host path, directory they are extracted in).
+    archives: Vec<(PathBuf, String)>,
+    owner: Ownership,
+    /// The contents' digest, part of the cache key and the history line.
+    digest: String,
+    /// What the history line calls the sources: `file`, `dir`, `multi`.
+    kind: &'static str,
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    images: &'a dyn Images,
+    options: &'a BuildOptions,
+    stages: &'a Stages,
+    out: &'a mut dyn Write,
+    lease: Lease,
+    /// `<root>/builds/<id>`: working trees and run bundles, removed at
+    /// the end.
+    dir: PathBuf,
+    _dir_lock: File,
+    lexer: Lexer,
+    global_args: Vec<(String, String)>,
+    results: Vec<Option<State>>,
+    consumed: BTreeSet<String>,
+    step: usize,
+    total: usize,
+    runtime: Option<Runtime>,
+}
+
+impl Drop for Builder<'_> {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.dir);
+    }
+}
+
+/// Removes what killed builds left under `builds/`: a directory whose lock
+/// can be taken belongs to no running build.
+fn sweep_builds(builds: &Path) {
+    for entry in fs::read_dir(builds).into_iter().flatten().flatten() {
+        let lock = entry.path().join("lock");
+        let Ok(file) = fs::OpenOptions::new().write(true).open(&lock) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = remove_tree(&entry.path());
+        }
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        store: &'a Store,
+        images: &'a dyn Images,
+        options: &'a BuildOptions,
+        stages: &'a Stages,
+        out: &'a mut dyn Write,
+    ) -> Result<Builder<'a>> {
+        let builds = store.root().join("builds");
+        fs::create_dir_all(&builds).map_err(io_error(format!("creating {}", builds.display())))?;
+        crate::store::make_private(&builds)?;
+        sweep_builds(&builds);
+        let id = names::new_id().map_err(io_error("naming the build"))?;
+        let dir = builds.join(&id[..16]);
+        fs::create_dir(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
+        let dir_lock = crate::store::lock_file(&dir.join("lock"))?;
+        let lexer = Lexer::new(stages.escape);
+        let mut global_args = platform_args();
+        let mut consumed = BTreeSet::new();
+        for def in &stages.global_args {
+            let value = arg_value(def, &options.build_args, &lexer, &global_args)?;
+            if options.build_args.contains_key(&def.name) {
+                consumed.insert(def.name.clone());
+            }
+            if let Some(value) = value {
+                global_args.push((def.name.clone(), value));
+            }
+        }
+        Ok(Builder {
+            store,
+            images,
+            options,
+            stages,
+            out,
+            lease: store.lease()?,
+            dir,
+            _dir_lock: dir_lock,
+            lexer,
+            global_args,
+            results: stages.stages.iter().map(|_| None).collect(),
+            consumed,
+            step: 0,
+            total: 0,
+            runtime: None,
+        })
+    }
+
+    fn say(&mut self, line: &str) -> Result<()> {
+        writeln!(self.out, "{line}")
+            .and_then(|()| self.out.flush())
+            .map_err(io_error("writing the build output"))
+    }
+
+    /// The stage a FROM or `COPY --from` names, if it is one before `before`.
+    fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
+        self.stages
+            .find(name)
+            .map(|s| s.index)
+            .filter(|&i| i < before)
+    }
+
+    /// Expands a word with the global ARGs (FROM, and `--from` when
+    /// working out which stages are needed).
+    fn expand_global(&self, word: &str) -> Result<String> {
+        self.lexer
+            .process_word(word, self.global_args.as_slice())
+            .map_err(|e| BuildError::Expansion(e.to_string()))
+    }
+
+    /// The stages the target needs, in Dockerfile order.
+    fn needed(&self, target: usize) -> Result<Vec<usize>> {
+        let mut needed = BTreeSet::new();
+        let mut pending = vec![target];
+        while let Some(index) = pending.pop() {
+            if !needed.insert(index) {
+                continue;
+            }
+            let stage = &self.stages.stages[index];
+            let mut names = vec![self.expand_global(&stage.from.image)?];
+            for located in &stage.instructions {
+                if let Instruction::Copy(Copy {
+                    from: Some(from), ..
+                }) = &located.instruction
+                {
+                    names.push(self.expand_global(from)?);
+                }
+            }
+            pending.extend(names.iter().filter_map(|n| self.stage_named(n, index)));
+        }
+        Ok(needed.into_iter().collect())
+    }
+
+    fn run(&mut self) -> Result<Digest> {
+        let target = match &self.options.target {
+            Some(name) => self
+                .stages
+                .find(name)
+                .map(|s| s.index)
+                .ok_or_else(|| BuildError::UnknownTarget(name.clone()))?,
+            None => self.stages.stages.len() - 1,
+        };
+        let needed = self.needed(target)?;
+        self.total = needed
+            .iter()
+            .map(|&i| 1 + self.stages.stages[i].instructions.len())
+            .sum::<usize>()
+            + self.options.labels.len();
+        for index in needed {
+            let stage = &self.stages.stages[index];
+            let mut state = self.from(stage)?;
+            for located in &stage.instructions {
+                self.dispatch(&mut state, located)?;
+            }
+            if index == target {
+                for (key, value) in &self.options.labels {
+                    let located = Located {
+                        instruction: Instruction::Label(vec![(key.clone(), value.clone())]),
+                        original: format!("LABEL {key}={value}"),
+                        line: 0,
+                        column: 0,
+                    };
+                    self.dispatch(&mut state, &located)?;
+                }
+            }
+            self.results[index] = Some(state);
+        }
+        let state = self.results[target].take().expect("the target was built");
+        self.finish(state)
+    }
+
+    /// Stores the target's image (the base's, when no step made one) and
+    /// names it.
+    fn finish(&mut self, state: State) -> Result<Digest> {
+        let image = match &state.id {
+            Some(_) => writer::store_image(&self.lease, &state.config, state.layers.clone())?,
+            // `FROM scratch` and nothing else: Docker refuses it too.
+            None => {
+                return Err(BuildError::Unsupported(
+                    "an image with no layers and no steps".into(),
+                ))
+            }
+        };
+        let lock = self.store.lock()?;
+        writer::name_image(self.store, &lock, &image, &self.options.tags, None)?;
+        Ok(image.id)
+    }
+
+    /// FROM: the base's config and layers, pulled if missing (or always
+    /// with `--pull`); its ONBUILD triggers run at once.
+    fn from(&mut self, stage: &Stage) -> Result<State> {
+        self.step += 1;
+        let step_line = format!("Step {}/{} : {}", self.step, self.total, stage.original);
+        self.say(&step_line)?;
+        let name = self.expand_global(&stage.from.image)?;
+        let mut state = if name.eq_ignore_ascii_case("scratch") {
+            let host = crate::platform::host();
+            State {
+                index: stage.index,
+                config: ImageConfig {
+                    architecture: host.architecture,
+                    os: host.os,
+                    variant: host.variant,
+                    rootfs: crate::oci::RootFs {
+                        kind: "layers".into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                layers: Vec::new(),
+                id: None,
+                tree: None,
+                args: Vec::new(),
+                cmd_set: false,
+            }
+        } else if let Some(index) = self.stage_named(&name, stage.index) {
+            let base = self.results[index]
+                .as_ref()
+                .expect("stages are built in order");
+            State {
+                index: stage.index,
+                config: base.config.clone(),
+                layers: base.layers.clone(),
+                id: base.id.clone(),
+                tree: None,
+                args: Vec::new(),
+                cmd_set: false,
+            }
+        } else {
+            let (id, config, layers) = self.base_image(&name)?;
+            State {
+                index: stage.index,
+                config,
+                layers,
+                id: Some(id),
+                tree: None,
+                args: Vec::new(),
+                cmd_set: false,
+            }
+        };
+        let shown = state
+            .id
+            .as_ref()
+            .map_or("", |id| &id.hex()[..12])
+            .to_string();
+        self.say(&format!(" ---> {shown}"))?;
+        let triggers = state
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.on_build.get().cloned())
+            .unwrap_or_default();
+        if let Some(config) = state.config.config.as_mut() {
+            if !config.on_build.is_absent() {
+                config.on_build = Field::Null;
+            }
+        }
+        if !triggers.is_empty() {
+            let s = if triggers.len() == 1 { "" } else { "s" };
+            self.say(&format!("# Executing {} build trigger{s}", triggers.len()))?;
+            let parsed = parser::parse("ONBUILD", &triggers.join("\n"))?;
+            for node in &parsed.nodes {
+                let instruction = instructions::parse_node(node).map_err(|kind| {
+                    DockerfileError::new(&self.options.dockerfile_name, stage.line, 1, kind)
+                })?;
+                let located = Located {
+                    instruction,
+                    original: node.original.clone(),
+                    line: stage.line,
+                    column: 1,
+                };
+                self.dispatch_quietly(&mut state, &located)?;
+            }
+        }
+        Ok(state)
+    }
+
+    /// A base image from the store, pulled first if missing or `--pull`.
+    fn base_image(&mut self, name: &str) -> Result<(Digest, ImageConfig, Vec<Descriptor>)> {
+        let find = |store: &Store| -> Result<Option<(Digest, ImageConfig, Vec<Descriptor>)>> {
+            let catalog = Catalog::load(store)?;
+            Ok(catalog.find(name).ok().map(|found| {
+                let image = catalog.image(&found);
+                (
+                    image.id.clone(),
+                    image.config.clone(),
+                    image.manifest.layers.clone(),
+                )
+            }))
+        };
+        let found = if self.options.pull {
+            None
+        } else {
+            find(self.store)?
+        };
+        let (id, config, layers) = match found {
+            Some(found) => found,
+            None => {
+                self.out
+                    .flush()
+                    .map_err(io_error("writing the build output"))?;
+                self.images.pull(name).map_err(|source| BuildError::Pull {
+                    image: name.to_string(),
+                    source,
+                })?;
+                find(self.store)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?
+            }
+        };
+        // The base's blobs stay until the build ends, whatever `rmi` does.
+        self.lease.reuse(&id)?;
+        for layer in &layers {
+            self.lease.reuse(&layer.digest)?;
+        }
+        Ok((id, config, layers))
+    }
+
+    fn dispatch(&mut self, state: &mut State, located: &Located) -> Result<()> {
+        self.step += 1;
+        let line = format!("Step {}/{} : {}", self.step, self.total, located.original);
+        self.say(&line)?;
+        self.dispatch_quietly(state, located)
+    }
+
+    /// Runs one instruction without its `Step` line (ONBUILD triggers run
+    /// under their FROM's).
+    fn dispatch_quietly(&mut self, state: &mut State, located: &Located) -> Result<()> {
+        let mut instruction = located.instruction.clone();
+        let env = state.expansion_env();
+        instruction
+            .expand(&self.lexer, env.as_slice())
+            .map_err(|e| BuildError::Expansion(e.to_string()))?;
+        let mut config = state.runtime_config();
+        let shell = state.shell();
+        match &instruction {
+            Instruction::Arg(defs) => {
+                let mut shown = Vec::new();
+                for def in defs {
+                    if self.options.build_args.contains_key(&def.name) {
+                        self.consumed.insert(def.name.clone());
+                    }
+                    let global = self.global_args.iter().rev().find(|(k, _)| *k == def.name);
+                    let value = match arg_value(def, &self.options.build_args, &self.lexer, &env)? {
+                        Some(value) => Some(value),
+                        None => global.map(|(_, v)| v.clone()),
+                    };
+                    if let Some(value) = value {
+                        state.args.retain(|(k, _)| *k != def.name);
+                        state.args.push((def.name.clone(), value));
+                    }
+                    shown.push(match &def.default {
+                        Some(d) => format!("{}={d}", def.name),
+                        None => def.name.clone(),
+                    });
+                }
+                let created_by = nop(&shell, &format!("ARG {}", shown.join(" ")));
+                self.step_image(state, config, created_by, Work::None)
+            }
+            Instruction::Maintainer(who) => {
+                let created_by = nop(&shell, &format!("MAINTAINER {who}"));
+                state.config.author = Some(who.clone());
+                self.step_image(state, config, created_by, Work::None)
+            }
+            Instruction::Run(run) => {
+                let command = self.run_command(run, &shell);
+                let build_args = self.run_args(state, &config);
+                let mut shown = Vec::new();
+                if !build_args.is_empty() {
+                    shown.push(format!("|{}", build_args.len()));
+                    shown.extend(build_args.iter().map(|(k, v)| format!("{k}={v}")));
+                }
+                shown.extend(command.args.iter().cloned());
+                let created_by = shown.join(" ");
+                self.step_image(state, config, created_by, Work::Run(command))
+            }
+            Instruction::Copy(copy) => {
+                let what = if copy.add { "ADD" } else { "COPY" };
+                let workdir = config.working_dir.get().cloned().unwrap_or_default();
+                let dest = absolute(&workdir, &copy.dest);
+                let plan = self.plan_copy(state, copy, &dest)?;
+                let digest = &plan.digest;
+                let comment = format!("{what} {}:{digest} in {} ", plan.kind, copy.dest);
+                let created_by = format!("{} #(nop) {comment}", shell.join(" "));
+                self.step_image(state, config, created_by, Work::Copy(copy, plan))
+            }
+            Instruction::Workdir(_) => {
+                apply::apply(&mut config, instruction.clone(), &mut state.cmd_set)?;
+                let dir = config.working_dir.get().cloned().unwrap_or_default();
+                let created_by = format!("{} #(nop) WORKDIR {dir}", shell.join(" "));
+                self.step_image(state, config, created_by, Work::Workdir(dir))
+            }
+            other => {
+                apply::apply(&mut config, other.clone(), &mut state.cmd_set)?;
+                let comment = config_comment(other, &config).unwrap_or_default();
+                let created_by = nop(&shell, &comment);
+                self.step_image(state, config, created_by, Work::None)
+            }
+        }
+    }
+
+    /// A RUN's command: a heredoc that is the whole shell command is the
+    /// script; another heredoc is the command's input (as BuildKit).
+    fn run_command(&self, run: &instructions::Run, shell: &[String]) -> RunCommand {
+        let mut args = run.command.args.clone();
+        let mut stdin = None;
+        if run.command.prepend_shell {
+            match &run.command.files[..] {
+                [only] if args.len() == 1 && args[0].trim_start().starts_with("<<") => {
+                    args = vec![only.data.clone()];
+                }
+                [first, ..] => stdin = Some(first.data.clone()),
+                [] => {}
+            }
+            args = shell.iter().cloned().chain(args).collect();
+        }
+        let network = match run.network {
+            instructions::Network::None => Network::None,
+            instructions::Network::Host => Network::Host,
+            instructions::Network::Default => self.options.network,
+        };
+        RunCommand {
+            args,
+            stdin,
+            network,
+        }
+    }
+
+    /// The ARGs RUN sees and its history shows: declared ones with a value
+    /// that no ENV overrides, sorted.
+    fn run_args(&self, state: &State, config: &RuntimeConfig) -> Vec<(String, String)> {
+        let env: Vec<&str> = config
+            .env
+            .get()
+            .into_iter()
+            .flatten()
+            .map(|e| e.split('=').next().unwrap_or(e))
+            .collect();
+        let mut args: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in &state.args {
+            if !env.contains(&k.as_str()) {
+                args.insert(k.clone(), v.clone());
+            }
+        }
+        args.into_iter().collect()
+    }
+
+    /// Resolves a COPY/ADD's sources and what they become under `dest`.
+    fn plan_copy(&mut self, state: &mut State, copy: &Copy, dest: &str) -> Result<CopyPlan> {
+        let what = if copy.add { "ADD" } else { "COPY" };
+        if copy.sources.iter().any(|s| s.contains("://")) || copy.checksum.is_some() {
+            return Err(BuildError::Unsupported(format!("{what} from a URL")));
+        }
+        let source_root = match &copy.from {
+            Some(from) => Some(self.copy_source_root(from, state.index)?),
+            None => None,
+        };
+        let inline_dir = self.dir.join(format!("inline-{}", self.step));
+        for file in &copy.inline {
+            fs::create_dir_all(&inline_dir)
+                .map_err(io_error(format!("creating {}", inline_dir.display())))?;
+            let path = inline_dir.join(&file.name);
+            fs::write(&path, &file.data)
+                .map_err(io_error(format!("writing {}", path.display())))?;
+        }
+        let (root, ignore) = match &source_root {
+            Some(root) => (root.as_path(), None),
+            None => (self.options.context.as_path(), Some(&self.options.ignore)),
+        };
+        let tree = Tree { root, ignore };
+        let mut sources = if copy.sources.is_empty() {
+            Vec::new()
+        } else {
+            tree.sources(what, &copy.sources)?
+        };
+        if !copy.inline.is_empty() {
+            let inline_tree = Tree {
+                root: &inline_dir,
+                ignore: None,
+            };
+            let names: Vec<String> = copy.inline.iter().map(|f| f.name.clone()).collect();
+            sources.extend(inline_tree.sources(what, &names)?);
+        }
+        let dest_is_dir =
+            dest.ends_with('/') || sources.len() > 1 || self.is_dir_in_tree(state, dest)?;
+        if sources.len() > 1 && !copy.dest.ends_with('/') {
+            return Err(BuildError::DestinationNotDirectory(what.to_string()));
+        }
+        let owner = self.ownership(state, copy)?;
+        let mut items = Vec::new();
+        let mut archives = Vec::new();
+        for source in &sources {
+            if copy.add && !source.is_dir && is_archive(&source.host) {
+                archives.push((source.host.clone(), dest.to_string()));
+                items.extend(tree.items(source, dest)?);
+                continue;
+            }
+            let target = if source.is_dir {
+                dest.to_string()
+            } else if dest_is_dir {
+                format!("{}/{}", dest.trim_end_matches('/'), source.name)
+            } else {
+                dest.to_string()
+            };
+            items.extend(tree.items(source, &target)?);
+        }
+        let digest = context::content_digest(&items, &owner)?;
+        let kind = match &sources[..] {
+            [one] if one.is_dir => "dir",
+            [_] => "file",
+            _ => "multi",
+        };
+        Ok(CopyPlan {
+            items,
+            archives,
+            owner,
+            digest,
+            kind,
+        })
+    }
+
+    /// Whether `path` is a directory in the stage's files (read from a
+    /// working tree, made if needed: COPY to a directory without a
+    /// trailing slash goes into it).
+    fn is_dir_in_tree(&mut self, state: &mut State, path: &str) -> Result<bool> {
+        if path.trim_matches('/').is_empty() {
+            return Ok(true);
+        }
+        if state.layers.is_empty() {
+            return Ok(false);
+        }
+        let tree = self.tree(state)?;
+        Ok(matches!(
+            resolve::resolve_dir(&tree.rootfs, &components(path), false),
+            Ok(Some(_))
+        ))
+    }
+
+    /// `--chown` resolved in the stage's `/etc/passwd` and `/etc/group`;
+    /// `--chmod` as an octal mode.
+    fn ownership(&mut self, state: &mut State, copy: &Copy) -> Result<Ownership> {
+        let mode = match &copy.chmod {
+            Some(chmod) => Some(
+                u32::from_str_radix(chmod, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| BuildError::BadChmod(chmod.clone()))?,
+            ),
+            None => None,
+        };
+        let (uid, gid) = match &copy.chown {
+            Some(chown) => {
+                let numeric = chown
+                    .split(':')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                let rootfs = if numeric || state.layers.is_empty() {
+                    self.dir.join("no-rootfs")
+                } else {
+                    self.tree(state)?.rootfs.clone()
+                };
+                let user = crate::runtime::user::resolve_in(&rootfs, chown)?;
+                // "A username without groupname or a UID without GID will
+                // use the same numeric UID as the GID" (Docker's docs).
+                let gid = if chown.contains(':') {
+                    user.gid
+                } else {
+                    user.uid
+                };
+                (user.uid, gid)
+            }
+            None => (0, 0),
+        };
+        Ok(Ownership { uid, gid, mode })
+    }
+
+    /// The files `COPY --from=NAME` reads: a stage's (its working tree if it
+    /// has a current one) or an image's, unpacked.
+    fn copy_source_root(&mut self, from: &str, current: usize) -> Result<PathBuf> {
+        if let Some(index) = self.stage_named(from, current) {
+            let dir = self.dir.join(format!("stage-{index}"));
+            let result = self.results[index]
+                .as_mut()
+                .expect("needed stages are built first");
+            if result.tree.is_none() {
+                result.tree = Some(WorkingTree::materialize(
+                    self.store,
+                    &self.lease,
+                    &result.layers,
+                    &dir,
+                )?);
+            }
+            return Ok(result.tree.as_ref().expect("just made").rootfs.clone());
+        }
+        let (id, _, layers) = self.base_image(from)?;
+        let dir = self.dir.join(format!("image-{}", &id.hex()[..12]));
+        if !dir.exists() {
+            WorkingTree::materialize(self.store, &self.lease, &layers, &dir)?;
+        }
+        Ok(dir.join("rootfs"))
+    }
+
+    /// The stage's working tree, unpacked on first use.
+    fn tree<'s>(&mut self, state: &'s mut State) -> Result<&'s mut WorkingTree> {
+        if state.tree.is_none() {
+            let dir = self.dir.join(format!("tree-{}", self.step));
+            state.tree = Some(WorkingTree::materialize(
+                self.store,
+                &self.lease,
+                &state.layers,
+                &dir,
+            )?);
+        }
+        Ok(state.tree.as_mut().expect("just made"))
+    }
+
+    /// One step: its cached image, or the work done and a new image.
+    fn step_image(
+        &mut self,
+        state: &mut State,
+        runtime_config: KeepOrder<RuntimeConfig>,
+        created_by: String,
+        work: Work<'_>,
+    ) -> Result<()> {
+        let parent = state
+            .id
+            .as_ref()
+            .map_or("scratch".to_string(), Digest::to_string);
+        let contents = match &work {
+            Work::Copy(_, plan) => plan.digest.clone(),
+            _ => String::new(),
+        };
+        // Docker's field order, whatever order the base image's config
+        // had: the same step gives the same key and the same image.
+        let runtime_config = KeepOrder::from(RuntimeConfig::clone(&runtime_config));
+        let config_json = serde_json::to_string(&runtime_config).unwrap_or_default();
+        let key = Digest::of(
+            format!(
+                "rimg-build-v1\0{parent}\0{created_by}\0{contents}\0{config_json}\0{:?}",
+                state.config.author
+            )
+            .as_bytes(),
+        );
+        if !self.options.no_cache {
+            if let Some((record, manifest)) = self.store.cache_lookup(&key)? {
+                self.lease.reuse(&record.manifest.digest)?;
+                self.lease.reuse(&manifest.config.digest)?;
+                for layer in &manifest.layers {
+                    self.lease.reuse(&layer.digest)?;
+                }
+                if let Ok(config) = self.store.read_json::<ImageConfig>(&manifest.config.digest) {
+                    self.say(" ---> Using cache")?;
+                    self.say(&format!(" ---> {}", &manifest.config.digest.hex()[..12]))?;
+                    state.config = config;
+                    state.layers = manifest.layers;
+                    state.id = Some(manifest.config.digest);
+                    // The working tree, if any, is of another state now.
+                    if let Some(tree) = state.tree.take() {
+                        let _ = remove_tree(&tree.dir);
+                    }
+                    self.store.cache_record(&key, &record.manifest)?;
+                    return Ok(());
+                }
+            }
+        }
+        let (now, created) = self.now();
+        let clamp = self.options.source_date_epoch.map(|e| e.max(0) as u64);
+        let layer = match work {
+            Work::None => None,
+            Work::Run(command) => {
+                self.run_step(state, &runtime_config, &created_by, command)?;
+                self.tree(state)?.commit(&self.lease, now, clamp)?
+            }
+            Work::Copy(copy, plan) => {
+                self.copy_step(state, copy, &plan, clamp)?;
+                self.tree(state)?.commit(&self.lease, now, clamp)?
+            }
+            Work::Workdir(dir) => {
+                let tree = self.tree(state)?;
+                resolve::resolve_dir(&tree.rootfs, &components(&dir), true).map_err(|e| {
+                    BuildError::Io {
+                        context: format!("creating the working directory {dir}"),
+                        source: io::Error::other(e.to_string()),
+                    }
+                })?;
+                tree.commit(&self.lease, now, clamp)?
+            }
+        };
+        let mut config = state.config.clone();
+        config.created = Some(created.clone());
+        config.config = Some(runtime_config);
+        for stale in ["container", "container_config", "docker_version", "comment"] {
+            config.extra.remove(stale);
+        }
+        config.history.push(History {
+            created: Some(created),
+            created_by: Some(created_by),
+            author: None,
+            comment: None,
+            empty_layer: layer.is_none(),
+        });
+        let mut layers = state.layers.clone();
+        if let Some(layer) = layer {
+            config.rootfs.diff_ids.push(layer.diff_id);
+            layers.push(layer.descriptor);
+        }
+        if config.rootfs.kind.is_empty() {
+            config.rootfs.kind = "layers".into();
+        }
+        let image = writer::store_image(&self.lease, &config, layers.clone())?;
+        self.store.cache_record(&key, &image.manifest)?;
+        self.say(&format!(" ---> {}", &image.id.hex()[..12]))?;
+        state.config = config;
+        state.layers = layers;
+        state.id = Some(image.id);
+        Ok(())
+    }
+
+    /// The step's time: `SOURCE_DATE_EPOCH` when set, else now.
+    fn now(&self) -> (i64, String) {
+        let time = match self.options.source_date_epoch {
+            Some(epoch) => chrono::DateTime::from_timestamp(epoch, 0).unwrap_or_default(),
+            None => chrono::Utc::now(),
+        };
+        (
+            time.timestamp(),
+            time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        )
+    }
+
+    fn runtime(&mut self) -> Result<Runtime> {
+        if let Some(runtime) = &self.runtime {
+            return Ok(runtime.clone());
+        }
+        let runtime = Runtime::find(
+            self.options.runtime.as_deref(),
+            &crate::runtime::state_dir(self.store.root()),
+        )?;
+        self.runtime = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    fn run_step(
+        &mut self,
+        state: &mut State,
+        config: &RuntimeConfig,
+        created_by: &str,
+        command: RunCommand,
+    ) -> Result<()> {
+        let mut env = config.env.get().cloned().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, container::run::DEFAULT_PATH.to_string());
+        }
+        for (k, v) in self.run_args(state, config) {
+            env.push(format!("{k}={v}"));
+        }
+        for (k, v) in &self.options.build_args {
+            if PROXY_ARGS.contains(&k.as_str()) {
+                self.consumed.insert(k.clone());
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let id = names::new_id().map_err(io_error("naming the build container"))?;
+        let runtime = self.runtime()?;
+        let workdir = config.working_dir.get().cloned().unwrap_or_default();
+        let tree = self.tree(state)?;
+        if !workdir.is_empty() {
+            crate::runtime::mounts::ensure(
+                &tree.rootfs,
+                &workdir,
+                crate::runtime::mounts::Kind::Dir,
+            )?;
+        }
+        let rootfs = tree.rootfs.clone();
+        let run_dir = tree.dir.join(format!("run-{}", &id[..12]));
+        self.say(&format!(" ---> Running in {}", &id[..12]))?;
+        let code = step::run(
+            &runtime,
+            &rootfs,
+            &run_dir,
+            step::RunStep {
+                id: &id,
+                process: ProcessConfig {
+                    args: command.args,
+                    env,
+                    cwd: workdir,
+                    user: config.user.get().cloned().unwrap_or_default(),
+                    tty: false,
+                },
+                network: command.network,
+                stdin: command.stdin.as_deref(),
+                quiet: self.options.quiet,
+            },
+        );
+        let _ = remove_tree(&run_dir);
+        let code = code?;
+        if code != 0 {
+            return Err(BuildError::CommandFailed {
+                command: created_by.to_string(),
+                code,
+            });
+        }
+        self.say(&format!("Removing intermediate container {}", &id[..12]))
+    }
+
+    fn copy_step(
+        &mut self,
+        state: &mut State,
+        copy: &Copy,
+        plan: &CopyPlan,
+        clamp: Option<u64>,
+    ) -> Result<()> {
+        let what = if copy.add { "ADD" } else { "COPY" };
+        let rootfs = self.tree(state)?.rootfs.clone();
+        let failed = |e: &dyn std::fmt::Display| BuildError::Copy {
+            what: what.to_string(),
+            reason: e.to_string(),
+        };
+        let archives: BTreeSet<&Path> = plan.archives.iter().map(|(p, _)| p.as_path()).collect();
+        let plain: Vec<&context::Item> = plan
+            .items
+            .iter()
+            .filter(|i| !archives.contains(i.host.as_path()))
+            .collect();
+        let (reader, writer) = io::pipe().map_err(io_error("copying"))?;
+        std::thread::scope(|scope| -> Result<()> {
+            let producer = scope.spawn(move || {
+                let items: Vec<context::Item> = plain
+                    .iter()
+                    .map(|i| context::Item {
+                        host: i.host.clone(),
+                        dest: i.dest.clone(),
+                        meta: i.meta.clone(),
+                    })
+                    .collect();
+                context::write_tar(&items, &plan.owner, clamp, writer).map(drop)
+            });
+            let applied = container::unpack::unpack_layer(
+                &rootfs,
+                reader,
+                container::unpack::Options::for_current_user(),
+            );
+            let produced = producer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the copying thread panicked")));
+            applied.map_err(|e| failed(&e))?;
+            produced.map_err(|e| failed(&e))
+        })?;
+        for (archive, dest) in &plan.archives {
+            extract_archive(&rootfs, archive, dest).map_err(|e| failed(&e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A path's components, for [`resolve::resolve_dir`].
+pub(crate) fn components(path: &str) -> Vec<&[u8]> {
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::as_bytes)
+        .collect()
+}
+
+/// An ARG's value: the `--build-arg`, else its default expanded from `env`.
+fn arg_value(
+    def: &ArgDef,
+    build_args: &BTreeMap<String, String>,
+    lexer: &Lexer,
+    env: &[(String, String)],
+) -> Result<Option<String>> {
+    if let Some(value) = build_args.get(&def.name) {
+        return Ok(Some(value.clone()));
+    }
+    match &def.default {
+        Some(default) => lexer
+            .process_word(default, env)
+            .map(Some)
+            .map_err(|e| BuildError::Expansion(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// A metadata step's history line: `/bin/sh -c #(nop)  CMD ["sh"]`, the
+/// shell and Docker's two-space `#(nop) ` comment.
+fn nop(shell: &[String], comment: &str) -> String {
+    format!("{} #(nop)  {comment}", shell.join(" "))
+}
+
+/// What Docker's classic builder writes in the history for a config
+/// instruction, from the config after it (CMD and ENTRYPOINT show the
+/// command with its shell).
+fn config_comment(instruction: &Instruction, after: &RuntimeConfig) -> Option<String> {
+    let list = |items: &[String]| {
+        let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+        format!("[{}]", quoted.join(" "))
+    };
+    let pairs = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    Some(match instruction {
+        Instruction::Env(p) => format!("ENV {}", pairs(p)),
+        Instruction::Label(p) => format!("LABEL {}", pairs(p)),
+        Instruction::User(u) => format!("USER {u}"),
+        Instruction::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
+        Instruction::Volume(v) => format!("VOLUME [{}]", v.join(" ")),
+        Instruction::StopSignal(s) => format!("STOPSIGNAL {s}"),
+        Instruction::Onbuild(e) => format!("ONBUILD {e}"),
+        Instruction::Shell(s) => format!("SHELL [{}]", s.join(" ")),
+        Instruction::Cmd(_) => format!("CMD {}", list(after.cmd.get()?)),
+        Instruction::Entrypoint(_) => match after.entrypoint.get() {
+            Some(e) => format!("ENTRYPOINT {}", list(e)),
+            None => "ENTRYPOINT []".to_string(),
+        },
+        Instruction::Healthcheck(h) => {
+            format!(
+                "HEALTHCHECK &{{{} {} {} {} {}}}",
+                list(&h.test),
+                h.interval,
+                h.timeout,
+                h.start_period,
+                h.retries
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// Go's `%q` of a string: double-quoted, with `"` and `\` escaped and
+/// control characters as escapes.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A COPY/ADD destination made absolute against WORKDIR, keeping a
+/// trailing slash.
+fn absolute(workdir: &str, dest: &str) -> String {
+    if dest.starts_with('/') {
+        return dest.to_string();
+    }
+    let base = if workdir.is_empty() { "/" } else { workdir };
+    let joined = format!("{}/{dest}", base.trim_end_matches('/'));
+    let mut cleaned = crate::pathmatch::clean(&joined);
+    if (dest.ends_with('/') || dest == "." || dest.ends_with("/.")) && !cleaned.ends_with('/') {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
+/// Whether ADD extracts the file: a tar archive, plain or compressed with
+/// gzip, bzip2, xz or zstd.
+fn is_archive(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let Ok(mut reader) = crate::layer::decompress(io::BufReader::new(file), Some(size)) else {
+        return false;
+    };
+    let mut block = [0u8; 512];
+    if io::Read::read_exact(&mut reader, &mut block).is_err() {
+        return false;
+    }
+    // A tar header: the "ustar" magic, or a valid checksum in a v7 header.
+    &block[257..262] == b"ustar"
+        || tar::Header::from_byte_slice(&block).cksum().ok() == Some(header_sum(&block))
+}
+
+fn header_sum(block: &[u8; 512]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                b' ' as u32
+            } else {
+                b as u32
+            }
+        })
+        .sum()
+}
+
+/// Extracts a local archive into `dest` in the rootfs, as ADD does: the
+/// entries as the archive has them, never outside the rootfs.
+fn extract_archive(rootfs: &Path, archive: &Path, dest: &str) -> io::Result<()> {
+    let file = File::open(archive)?;
+    let size = file.metadata()?.len();
+    let reader = crate::layer::decompress(io::BufReader::new(file), Some(size))?;
+    resolve::resolve_dir(rootfs, &components(dest), true)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut prefix = dest.trim_matches('/').as_bytes().to_vec();
+    if !prefix.is_empty() {
+        prefix.push(b'/');
+    }
+    let (pipe_reader, pipe_writer) = io::pipe()?;
+    std::thread::scope(|scope| {
+        let unpacker = scope.spawn(move || {
+            container::unpack::unpack_layer(
+                rootfs,
+                pipe_reader,
+                container::unpack::Options::for_current_user(),
+            )
+            .map_err(|e| io::Error::other(e.to_string()))
+        });
+        let rewritten = container::copy::relocate(reader, pipe_writer, &prefix, None, None, true);
+        let applied = unpacker
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the extracting thread panicked")));
+        applied?;
+        rewritten
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_made_absolute_against_the_workdir() {
+        assert_eq!(absolute("", "app/"), "/app/");
+        assert_eq!(absolute("/srv", "x"), "/srv/x");
+        assert_eq!(absolute("/srv", "."), "/srv/");
+        assert_eq!(absolute("/srv", "/abs"), "/abs");
+    }
+
+    #[test]
+    fn history_comments_quote_as_go() {
+        assert_eq!(go_quote("daemon off;"), "\"daemon off;\"");
+        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(
+            nop(&["/bin/sh".into(), "-c".into()], "CMD [\"sh\"]"),
+            "/bin/sh -c #(nop)  CMD [\"sh\"]"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! `build` (also `image build`) and `builder prune`.
+
+use super::{confirm, Context};
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Subcommand};
+use rimg::build::{self, source, BuildOptions, Images};
+use rimg::format::human_size4;
+use rimg::image;
+use rimg::runtime::Network;
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum BuildCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Remove build cache
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the 'name:tag' format
+    #[arg(short, long = "tag", value_name = "NAME:TAG")]
+    tags: Vec<String>,
+    /// Name of the Dockerfile (Default is 'PATH/Dockerfile')
+    #[arg(short, long = "file", value_name = "FILE")]
+    file: Option<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Set platform if server is multi-platform capable (only this machine's)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Set the networking mode for the RUN instructions during build (host or none)
+    #[arg(long, default_value = "default")]
+    network: String,
+    /// Remove intermediate containers after a successful build (always)
+    #[arg(long, default_value_t = true)]
+    rm: bool,
+    /// Always remove intermediate containers (always)
+    #[arg(long)]
+    force_rm: bool,
+    /// Set type of progress output (auto, plain, tty, classic)
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// The OCI runtime for RUN (runc, crun or a path)
+    #[arg(long, env = "RIMG_RUNTIME")]
+    runtime: Option<String>,
+    /// PATH | URL | -
+    context: String,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Context, command: BuildCommand) -> Result<ExitCode> {
+    match command {
+        BuildCommand::Build(args) | BuildCommand::Builder(BuilderCommand::Build(args)) => {
+            build(ctx, *args)
+        }
+        BuildCommand::Builder(BuilderCommand::Prune(args)) => prune(ctx, args),
+    }
+}
+
+/// Base images are pulled as `docker build` pulls them, progress shown.
+struct Puller<'a> {
+    ctx: &'a Context,
+    quiet: bool,
+}
+
+impl Images for Puller<'_> {
+    fn pull(&self, name: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        super::registry::pull_image(self.ctx, name, self.quiet).map_err(|e| e.into())
+    }
+}
+
+/// `K=V`, or `K` taking its value from the environment (left out when
+/// unset there), as Docker reads `--build-arg`.
+fn build_args(args: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for arg in args {
+        match arg.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                if let Ok(v) = std::env::var(arg) {
+                    out.insert(arg.clone(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn labels(args: &[String]) -> BTreeMap<String, String> {
+    args.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| image::parse_target(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let network = match args.network.as_str() {
+        "default" | "host" => Network::Host,
+        "none" => Network::None,
+        other => bail!("network mode {other:?} not supported: rimg builds with host or none"),
+    };
+    if let Some(platform) = &args.platform {
+        let wanted = rimg::platform::parse(platform)?;
+        let host = rimg::platform::host();
+        if wanted.os != host.os || wanted.architecture != host.architecture {
+            bail!("building for {platform} is not supported: rimg builds for this machine's platform only");
+        }
+    }
+    let tmp = ctx.store.tmp_dir();
+    let dockerfile_path = args.file.as_deref().filter(|f| *f != "-").map(Path::new);
+    let dockerfile_stdin = match args.file.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the Dockerfile from stdin")?;
+            Some(text)
+        }
+        _ => None,
+    };
+    let prepared = if args.context == "-" {
+        source::from_stream(io::stdin().lock(), &tmp, dockerfile_path)?
+    } else if source::is_git(&args.context) {
+        source::from_git(&args.context, &tmp, dockerfile_path)?
+    } else if args.context.starts_with("http://") || args.context.starts_with("https://") {
+        ctx.block_on(source::from_url(&args.context, &tmp, dockerfile_path))??
+    } else {
+        source::from_dir(Path::new(&args.context), dockerfile_path, dockerfile_stdin)?
+    };
+    let build_args = build_args(&args.build_args);
+    let source_date_epoch = build_args
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .map(|s| {
+            s.parse::<i64>().with_context(|| {
+                format!("invalid SOURCE_DATE_EPOCH {s:?}: seconds since 1970 are expected")
+            })
+        })
+        .transpose()?;
+    let options = BuildOptions {
+        dockerfile: prepared.dockerfile.clone(),
+        dockerfile_name: prepared.dockerfile_name.clone(),
+        context: prepared.dir.clone(),
+        ignore: prepared.ignore.clone(),
+        tags: tags.clone(),
+        target: args.target.clone(),
+        build_args,
+        no_cache: args.no_cache,
+        pull: args.pull,
+        quiet: args.quiet,
+        labels: labels(&args.labels),
+        network,
+        runtime: args.runtime.clone(),
+        source_date_epoch,
+    };
+    let puller = Puller {
+        ctx,
+        quiet: args.quiet,
+    };
+    let mut stdout = io::stdout();
+    let mut sink = io::sink();
+    let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
+    let built = build::build(&ctx.store, &puller, &options, out)?;
+    let mut stdout = io::stdout().lock();
+    if !built.unused_args.is_empty() && !args.quiet {
+        writeln!(
+            stdout,
+            "[Warning] One or more build-args [{}] were not consumed",
+            built.unused_args.join(" ")
+        )?;
+    }
+    if args.quiet {
+        writeln!(stdout, "{}", built.id)?;
+    } else {
+        writeln!(stdout, "Successfully built {}", &built.id.hex()[..12])?;
+        for tag in &tags {
+            writeln!(stdout, "Successfully tagged {}", tag.familiar_string())?;
+        }
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, built.id.to_string())
+            .with_context(|| format!("writing the image ID to {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode> {
+    if !args.force && !confirm("WARNING! This will remove all dangling build cache.")? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pruned = ctx.store.cache_prune()?;
+    let mut out = io::stdout().lock();
+    if !pruned.records.is_empty() {
+        writeln!(out, "Deleted build cache objects:")?;
+        for key in &pruned.records {
+            writeln!(out, "{}", &key.hex()[..25])?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size4(pruned.reclaimed)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
