@@ -285,16 +285,28 @@ impl Drop for Builder<'_> {
 }
 
 /// Removes what killed builds left under `builds/`: a directory whose lock
-/// can be taken belongs to no running build.
-fn sweep_builds(builds: &Path) {
+/// can be taken belongs to no running build. A RUN it was running may
+/// still be alive: each has a `run-<runtime>-<id>` directory, and is
+/// deleted (killed) in its runtime first.
+fn sweep_builds(builds: &Path, state_dir: &Path) {
     for entry in fs::read_dir(builds).into_iter().flatten().flatten() {
         let lock = entry.path().join("lock");
         let Ok(file) = fs::OpenOptions::new().write(true).open(&lock) else {
             continue;
         };
-        if file.try_lock().is_ok() {
-            let _ = remove_tree(&entry.path());
+        if file.try_lock().is_err() {
+            continue;
         }
+        for run in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            let name = run.file_name().to_string_lossy().into_owned();
+            let Some((runtime, id)) = name.strip_prefix("run-").and_then(|r| r.rsplit_once('-')) else {
+                continue;
+            };
+            if let Ok(runtime) = Runtime::find(Some(runtime), state_dir) {
+                let _ = runtime.delete(id);
+            }
+        }
+        let _ = remove_tree(&entry.path());
     }
 }
 
@@ -309,7 +321,7 @@ impl<'a> Builder<'a> {
         let builds = store.root().join("builds");
         fs::create_dir_all(&builds).map_err(io_error(format!("creating {}", builds.display())))?;
         crate::store::make_private(&builds)?;
-        sweep_builds(&builds);
+        sweep_builds(&builds, &crate::runtime::state_dir(store.root()));
         let id = names::new_id().map_err(io_error("naming the build"))?;
         let dir = builds.join(&id[..16]);
         fs::create_dir(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
@@ -1028,7 +1040,7 @@ impl<'a> Builder<'a> {
             )?;
         }
         let rootfs = tree.rootfs.clone();
-        let run_dir = tree.dir.join(format!("run-{}", &id[..12]));
+        let run_dir = self.dir.join(format!("run-{}-{id}", runtime.name()));
         self.say(&format!(" ---> Running in {}", &id[..12]))?;
         let code = step::run(
             &runtime,

@@ -42,6 +42,9 @@ pub fn run(
     let log = dir.join("runtime.log");
     let pid_file = dir.join("pid");
     let mut cmd = runtime.run(step.id, &bundle, &log, &pid_file);
+    // A killed rimg takes the runtime with it; the next build's sweep
+    // deletes the container (see `sweep_builds`).
+    crate::container::run::set_parent_death_signal(&mut cmd);
     cmd.stdin(if step.stdin.is_some() {
         Stdio::piped()
     } else {

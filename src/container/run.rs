@@ -908,7 +908,7 @@ fn print_log_line(
     target.write_all(line.log.as_bytes())
 }
 
-fn set_parent_death_signal(cmd: &mut Command) {
+pub(crate) fn set_parent_death_signal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches only the child.
     unsafe {
