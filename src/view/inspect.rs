@@ -2,6 +2,7 @@
 //! its fields in its order, and the runtime configs as Docker re-encodes
 //! them (its whole `container.Config`, unknown keys dropped).
 
+use crate::format::{GoFields, GoType};
 use crate::image::Image;
 use crate::oci::{Field, RuntimeConfig};
 use serde::Serialize;
@@ -10,6 +11,42 @@ use serde_json::{json, Map, Value};
 /// What Go's `time.Time{}` encodes as: Docker's `LastTagTime` for an image
 /// never tagged since it arrived (a pull, a load).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The Go types of `container.Config`'s fields that JSON does not tell,
+/// or leaves out when empty: templates print a missing `Entrypoint` as
+/// `[]` and a missing `StopSignal` as nothing, as Docker does.
+const CONTAINER_CONFIG_TYPES: GoFields = &[
+    ("ExposedPorts", GoType::Set),
+    ("Env", GoType::Slice),
+    ("Cmd", GoType::Slice),
+    ("Healthcheck", GoType::Pointer),
+    ("ArgsEscaped", GoType::Bool),
+    ("Volumes", GoType::Set),
+    ("Entrypoint", GoType::Slice),
+    ("NetworkDisabled", GoType::Bool),
+    ("MacAddress", GoType::String),
+    ("OnBuild", GoType::Slice),
+    ("Labels", GoType::Map),
+    ("StopSignal", GoType::String),
+    ("StopTimeout", GoType::Pointer),
+    ("Shell", GoType::Slice),
+];
+
+/// The same for `types.ImageInspect`, the document [`inspect`] makes.
+pub const INSPECT_TYPES: GoFields = &[
+    ("RepoTags", GoType::Slice),
+    ("RepoDigests", GoType::Slice),
+    ("ContainerConfig", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("Config", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("Variant", GoType::String),
+    ("OsVersion", GoType::String),
+    ("GraphDriver", GoType::Struct(&[("Data", GoType::Map)])),
+    (
+        "RootFS",
+        GoType::Struct(&[("Layers", GoType::Slice), ("BaseLayer", GoType::String)]),
+    ),
+    ("Metadata", GoType::Struct(&[("LastTagTime", GoType::Time)])),
+];
 
 /// What Docker keeps about an image beside its config: when it was last
 /// tagged, and the image `commit` built it on.
@@ -215,6 +252,36 @@ mod tests {
     fn docker_json(stored: Value) -> String {
         let config: RuntimeConfig = serde_json::from_value(stored).unwrap();
         serde_json::to_string(&container_config_json(Some(&config))).unwrap()
+    }
+
+    #[test]
+    fn templates_see_docker_go_types() {
+        // An imported image: Docker 20.10 prints this line for it.
+        let doc = json!({
+            "RepoDigests": [],
+            "Config": container_config_json(None),
+            "Metadata": {"LastTagTime": ZERO_TIME},
+        });
+        let mut out = Vec::new();
+        crate::format::render_inspect(
+            "{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.OnBuild}}|\
+             {{.Config.Volumes}}|{{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|\
+             {{.Config.Healthcheck}}|{{.RepoDigests}}|{{.Metadata.LastTagTime}}|\
+             {{json .Metadata.LastTagTime}}|{{json .Config.Shell}}|{{.Config.StopSignal}}|\
+             {{.Config.ArgsEscaped}}|{{.Variant}}|{{json .Config}}",
+            &[doc],
+            INSPECT_TYPES,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "[]|[]|[]|[]|map[]|map[]|map[]|[]|<nil>|[]|0001-01-01 00:00:00 +0000 UTC|\
+                 \"0001-01-01T00:00:00Z\"|null||false||{}\n",
+                serde_json::to_string(&container_config_json(None)).unwrap()
+            )
+        );
     }
 
     #[test]
