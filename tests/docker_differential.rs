@@ -395,9 +395,9 @@ fn set_up(registry: &Registry, work: &Path, failures: &mut Vec<String>) -> Sides
 
 /// `inspect` templates on the fields whose Go type JSON loses: null
 /// lists and maps (`[]`, `map[]`), sets (`map[/data:{}]`), nil pointers
-/// (`<nil>`), `Metadata.LastTagTime` (a `time.Time`), and the strings and
-/// bools Docker's JSON leaves out when empty.
-const TYPED_FORMATS: [&str; 6] = [
+/// (`<nil>`), `Metadata.LastTagTime` (a `time.Time`), the strings and
+/// bools Docker's JSON leaves out when empty, and a map's missing keys.
+const TYPED_FORMATS: [&str; 7] = [
     "{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.OnBuild}}|{{.Config.Volumes}}|\
      {{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|{{.Config.Healthcheck}}|\
      {{.Config.StopTimeout}}",
@@ -413,6 +413,8 @@ const TYPED_FORMATS: [&str; 6] = [
     "{{.Config.StopSignal}}|{{.Config.ArgsEscaped}}|{{.Config.MacAddress}}|\
      {{.Config.NetworkDisabled}}|{{.Variant}}|{{.OsVersion}}|{{.RootFS.BaseLayer}}|\
      {{eq .Config.StopSignal \"\"}}|{{len .Config.MacAddress}}|{{json .RootFS}}",
+    "{{index .Config.Labels \"x\"}}|{{index .Config.Labels \"k\"}}|{{index .Config.Volumes \"/x\"}}|\
+     {{.Config.Labels.x}}|{{.Config.Volumes.x}}",
 ];
 
 #[test]

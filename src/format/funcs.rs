@@ -10,8 +10,8 @@ use gtmpl::{Func, FuncError, Value};
 
 use super::json;
 use super::value::{
-    go_print, go_sprint, go_truth, go_type_name, map_len, sorted_entries, to_json, GoValue,
-    KeyOrder,
+    go_print, go_sprint, go_truth, go_type_name, map_index, map_len, sorted_entries, to_json,
+    GoValue, KeyOrder, NilKind,
 };
 
 /// Name of the function the rewriter appends to every printing action.
@@ -193,6 +193,12 @@ fn truncate(args: &[Value]) -> Result<Value, FuncError> {
 fn len(args: &[Value]) -> Result<Value, FuncError> {
     let n = match arg("len", args, 0, 1)? {
         nil if is_typed_nil(nil) => 0,
+        go if GoValue::of(go).is_some() => {
+            return Err(FuncError::Generic(format!(
+                "error calling len: len of type {}",
+                go_type_name(go)
+            )))
+        }
         Value::String(s) => s.len(),
         Value::Array(a) => a.len(),
         Value::Map(m) => map_len(m),
@@ -249,6 +255,13 @@ fn printf(args: &[Value]) -> Result<Value, FuncError> {
 
 /// `index`: Go's, with Go's messages (gtmpl's quote Rust debug output).
 /// Missing map keys give no value, like Go's zero value of an interface.
+fn key_str(key: &Value) -> Option<&str> {
+    match key {
+        Value::String(k) => Some(k),
+        _ => None,
+    }
+}
+
 fn index(args: &[Value]) -> Result<Value, FuncError> {
     let Some((first, keys)) = args.split_first() else {
         return Err(FuncError::Generic(
@@ -258,12 +271,26 @@ fn index(args: &[Value]) -> Result<Value, FuncError> {
     let err = |msg: String| FuncError::Generic(format!("error calling index: {msg}"));
     let mut item = first.clone();
     for key in keys {
-        // Docker retries a template that fails on its typed struct on the
-        // plain JSON, where a nil slice or map is an untyped nil.
-        if is_typed_nil(&item) {
+        // Docker retries a template that fails on its typed struct (an
+        // index out of a nil slice's range) on the plain JSON, where the
+        // slice is an untyped nil.
+        if matches!(
+            GoValue::of(&item),
+            Some(GoValue::Nil(NilKind::Slice | NilKind::Pointer))
+        ) {
             return Err(err("index of untyped nil".into()));
         }
+        if let Some(found) = key_str(key).and_then(|k| map_index(&item, k)) {
+            item = found;
+            continue;
+        }
         item = match (&item, key) {
+            (Value::Map(_), _) => {
+                return Err(err(format!(
+                    "value has type {}; should be string",
+                    go_type_name(key)
+                )))
+            }
             (Value::Array(a), Value::Number(n)) => {
                 let i = n.as_i64().ok_or_else(|| {
                     err(format!(
@@ -280,13 +307,6 @@ fn index(args: &[Value]) -> Result<Value, FuncError> {
             (Value::Array(_), _) => {
                 return Err(err(format!(
                     "cannot index slice/array with type {}",
-                    go_type_name(key)
-                )))
-            }
-            (Value::Map(m), Value::String(k)) => m.get(k).cloned().unwrap_or(Value::NoValue),
-            (Value::Map(_), _) => {
-                return Err(err(format!(
-                    "value has type {}; should be string",
                     go_type_name(key)
                 )))
             }
@@ -318,6 +338,7 @@ fn range_error(v: &Value) -> FuncError {
 fn range_values(args: &[Value]) -> Result<Value, FuncError> {
     match arg(VALUES_FN, args, 0, 1)? {
         nil if is_typed_nil(nil) => Ok(Value::Array(Vec::new())),
+        go if GoValue::of(go).is_some() => Err(range_error(go)),
         Value::Array(a) => Ok(Value::Array(a.clone())),
         Value::Map(m) => Ok(Value::Array(
             sorted_entries(m)
@@ -334,6 +355,7 @@ fn range_values(args: &[Value]) -> Result<Value, FuncError> {
 fn range_keys(args: &[Value]) -> Result<Value, FuncError> {
     match arg(KEYS_FN, args, 0, 1)? {
         nil if is_typed_nil(nil) => Ok(Value::Array(Vec::new())),
+        go if GoValue::of(go).is_some() => Err(range_error(go)),
         Value::Array(a) => Ok(Value::Array((0..a.len()).map(Value::from).collect())),
         Value::Map(m) => Ok(Value::Array(
             sorted_entries(m)

@@ -604,6 +604,14 @@ mod tests {
                 {{print .Config.Entrypoint}}|{{range $k, $v := .Config.Volumes}}{{$k}}={{$v}}{{end}}"),
             "|[]|[]|\n/bin/sh|[/bin/sh]|[/bin/sh]|/data={}\n"
         );
+        // A missing key: a typed map's zero element, as Docker's index.
+        assert_eq!(
+            ok(
+                "{{index .Config.Labels \"x\"}}|{{index .Config.Volumes \"/x\"}}|\
+                {{index .Config.Labels \"a\"}}|{{.Config.Labels.x}}"
+            ),
+            "|{}||<no value>\n|{}|b|<no value>\n"
+        );
         assert_eq!(
             each("{{index .Config.Entrypoint 0}}"),
             (

@@ -81,10 +81,10 @@ pub enum GoType {
 pub type GoFields = &'static [(&'static str, GoType)];
 
 /// A Go value JSON cannot express, as templates see it. It travels as a
-/// one-entry `Value::Object` (command data only ever makes `Value::Map`s)
-/// under a key no template can name, so gtmpl hands it on untouched;
-/// [`GoValue::of`] reads it back. Every function that prints, measures,
-/// iterates or tests values looks for it.
+/// one-entry `Value::Map` under a key no template can name (and no JSON
+/// document holds), so gtmpl hands it on untouched and a field of it is
+/// no value, as a nil map's; [`GoValue::of`] reads it back. Every
+/// function that prints, measures, iterates or tests values looks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GoValue<'a> {
     /// A nil slice, map or pointer: false, empty, `null` in JSON.
@@ -99,12 +99,16 @@ pub enum GoValue<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NilKind {
     Slice,
+    /// A `map[string]string`, whose missing keys index as `""`.
     Map,
+    /// A `map[K]struct{}`, whose missing keys index as `{}`.
+    Set,
     Pointer,
 }
 
 const NIL_SLICE_KEY: &str = "\0nil-slice";
 const NIL_MAP_KEY: &str = "\0nil-map";
+const NIL_SET_KEY: &str = "\0nil-set";
 const NIL_POINTER_KEY: &str = "\0nil-pointer";
 const EMPTY_STRUCT_KEY: &str = "\0struct{}";
 const TIME_KEY: &str = "\0time";
@@ -112,11 +116,12 @@ const TIME_KEY: &str = "\0time";
 impl GoValue<'_> {
     /// The Go value `v` holds, if it is one.
     pub fn of(v: &Value) -> Option<GoValue<'_>> {
-        let Value::Object(m) = v else { return None };
+        let Value::Map(m) = v else { return None };
         let (key, inner) = m.iter().next().filter(|_| m.len() == 1)?;
         match (key.as_str(), inner) {
             (NIL_SLICE_KEY, _) => Some(GoValue::Nil(NilKind::Slice)),
             (NIL_MAP_KEY, _) => Some(GoValue::Nil(NilKind::Map)),
+            (NIL_SET_KEY, _) => Some(GoValue::Nil(NilKind::Set)),
             (NIL_POINTER_KEY, _) => Some(GoValue::Nil(NilKind::Pointer)),
             (EMPTY_STRUCT_KEY, _) => Some(GoValue::EmptyStruct),
             (TIME_KEY, Value::String(t)) => Some(GoValue::Time(t)),
@@ -129,18 +134,19 @@ impl GoValue<'_> {
         let (key, inner) = match self {
             GoValue::Nil(NilKind::Slice) => (NIL_SLICE_KEY, Value::Nil),
             GoValue::Nil(NilKind::Map) => (NIL_MAP_KEY, Value::Nil),
+            GoValue::Nil(NilKind::Set) => (NIL_SET_KEY, Value::Nil),
             GoValue::Nil(NilKind::Pointer) => (NIL_POINTER_KEY, Value::Nil),
             GoValue::EmptyStruct => (EMPTY_STRUCT_KEY, Value::Nil),
             GoValue::Time(t) => (TIME_KEY, Value::String((*t).to_owned())),
         };
-        Value::Object(HashMap::from([(key.to_owned(), inner)]))
+        Value::Map(HashMap::from([(key.to_owned(), inner)]))
     }
 
     /// `fmt.Sprint` of it.
     fn go_string(&self) -> String {
         match self {
             GoValue::Nil(NilKind::Slice) => "[]".to_owned(),
-            GoValue::Nil(NilKind::Map) => "map[]".to_owned(),
+            GoValue::Nil(NilKind::Map | NilKind::Set) => "map[]".to_owned(),
             GoValue::Nil(NilKind::Pointer) => "<nil>".to_owned(),
             GoValue::EmptyStruct => "{}".to_owned(),
             GoValue::Time(t) => go_time_string(t),
@@ -197,7 +203,8 @@ fn apply_types(v: &mut Value, fields: GoFields) {
     for (name, ty) in fields {
         let zero = match ty {
             GoType::Slice => GoValue::Nil(NilKind::Slice).value(),
-            GoType::Map | GoType::Set => GoValue::Nil(NilKind::Map).value(),
+            GoType::Map => GoValue::Nil(NilKind::Map).value(),
+            GoType::Set => GoValue::Nil(NilKind::Set).value(),
             GoType::Pointer => GoValue::Nil(NilKind::Pointer).value(),
             GoType::String => Value::String(String::new()),
             GoType::Bool => Value::Bool(false),
@@ -215,12 +222,16 @@ fn apply_types(v: &mut Value, fields: GoFields) {
             (GoType::Slice | GoType::Map | GoType::Set | GoType::Pointer, field @ Value::Nil) => {
                 *field = zero;
             }
+            (GoType::Map, Value::Map(map)) => {
+                map.insert(ELEM_ZERO_KEY.to_owned(), Value::String(String::new()));
+            }
             (GoType::Set, Value::Map(set)) => {
                 for item in set.values_mut() {
                     if matches!(item, Value::Map(members) if members.is_empty()) {
                         *item = GoValue::EmptyStruct.value();
                     }
                 }
+                set.insert(ELEM_ZERO_KEY.to_owned(), GoValue::EmptyStruct.value());
             }
             (GoType::Time, field @ Value::String(_)) => {
                 if let Value::String(t) = field {
@@ -267,6 +278,29 @@ const ORDER_KEY: &str = "\0order";
 /// fields it gave the zero value Docker's JSON leaves out (`omitempty`),
 /// for [`to_json`] to leave out again.
 const OMITTED_KEY: &str = "\0omitted";
+
+/// A key no template can name, under which [`from_typed_json`] keeps
+/// the zero value of a typed map's elements: what `index` gives for a key
+/// it does not hold.
+const ELEM_ZERO_KEY: &str = "\0zero";
+
+/// `index` of a map (a typed nil map too) by `key`: its value, or for a
+/// missing key the zero value of a typed map's elements (`""`), or no
+/// value for a map from plain JSON. `None` if `v` is no map.
+pub fn map_index(v: &Value, key: &str) -> Option<Value> {
+    match (GoValue::of(v), v) {
+        (Some(GoValue::Nil(NilKind::Map)), _) => Some(Value::String(String::new())),
+        (Some(GoValue::Nil(NilKind::Set)), _) => Some(GoValue::EmptyStruct.value()),
+        (None, Value::Map(m)) => Some(
+            m.get(key)
+                .filter(|_| !is_hidden(key))
+                .or_else(|| m.get(ELEM_ZERO_KEY))
+                .cloned()
+                .unwrap_or(Value::NoValue),
+        ),
+        _ => None,
+    }
+}
 
 /// Whether a map key is one of the hidden ones above.
 fn is_hidden(key: &str) -> bool {
@@ -436,6 +470,7 @@ pub fn go_type_name(v: &Value) -> &'static str {
     match GoValue::of(v) {
         Some(GoValue::Nil(NilKind::Slice)) => return "[]string",
         Some(GoValue::Nil(NilKind::Map)) => return "map[string]string",
+        Some(GoValue::Nil(NilKind::Set)) => return "map[string]struct {}",
         Some(GoValue::Nil(NilKind::Pointer)) => return "pointer",
         Some(GoValue::EmptyStruct) => return "struct {}",
         Some(GoValue::Time(_)) => return "time.Time",
