@@ -396,8 +396,9 @@ fn set_up(registry: &Registry, work: &Path, failures: &mut Vec<String>) -> Sides
 /// `inspect` templates on the fields whose Go type JSON loses: null
 /// lists and maps (`[]`, `map[]`), sets (`map[/data:{}]`), nil pointers
 /// (`<nil>`), `Metadata.LastTagTime` (a `time.Time`), the strings and
-/// bools Docker's JSON leaves out when empty, and a map's missing keys.
-const TYPED_FORMATS: [&str; 7] = [
+/// bools Docker's JSON leaves out when empty, a map's missing keys, and
+/// whole structs.
+const TYPED_FORMATS: [&str; 8] = [
     "{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.OnBuild}}|{{.Config.Volumes}}|\
      {{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|{{.Config.Healthcheck}}|\
      {{.Config.StopTimeout}}",
@@ -415,6 +416,7 @@ const TYPED_FORMATS: [&str; 7] = [
      {{eq .Config.StopSignal \"\"}}|{{len .Config.MacAddress}}|{{json .RootFS}}",
     "{{index .Config.Labels \"x\"}}|{{index .Config.Labels \"k\"}}|{{index .Config.Volumes \"/x\"}}|\
      {{.Config.Labels.x}}|{{.Config.Volumes.x}}",
+    "{{.Config}}|{{.ContainerConfig}}|{{.RootFS}}|{{.Metadata}}|{{printf \"%v\" .RootFS}}",
 ];
 
 #[test]
@@ -648,7 +650,7 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
     // A commit of a commit: history names the parent's ID in its row.
     made(sides, &["create", "--name", "c2", "com:1"]);
     made(sides, &["commit", "c2", "com:2"]);
-    let steps: [(&[&str], Check); 27] = [
+    let steps: [(&[&str], Check); 28] = [
         (&["ps", "-a", "-s"], Unordered),
         (
             &["ps", "-a", "--format", "{{.Names}}: {{.Size}}"],
@@ -672,6 +674,10 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
         ),
         (
             &["inspect", "-f", TYPED_FORMATS[1], "com:2", "com:1"],
+            Volatile,
+        ),
+        (
+            &["inspect", "-f", TYPED_FORMATS[7], "com:2", "com:1"],
             Volatile,
         ),
         (

@@ -10,8 +10,8 @@ use gtmpl::{Func, FuncError, Value};
 
 use super::json;
 use super::value::{
-    go_print, go_sprint, go_truth, go_type_name, map_index, map_len, sorted_entries, to_json,
-    GoValue, KeyOrder, NilKind,
+    as_str, go_print, go_sprint, go_truth, go_type_name, map_index, map_len, sorted_entries,
+    to_json, GoValue, KeyOrder, NilKind,
 };
 
 /// Name of the function the rewriter appends to every printing action.
@@ -255,13 +255,6 @@ fn printf(args: &[Value]) -> Result<Value, FuncError> {
 
 /// `index`: Go's, with Go's messages (gtmpl's quote Rust debug output).
 /// Missing map keys give no value, like Go's zero value of an interface.
-fn key_str(key: &Value) -> Option<&str> {
-    match key {
-        Value::String(k) => Some(k),
-        _ => None,
-    }
-}
-
 fn index(args: &[Value]) -> Result<Value, FuncError> {
     let Some((first, keys)) = args.split_first() else {
         return Err(FuncError::Generic(
@@ -280,7 +273,7 @@ fn index(args: &[Value]) -> Result<Value, FuncError> {
         ) {
             return Err(err("index of untyped nil".into()));
         }
-        if let Some(found) = key_str(key).and_then(|k| map_index(&item, k)) {
+        if let Some(found) = as_str(key).and_then(|k| map_index(&item, k)) {
             item = found;
             continue;
         }

@@ -73,11 +73,13 @@ pub enum GoType {
     Bool,
     /// A `time.Time`, given in RFC 3339.
     Time,
-    /// A struct with typed fields of its own.
+    /// A struct: printed `{v1 v2 …}`, its fields' values in order.
     Struct(GoFields),
+    /// A string, number or bool the JSON always holds: its type shows.
+    Plain,
 }
 
-/// Fields of a struct by name, with their Go types.
+/// A struct's fields by name, every one in Go's order, with their Go types.
 pub type GoFields = &'static [(&'static str, GoType)];
 
 /// A Go value JSON cannot express, as templates see it. It travels as a
@@ -190,10 +192,13 @@ fn go_time_string(rfc3339: &str) -> String {
 /// Converts a document whose fields have the Go types `fields` (where its
 /// JSON loses them) to a template value: [`from_json`], with the null or
 /// missing slices, maps and pointers, the sets' values and the times among
-/// `fields` made [`GoValue`]s.
+/// `fields` made [`GoValue`]s, and the structs marked. No `fields` means
+/// plain JSON.
 pub fn from_typed_json(v: &serde_json::Value, fields: GoFields) -> Value {
     let mut value = from_json(v);
-    apply_types(&mut value, fields);
+    if !fields.is_empty() {
+        apply_types(&mut value, fields);
+    }
     value
 }
 
@@ -208,7 +213,7 @@ fn apply_types(v: &mut Value, fields: GoFields) {
             GoType::Pointer => GoValue::Nil(NilKind::Pointer).value(),
             GoType::String => Value::String(String::new()),
             GoType::Bool => Value::Bool(false),
-            GoType::Time | GoType::Struct(_) => Value::NoValue,
+            GoType::Time | GoType::Struct(_) | GoType::Plain => Value::NoValue,
         };
         let Some(field) = m.get_mut(*name) else {
             // Left out of the JSON: an `omitempty` field at its zero value.
@@ -246,6 +251,8 @@ fn apply_types(v: &mut Value, fields: GoFields) {
     if !omitted.is_empty() {
         m.insert(OMITTED_KEY.to_owned(), Value::Array(omitted));
     }
+    let names = fields.iter().map(|(name, _)| Value::from(*name)).collect();
+    m.insert(STRUCT_KEY.to_owned(), Value::Array(names));
 }
 
 /// Go's truth of a value, as `if`, `with`, `and`, `or` and `not` see it:
@@ -278,6 +285,10 @@ const ORDER_KEY: &str = "\0order";
 /// fields it gave the zero value Docker's JSON leaves out (`omitempty`),
 /// for [`to_json`] to leave out again.
 const OMITTED_KEY: &str = "\0omitted";
+
+/// A key no template can name, under which [`from_typed_json`] marks a
+/// struct: the names of its fields, in the order Go prints their values.
+const STRUCT_KEY: &str = "\0struct";
 
 /// A key no template can name, under which [`from_typed_json`] keeps
 /// the zero value of a typed map's elements: what `index` gives for a key
@@ -393,6 +404,14 @@ pub fn sorted_entries(m: &HashMap<String, Value>) -> Vec<(&String, &Value)> {
     entries
 }
 
+/// The text of a string value.
+pub fn as_str(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// How many entries a map has, as templates see it.
 pub fn map_len(m: &HashMap<String, Value>) -> usize {
     m.keys().filter(|k| !is_hidden(k)).count()
@@ -435,6 +454,20 @@ fn write_go(out: &mut String, v: &Value) {
                 write_go(out, item);
             }
             out.push(']');
+        }
+        Value::Map(m) if m.contains_key(STRUCT_KEY) => {
+            out.push('{');
+            if let Some(Value::Array(names)) = m.get(STRUCT_KEY) {
+                for (i, name) in names.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    if let Some(item) = as_str(name).and_then(|name| m.get(name)) {
+                        write_go(out, item);
+                    }
+                }
+            }
+            out.push('}');
         }
         Value::Map(m) | Value::Object(m) => {
             out.push_str("map[");

@@ -12,16 +12,28 @@ use serde_json::{json, Map, Value};
 /// never tagged since it arrived (a pull, a load).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// The Go types of `container.Config`'s fields that JSON does not tell,
-/// or leaves out when empty: templates print a missing `Entrypoint` as
-/// `[]` and a missing `StopSignal` as nothing, as Docker does.
+/// `container.Config`'s fields, for templates: their Go types where JSON
+/// does not tell them or leaves them out when empty (a missing
+/// `Entrypoint` prints `[]`, a missing `StopSignal` nothing), and their
+/// order (`{{.Config}}` prints `{   false …}`), as Docker's.
 const CONTAINER_CONFIG_TYPES: GoFields = &[
+    ("Hostname", GoType::Plain),
+    ("Domainname", GoType::Plain),
+    ("User", GoType::Plain),
+    ("AttachStdin", GoType::Plain),
+    ("AttachStdout", GoType::Plain),
+    ("AttachStderr", GoType::Plain),
     ("ExposedPorts", GoType::Set),
+    ("Tty", GoType::Plain),
+    ("OpenStdin", GoType::Plain),
+    ("StdinOnce", GoType::Plain),
     ("Env", GoType::Slice),
     ("Cmd", GoType::Slice),
     ("Healthcheck", GoType::Pointer),
     ("ArgsEscaped", GoType::Bool),
+    ("Image", GoType::Plain),
     ("Volumes", GoType::Set),
+    ("WorkingDir", GoType::Plain),
     ("Entrypoint", GoType::Slice),
     ("NetworkDisabled", GoType::Bool),
     ("MacAddress", GoType::String),
@@ -34,16 +46,34 @@ const CONTAINER_CONFIG_TYPES: GoFields = &[
 
 /// The same for `types.ImageInspect`, the document [`inspect`] makes.
 pub const INSPECT_TYPES: GoFields = &[
+    ("Id", GoType::Plain),
     ("RepoTags", GoType::Slice),
     ("RepoDigests", GoType::Slice),
+    ("Parent", GoType::Plain),
+    ("Comment", GoType::Plain),
+    ("Created", GoType::Plain),
+    ("Container", GoType::Plain),
     ("ContainerConfig", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("DockerVersion", GoType::Plain),
+    ("Author", GoType::Plain),
     ("Config", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("Architecture", GoType::Plain),
     ("Variant", GoType::String),
+    ("Os", GoType::Plain),
     ("OsVersion", GoType::String),
-    ("GraphDriver", GoType::Struct(&[("Data", GoType::Map)])),
+    ("Size", GoType::Plain),
+    ("VirtualSize", GoType::Plain),
+    (
+        "GraphDriver",
+        GoType::Struct(&[("Data", GoType::Map), ("Name", GoType::Plain)]),
+    ),
     (
         "RootFS",
-        GoType::Struct(&[("Layers", GoType::Slice), ("BaseLayer", GoType::String)]),
+        GoType::Struct(&[
+            ("Type", GoType::Plain),
+            ("Layers", GoType::Slice),
+            ("BaseLayer", GoType::String),
+        ]),
     ),
     ("Metadata", GoType::Struct(&[("LastTagTime", GoType::Time)])),
 ];
@@ -268,7 +298,7 @@ mod tests {
              {{.Config.Volumes}}|{{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|\
              {{.Config.Healthcheck}}|{{.RepoDigests}}|{{.Metadata.LastTagTime}}|\
              {{json .Metadata.LastTagTime}}|{{json .Config.Shell}}|{{.Config.StopSignal}}|\
-             {{.Config.ArgsEscaped}}|{{.Variant}}|{{json .Config}}",
+             {{.Config.ArgsEscaped}}|{{.Variant}}|{{json .Config}}\n{{.Config}}|{{.Metadata}}",
             &[doc],
             INSPECT_TYPES,
             &mut out,
@@ -278,7 +308,9 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!(
                 "[]|[]|[]|[]|map[]|map[]|map[]|[]|<nil>|[]|0001-01-01 00:00:00 +0000 UTC|\
-                 \"0001-01-01T00:00:00Z\"|null||false||{}\n",
+                 \"0001-01-01T00:00:00Z\"|null||false||{}\n\
+                 {{   false false false map[] false false false [] [] <nil> false  map[]  [] false  \
+                 [] map[]  <nil> []}}|{{0001-01-01 00:00:00 +0000 UTC}}\n",
                 serde_json::to_string(&container_config_json(None)).unwrap()
             )
         );
