@@ -51,6 +51,7 @@ pub enum FormatError {
 /// pipelines.
 fn strip_rewrites(msg: &str) -> String {
     msg.replace(&format!(" | {}", funcs::PRINT_FN), "")
+        .replace(&format!(" | {}", funcs::TRUTH_FN), "")
 }
 
 /// An execution error in Go's wording: `template: <message>`. (Go also
@@ -796,6 +797,18 @@ mod tests {
             "template parsing error: template: function nosuch not defined"
         );
         assert!(list("table {{if .ID}}").is_err());
+        for t in ["{{if .A |}}{{end}}", "{{with (.A}}{{end}}"] {
+            let e = err(t);
+            assert!(!e.contains("__rimg"), "{e}");
+        }
+        for t in [
+            "{{if upper .A}}{{end}}",
+            "{{with index .A 1}}{{end}}",
+            "{{if 1 2}}{{end}}",
+        ] {
+            let e = each(t, json!({"A": 1})).unwrap_err().to_string();
+            assert!(!e.contains("__rimg"), "{e}");
+        }
     }
 
     #[test]
