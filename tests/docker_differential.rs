@@ -3,7 +3,8 @@
 //! test registry, loaded from an archive, tagged, imported), their outputs
 //! compared after normalising only what must differ:
 //!
-//! * `Error response from daemon: ` is rimg's `Error: ` (there is no daemon);
+//! * `Error response from daemon: ` is rimg's `Error: ` (there is no daemon),
+//!   and a flag error's `See 'docker images --help'.` is `See 'rimg …`;
 //! * relative times of images made during the test (`import`), their
 //!   absolute times (the two sides may straddle a second), and those
 //!   images' IDs (their creation time is in their config), in the cases
@@ -166,9 +167,12 @@ fn compare_outcomes(
     })
 }
 
-/// rimg has no daemon: what the engine reports, rimg reports itself.
+/// rimg has no daemon: what the engine reports, rimg reports itself; and
+/// its flag errors send the user to its own help.
 fn daemonless(stderr: &str) -> String {
-    stderr.replace("Error response from daemon: ", "Error: ")
+    stderr
+        .replace("Error response from daemon: ", "Error: ")
+        .replace("See 'docker ", "See 'rimg ")
 }
 
 /// Relative times become `<ago>`, times of today (or yesterday, for a run
@@ -389,6 +393,32 @@ fn set_up(registry: &Registry, work: &Path, failures: &mut Vec<String>) -> Sides
     sides
 }
 
+/// `inspect` templates on the fields whose Go type JSON loses: null
+/// lists and maps (`[]`, `map[]`), sets (`map[/data:{}]`), nil pointers
+/// (`<nil>`), `Metadata.LastTagTime` (a `time.Time`), the strings and
+/// bools Docker's JSON leaves out when empty, a map's missing keys, and
+/// whole structs.
+const TYPED_FORMATS: [&str; 8] = [
+    "{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.OnBuild}}|{{.Config.Volumes}}|\
+     {{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|{{.Config.Healthcheck}}|\
+     {{.Config.StopTimeout}}",
+    "{{.ContainerConfig.Entrypoint}}|{{.ContainerConfig.Cmd}}|{{.ContainerConfig.Env}}|\
+     {{.ContainerConfig.Volumes}}|{{.ContainerConfig.OnBuild}}|{{.ContainerConfig.Labels}}|\
+     {{.ContainerConfig.ExposedPorts}}",
+    "{{if .Config.Entrypoint}}y{{else}}n{{end}} {{len .Config.Volumes}} {{len .Config.Env}} \
+     {{range .Config.Entrypoint}}x{{else}}none{{end}} {{with .Config.Labels}}w{{else}}nw{{end}} \
+     {{and .Config.Entrypoint 1}} {{or .Config.OnBuild 1}} {{not .Config.Entrypoint}} \
+     {{join .Config.Entrypoint \",\"}} {{range $k, $v := .Config.ExposedPorts}}{{$k}}={{$v}} {{end}}",
+    "{{json .Config.Entrypoint}} {{json .Config.Shell}} {{json .Config.Volumes}} {{json .ContainerConfig.Labels}}",
+    "{{.Metadata.LastTagTime}}|{{json .Metadata.LastTagTime}}|{{json .Metadata}}",
+    "{{.Config.StopSignal}}|{{.Config.ArgsEscaped}}|{{.Config.MacAddress}}|\
+     {{.Config.NetworkDisabled}}|{{.Variant}}|{{.OsVersion}}|{{.RootFS.BaseLayer}}|\
+     {{eq .Config.StopSignal \"\"}}|{{len .Config.MacAddress}}|{{json .RootFS}}",
+    "{{index .Config.Labels \"x\"}}|{{index .Config.Labels \"k\"}}|{{index .Config.Volumes \"/x\"}}|\
+     {{.Config.Labels.x}}|{{.Config.Volumes.x}}",
+    "{{.Config}}|{{.ContainerConfig}}|{{.RootFS}}|{{.Metadata}}|{{printf \"%v\" .RootFS}}",
+];
+
 #[test]
 fn rimg_prints_what_docker_prints() {
     let registry = Registry::start();
@@ -494,12 +524,20 @@ fn rimg_prints_what_docker_prints() {
         ] {
             case(&["inspect", "--format", format, name], Exact);
         }
+        // Null lists and maps print as Go's typed zero values, and times
+        // as Go's `time.Time` (today's are normalised: tags set them).
+        for format in TYPED_FORMATS {
+            case(&["image", "inspect", "--format", format, name], Volatile);
+        }
     }
     for format in [
         "{{json .Config}}",
         "{{.Comment}} {{.Size}} {{json .Config.Env}} {{json .Config.ExposedPorts}}",
         "{{json .Config.Volumes}} {{.Config.User}} {{json .Config.Labels}}",
-    ] {
+    ]
+    .into_iter()
+    .chain(TYPED_FORMATS)
+    {
         case(
             &["inspect", "-f", format, "imp:changed", "imp:plain"],
             Volatile,
@@ -514,6 +552,12 @@ fn rimg_prints_what_docker_prints() {
         &["rmi", "nosuch"],
         &["rmi", "-f", "nosuch"],
         &["tag", "nosuch", "x"],
+        // Filters without `=`: flag errors, exit 125.
+        &["images", "-f", "dangling"],
+        &["images", "--filter", "dangling", "-q"],
+        &["image", "ls", "-f", "dangling"],
+        &["image", "prune", "-f", "--filter", "until"],
+        &["ps", "-a", "-f", "status"],
         &["images", "--filter", "bogus=1"],
         &["images", "--filter", "dangling=maybe"],
         &["image", "prune", "-f", "--filter", "bogus=1"],
@@ -606,7 +650,7 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
     // A commit of a commit: history names the parent's ID in its row.
     made(sides, &["create", "--name", "c2", "com:1"]);
     made(sides, &["commit", "c2", "com:2"]);
-    let steps: [(&[&str], Check); 26] = [
+    let steps: [(&[&str], Check); 28] = [
         (&["ps", "-a", "-s"], Unordered),
         (
             &["ps", "-a", "--format", "{{.Names}}: {{.Size}}"],
@@ -626,6 +670,14 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
         (&["history", "-q", "--no-trunc", "com:2"], Volatile),
         (
             &["inspect", "-f", "{{.Parent}}", "com:2", "com:1"],
+            Volatile,
+        ),
+        (
+            &["inspect", "-f", TYPED_FORMATS[1], "com:2", "com:1"],
+            Volatile,
+        ),
+        (
+            &["inspect", "-f", TYPED_FORMATS[7], "com:2", "com:1"],
             Volatile,
         ),
         (

@@ -147,11 +147,16 @@ fn filters_by_label_time_and_reference() {
             "Error: failed to parse value as time or duration: \"xx\"\n"
         )
     );
+    // No `=`: a flag error, in the words of Docker's flag library.
     let bad = fx.run(&["images", "-f", "dangling"]);
-    assert_eq!(bad.code, 1);
-    assert!(bad
-        .stderr
-        .contains("bad format of filter (expected name=value)"));
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (
+            125,
+            "invalid argument \"dangling\" for \"-f, --filter\" flag: \
+             bad format of filter (expected name=value)\nSee 'rimg images --help'.\n"
+        )
+    );
 }
 
 #[test]

@@ -270,12 +270,14 @@ fn v1_search_prints_what_docker_prints() {
         &["--filter", "is-official=yes", &ubuntu],
         &["--filter", "color=red", &ubuntu],
     ];
-    // A malformed filter is a flag error, exit 125 (the wording of flag
-    // errors is the argument parser's).
+    // A malformed filter is a flag error, exit 125, worded as Docker's.
     let malformed = run_rimg(root.path(), None, &["search", "--filter", "stars", &ubuntu]);
     assert_eq!(malformed.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&malformed.stderr)
-        .contains("bad format of filter (expected name=value)"));
+    assert_eq!(
+        String::from_utf8_lossy(&malformed.stderr),
+        "invalid argument \"stars\" for \"-f, --filter\" flag: \
+         bad format of filter (expected name=value)\nSee 'rimg search --help'.\n"
+    );
     for args in cases {
         let theirs = docker
             .debian_command(&[&["search"], *args].concat())

@@ -65,7 +65,7 @@ pub struct PsArgs {
     #[arg(short, long)]
     all: bool,
     /// Filter output based on conditions provided (status=created|running|exited)
-    #[arg(short, long, value_name = "FILTER")]
+    #[arg(short, long, value_name = "FILTER", value_parser = super::filter_flag)]
     filter: Vec<String>,
     /// Only display container IDs
     #[arg(short, long)]

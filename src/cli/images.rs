@@ -52,7 +52,7 @@ pub struct ImagesArgs {
     #[arg(long)]
     no_trunc: bool,
     /// Filter output based on conditions provided
-    #[arg(short, long, value_name = "FILTER")]
+    #[arg(short, long, value_name = "FILTER", value_parser = super::filter_flag)]
     filter: Vec<String>,
     /// Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)
     #[arg(long)]
@@ -120,7 +120,7 @@ pub struct PruneArgs {
     #[arg(short, long)]
     force: bool,
     /// Provide filter values (e.g. 'label=<key>=<value>')
-    #[arg(long, value_name = "FILTER")]
+    #[arg(long, value_name = "FILTER", value_parser = super::filter_flag)]
     filter: Vec<String>,
 }
 
@@ -233,7 +233,12 @@ fn inspect(ctx: &Context, args: InspectArgs) -> Result<ExitCode> {
         }
     }
     let mut out = io::stdout().lock();
-    format::render_inspect(args.format.as_deref().unwrap_or(""), &found, &mut out)?;
+    format::render_inspect(
+        args.format.as_deref().unwrap_or(""),
+        &found,
+        view::INSPECT_TYPES,
+        &mut out,
+    )?;
     out.flush()?;
     let success = errors.is_empty();
     print_errors(errors);

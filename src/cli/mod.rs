@@ -142,6 +142,16 @@ pub fn print_error(e: &anyhow::Error) {
     eprintln!("Error: {}", format::escape_controls(&format!("{e:#}")));
 }
 
+/// A `--filter` value. Docker checks its `name=value` form as it parses
+/// its flags (a flag error, exit 125), and the filter when it uses it.
+pub fn filter_flag(raw: &str) -> Result<String, rimg::image::ImageError> {
+    if raw.contains('=') {
+        Ok(raw.to_owned())
+    } else {
+        Err(rimg::image::ImageError::BadFilterFormat)
+    }
+}
+
 pub fn exit_code(success: bool) -> ExitCode {
     if success {
         ExitCode::SUCCESS

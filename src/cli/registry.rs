@@ -7,7 +7,7 @@ use rimg::image::pull::{self, PullOptions};
 use rimg::image::push::{self, PushOptions};
 use rimg::progress::Progress;
 use rimg::reference::Reference;
-use rimg::registry::search::{filter_pair, SearchError, SearchFilter, DEFAULT_LIMIT};
+use rimg::registry::search::{SearchFilter, DEFAULT_LIMIT};
 use rimg::registry::{login, DockerConfig};
 use rimg::view;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
@@ -64,7 +64,7 @@ pub struct LoginArgs {
 #[derive(Args)]
 pub struct SearchArgs {
     /// Filter output based on conditions provided
-    #[arg(short, long, value_parser = filter_arg)]
+    #[arg(short, long, value_parser = super::filter_flag)]
     filter: Vec<String>,
     /// Pretty-print search using a Go template
     #[arg(long)]
@@ -170,11 +170,6 @@ pub fn search(ctx: &Context, args: SearchArgs) -> Result<ExitCode> {
         .map(|r| view::search_row(r, !args.no_trunc))
         .collect();
     super::print_list(format, view::SEARCH_TABLE, &view::search_header(), &rows)
-}
-
-/// A malformed `--filter` is a flag error (exit 125), as in Docker.
-fn filter_arg(raw: &str) -> Result<String, SearchError> {
-    filter_pair(raw).map(|_| raw.to_string())
 }
 
 pub fn login(ctx: &Context, args: LoginArgs) -> Result<ExitCode> {

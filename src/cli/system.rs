@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, command: SystemCommand) -> Result<ExitCode> {
 pub fn version(args: VersionArgs) -> Result<ExitCode> {
     let template = args.format.as_deref().unwrap_or(rimg::version::TEMPLATE);
     let mut out = io::stdout().lock();
-    format::render_each(template, &[rimg::version::info()], &mut out)?;
+    format::render_each(template, &[rimg::version::info()], &[], &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

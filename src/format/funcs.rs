@@ -9,7 +9,10 @@
 use gtmpl::{Func, FuncError, Value};
 
 use super::json;
-use super::value::{go_print, go_sprint, go_type_name, map_len, sorted_entries, to_json, KeyOrder};
+use super::value::{
+    as_str, go_print, go_sprint, go_truth, go_type_name, map_index, map_len, sorted_entries,
+    to_json, GoValue, KeyOrder, NilKind,
+};
 
 /// Name of the function the rewriter appends to every printing action.
 pub const PRINT_FN: &str = "__rimg_print";
@@ -17,6 +20,13 @@ pub const PRINT_FN: &str = "__rimg_print";
 pub const VALUES_FN: &str = "__rimg_values";
 /// Name of the function giving a range's keys (or indices).
 pub const KEYS_FN: &str = "__rimg_keys";
+/// Name of the function the rewriter appends to `if` and `with` pipelines.
+pub const TRUTH_FN: &str = "__rimg_truth";
+
+/// Whether `v` is a nil slice, map or pointer of a typed document.
+fn is_typed_nil(v: &Value) -> bool {
+    matches!(GoValue::of(v), Some(GoValue::Nil(_)))
+}
 
 fn arg<'a>(name: &str, args: &'a [Value], i: usize, want: usize) -> Result<&'a Value, FuncError> {
     if args.len() != want {
@@ -92,6 +102,7 @@ fn split(args: &[Value]) -> Result<Value, FuncError> {
 fn join(args: &[Value]) -> Result<Value, FuncError> {
     let sep = str_arg("join", args, 1, 2)?;
     match &args[0] {
+        nil if is_typed_nil(nil) => Ok(Value::String(String::new())),
         Value::Array(a) => Ok(Value::String(
             a.iter().map(go_sprint).collect::<Vec<_>>().join(sep),
         )),
@@ -181,9 +192,16 @@ fn truncate(args: &[Value]) -> Result<Value, FuncError> {
 /// `len`: gtmpl's refuses maps.
 fn len(args: &[Value]) -> Result<Value, FuncError> {
     let n = match arg("len", args, 0, 1)? {
+        nil if is_typed_nil(nil) => 0,
+        go if GoValue::of(go).is_some() => {
+            return Err(FuncError::Generic(format!(
+                "error calling len: len of type {}",
+                go_type_name(go)
+            )))
+        }
         Value::String(s) => s.len(),
         Value::Array(a) => a.len(),
-        Value::Map(m) | Value::Object(m) => map_len(m),
+        Value::Map(m) => map_len(m),
         other => {
             return Err(FuncError::Generic(format!(
                 "error calling len: len of type {}",
@@ -246,7 +264,26 @@ fn index(args: &[Value]) -> Result<Value, FuncError> {
     let err = |msg: String| FuncError::Generic(format!("error calling index: {msg}"));
     let mut item = first.clone();
     for key in keys {
+        // Docker retries a template that fails on its typed struct (an
+        // index out of a nil slice's range) on the plain JSON, where the
+        // slice is an untyped nil.
+        if matches!(
+            GoValue::of(&item),
+            Some(GoValue::Nil(NilKind::Slice | NilKind::Pointer))
+        ) {
+            return Err(err("index of untyped nil".into()));
+        }
+        if let Some(found) = as_str(key).and_then(|k| map_index(&item, k)) {
+            item = found;
+            continue;
+        }
         item = match (&item, key) {
+            (Value::Map(_), _) => {
+                return Err(err(format!(
+                    "value has type {}; should be string",
+                    go_type_name(key)
+                )))
+            }
             (Value::Array(a), Value::Number(n)) => {
                 let i = n.as_i64().ok_or_else(|| {
                     err(format!(
@@ -263,15 +300,6 @@ fn index(args: &[Value]) -> Result<Value, FuncError> {
             (Value::Array(_), _) => {
                 return Err(err(format!(
                     "cannot index slice/array with type {}",
-                    go_type_name(key)
-                )))
-            }
-            (Value::Map(m) | Value::Object(m), Value::String(k)) => {
-                m.get(k).cloned().unwrap_or(Value::NoValue)
-            }
-            (Value::Map(_) | Value::Object(_), _) => {
-                return Err(err(format!(
-                    "value has type {}; should be string",
                     go_type_name(key)
                 )))
             }
@@ -302,8 +330,10 @@ fn range_error(v: &Value) -> FuncError {
 /// order (gtmpl iterates a HashMap in random order). Nothing for nil.
 fn range_values(args: &[Value]) -> Result<Value, FuncError> {
     match arg(VALUES_FN, args, 0, 1)? {
+        nil if is_typed_nil(nil) => Ok(Value::Array(Vec::new())),
+        go if GoValue::of(go).is_some() => Err(range_error(go)),
         Value::Array(a) => Ok(Value::Array(a.clone())),
-        Value::Map(m) | Value::Object(m) => Ok(Value::Array(
+        Value::Map(m) => Ok(Value::Array(
             sorted_entries(m)
                 .into_iter()
                 .map(|(_, v)| v.clone())
@@ -317,8 +347,10 @@ fn range_values(args: &[Value]) -> Result<Value, FuncError> {
 /// The keys a two-variable `range` binds: indices, or sorted map keys.
 fn range_keys(args: &[Value]) -> Result<Value, FuncError> {
     match arg(KEYS_FN, args, 0, 1)? {
+        nil if is_typed_nil(nil) => Ok(Value::Array(Vec::new())),
+        go if GoValue::of(go).is_some() => Err(range_error(go)),
         Value::Array(a) => Ok(Value::Array((0..a.len()).map(Value::from).collect())),
-        Value::Map(m) | Value::Object(m) => Ok(Value::Array(
+        Value::Map(m) => Ok(Value::Array(
             sorted_entries(m)
                 .into_iter()
                 .map(|(k, _)| Value::String(k.clone()))
@@ -327,6 +359,40 @@ fn range_keys(args: &[Value]) -> Result<Value, FuncError> {
         Value::NoValue | Value::Nil => Ok(Value::Array(Vec::new())),
         other => Err(range_error(other)),
     }
+}
+
+/// What `if` and `with` test: the value when Go holds it true, else nil
+/// (gtmpl's own truth holds a nil slice of a typed document true).
+fn truth(args: &[Value]) -> Result<Value, FuncError> {
+    let v = arg(TRUTH_FN, args, 0, 1)?;
+    Ok(if go_truth(v) { v.clone() } else { Value::Nil })
+}
+
+/// `and`: the first argument Go holds false, or the last.
+fn and(args: &[Value]) -> Result<Value, FuncError> {
+    first_or_last("and", args, |v| !go_truth(v))
+}
+
+/// `or`: the first argument Go holds true, or the last.
+fn or(args: &[Value]) -> Result<Value, FuncError> {
+    first_or_last("or", args, go_truth)
+}
+
+fn first_or_last(
+    name: &str,
+    args: &[Value],
+    decides: fn(&Value) -> bool,
+) -> Result<Value, FuncError> {
+    args.iter()
+        .find(|v| decides(v))
+        .or(args.last())
+        .cloned()
+        .ok_or_else(|| FuncError::AtLeastXArgs(name.into(), 1))
+}
+
+/// `not`: Go's negated truth.
+fn not(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(!go_truth(arg("not", args, 0, 1)?)))
 }
 
 /// Functions shared by row and header templates.
@@ -341,6 +407,10 @@ fn common() -> Vec<(&'static str, Func)> {
         (PRINT_FN, print_value as Func),
         (VALUES_FN, range_values as Func),
         (KEYS_FN, range_keys as Func),
+        (TRUTH_FN, truth as Func),
+        ("and", and as Func),
+        ("or", or as Func),
+        ("not", not as Func),
     ]
 }
 

@@ -25,3 +25,4 @@ pub use template::{
     render_each, render_inspect, render_list, Format, FormatError, ItemTemplate, ListFormatter,
 };
 pub use units::{human_duration, human_size, human_size4, human_size_precision, time_ago};
+pub use value::{GoFields, GoType};

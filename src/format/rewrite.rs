@@ -18,9 +18,14 @@
 //!    {{range $__rimg_i0, $v := $__rimg_v0}}{{$k := index $__rimg_k0 $__rimg_i0}}A
 //!    {{end}}{{if not $__rimg_v0}}B{{end}}
 //!    ```
-//! 3. Trim markers are normalized to the `"{{- "` / `" -}}"` gtmpl accepts
+//! 3. gtmpl's `if` and `with` hold the nil slices and maps of a typed
+//!    document (see `value::GoValue`) true; their pipelines get
+//!    ` | __rimg_truth` appended, which passes on what Go holds true and
+//!    turns the rest into nil. (`and`, `or` and `not` are replaced by
+//!    functions with Go's truth.)
+//! 4. Trim markers are normalized to the `"{{- "` / `" -}}"` gtmpl accepts
 //!    (Go also accepts a tab or newline next to the dash).
-//! 4. Line breaks inside actions (allowed since Go 1.16) become spaces, as
+//! 5. Line breaks inside actions (allowed since Go 1.16) become spaces, as
 //!    gtmpl rejects them.
 //!
 //! The scanner only needs to find action boundaries: it skips string, raw
@@ -29,7 +34,7 @@
 //! wording and the right line; gtmpl's own messages for them are cryptic
 //! and its line numbers are unreliable.
 
-use super::funcs::{KEYS_FN, PRINT_FN, VALUES_FN};
+use super::funcs::{KEYS_FN, PRINT_FN, TRUTH_FN, VALUES_FN};
 
 /// Go's space characters around trim markers.
 fn is_go_space(b: u8) -> bool {
@@ -215,6 +220,18 @@ fn declaration(body: &str) -> Option<(Vec<&str>, &str)> {
     }
 }
 
+/// An `if`, `with` or `else if` action testing its pipeline with Go's
+/// truth; others (a bare `else`, an `if` with no pipeline, whose error
+/// gtmpl reports) as they are.
+fn with_truth(body: &str) -> String {
+    let condition = body.strip_prefix("else").map_or(body, str::trim_start);
+    let pipeline = condition[keyword(condition).len()..].trim();
+    if pipeline.is_empty() || !matches!(keyword(condition), "if" | "with") {
+        return body.to_owned();
+    }
+    format!("{body} | {TRUTH_FN}")
+}
+
 /// Open control structures, to find which `{{else}}` belongs to a range.
 enum Block {
     Range(usize),
@@ -242,7 +259,11 @@ impl Rewriter {
             return;
         }
         match keyword(body) {
-            "if" | "with" | "define" | "block" => {
+            "if" | "with" => {
+                self.blocks.push(Block::Other);
+                self.emit(d, &with_truth(body));
+            }
+            "define" | "block" => {
                 self.blocks.push(Block::Other);
                 self.emit(d, body);
             }
@@ -273,7 +294,7 @@ impl Rewriter {
                         *last = Block::Other;
                     }
                 }
-                _ => self.emit(d, body),
+                _ => self.emit(d, &with_truth(body)),
             },
             "template" | "nil" | "break" | "continue" => self.emit(d, body),
             _ if body.is_empty() || declaration(body).is_some() => self.emit(d, body),
@@ -366,7 +387,7 @@ mod tests {
         );
         assert_eq!(
             rw("{{if .X}}{{json .Y}}{{else if .Z}}z{{else}}n{{end}}"),
-            "{{if .X}}{{json .Y | __rimg_print}}{{else if .Z}}z{{else}}n{{end}}"
+            "{{if .X | __rimg_truth}}{{json .Y | __rimg_print}}{{else if .Z | __rimg_truth}}z{{else}}n{{end}}"
         );
         assert_eq!(
             rw("{{$x := .A}}{{$x}}"),
@@ -382,6 +403,18 @@ mod tests {
         );
         assert_eq!(rw("plain text"), "plain text");
         assert_eq!(rw("{{}}"), "{{}}");
+    }
+
+    #[test]
+    fn tests_conditions_with_go_truth() {
+        assert_eq!(
+            rw("{{with $e := .E}}{{$e}}{{else if and .A .B}}{{end}}"),
+            "{{with $e := .E | __rimg_truth}}{{$e | __rimg_print}}\
+             {{else if and .A .B | __rimg_truth}}{{end}}"
+        );
+        // No pipeline: gtmpl's own error stands.
+        assert_eq!(rw("{{if}}{{end}}"), "{{if}}{{end}}");
+        assert_eq!(rw("{{else}}"), "{{else}}");
     }
 
     #[test]
@@ -425,7 +458,10 @@ mod tests {
 
     #[test]
     fn joins_actions_spanning_lines() {
-        assert_eq!(rw("{{if\n  .X}}a{{end}}"), "{{if   .X}}a{{end}}");
+        assert_eq!(
+            rw("{{if\n  .X}}a{{end}}"),
+            "{{if   .X | __rimg_truth}}a{{end}}"
+        );
         assert_eq!(rw("{{\n.A\n}}"), "{{.A | __rimg_print}}");
         // Raw strings keep their line breaks.
         assert_eq!(
@@ -459,8 +495,8 @@ mod tests {
     fn rewrites_only_the_else_of_a_range() {
         assert_eq!(
             rw("{{range .L}}{{if .}}a{{else}}b{{end}}{{- else -}}none{{end}}{{with .W}}{{else}}{{end}}"),
-            "{{$__rimg_v0 := __rimg_values (.L)}}{{range $__rimg_v0}}{{if .}}a{{else}}b{{end}}\
-             {{- end}}{{if not $__rimg_v0 -}}none{{end}}{{with .W}}{{else}}{{end}}"
+            "{{$__rimg_v0 := __rimg_values (.L)}}{{range $__rimg_v0}}{{if . | __rimg_truth}}a{{else}}b{{end}}\
+             {{- end}}{{if not $__rimg_v0 -}}none{{end}}{{with .W | __rimg_truth}}{{else}}{{end}}"
         );
         assert_eq!(
             rw("{{range .A}}{{range .B}}{{end}}{{else}}e{{end}}"),

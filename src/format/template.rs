@@ -18,7 +18,7 @@ use super::funcs;
 use super::json::{sort_keys, to_go_json, to_go_json_indent};
 use super::rewrite::rewrite;
 use super::table::write_aligned;
-use super::value::from_json;
+use super::value::{from_json, from_typed_json, GoFields};
 
 /// The `--format` value that selects a command's default table.
 pub const TABLE_KEY: &str = "table";
@@ -51,6 +51,7 @@ pub enum FormatError {
 /// pipelines.
 fn strip_rewrites(msg: &str) -> String {
     msg.replace(&format!(" | {}", funcs::PRINT_FN), "")
+        .replace(&format!(" | {}", funcs::TRUTH_FN), "")
 }
 
 /// An execution error in Go's wording: `template: <message>`. (Go also
@@ -174,6 +175,16 @@ impl ItemTemplate {
     pub fn render(&self, item: &serde_json::Value) -> Result<String, FormatError> {
         self.render_value(from_json(item))
     }
+
+    /// Renders the template for one item whose fields have the Go types
+    /// `types` where its JSON loses them (nil slices print `[]`).
+    pub fn render_typed(
+        &self,
+        item: &serde_json::Value,
+        types: GoFields,
+    ) -> Result<String, FormatError> {
+        self.render_value(from_typed_json(item, types))
+    }
 }
 
 /// How a [`ListFormatter`] writes.
@@ -272,17 +283,21 @@ pub fn render_list<W: Write>(
 /// Runs `template` on each item, one output line per item, like the CLI's
 /// template inspector: items that fail are skipped and their errors are
 /// returned together after the others are written; if nothing was
-/// rendered, a single empty line is written.
+/// rendered, a single empty line is written. `types` are the Go types of
+/// the items' fields where JSON loses them (see [`GoType`]).
+///
+/// [`GoType`]: super::GoType
 pub fn render_each<W: Write>(
     template: &str,
     items: &[serde_json::Value],
+    types: GoFields,
     out: &mut W,
 ) -> Result<(), FormatError> {
     let tmpl = ItemTemplate::parse(template)?;
     let mut text = String::new();
     let mut errors = Vec::new();
     for item in items {
-        match tmpl.render(item) {
+        match tmpl.render_typed(item, types) {
             Ok(s) => {
                 text.push_str(&s);
                 text.push('\n');
@@ -305,10 +320,12 @@ pub fn render_each<W: Write>(
 /// (4 spaces, as the CLI indents the daemon's JSON); with `json`, a compact
 /// array; otherwise [`render_each`]. JSON output keeps struct field order
 /// and leaves `<`, `>` and `&` as they are: the daemon's encoder turns
-/// HTML escaping off, and the CLI only indents what it sends.
+/// HTML escaping off, and the CLI only indents what it sends. `types` as
+/// for [`render_each`].
 pub fn render_inspect<T: Serialize, W: Write>(
     format: &str,
     items: &[T],
+    types: GoFields,
     out: &mut W,
 ) -> Result<(), FormatError> {
     let text = match format {
@@ -319,7 +336,7 @@ pub fn render_inspect<T: Serialize, W: Write>(
                 .iter()
                 .map(serde_json::to_value)
                 .collect::<Result<Vec<_>, _>>()?;
-            return render_each(format, &values, out);
+            return render_each(format, &values, types, out);
         }
     };
     out.write_all(text.as_bytes())?;
@@ -372,7 +389,7 @@ mod tests {
 
     fn each(template: &str, item: serde_json::Value) -> Result<String, FormatError> {
         let mut out = Vec::new();
-        render_each(template, &[item], &mut out)?;
+        render_each(template, &[item], &[], &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -531,6 +548,80 @@ mod tests {
         assert_eq!(
             each("{{print .Config.Cmd}}", item).unwrap(),
             "[/bin/sh -c echo hi]\n"
+        );
+    }
+
+    /// An imported image's config, as Docker types it: Docker 20.10
+    /// prints each of these (`image inspect -f`).
+    #[test]
+    fn typed_nil_fields_behave_as_go_values() {
+        use crate::format::GoType;
+        const TYPES: GoFields = &[(
+            "Config",
+            GoType::Struct(&[
+                ("Entrypoint", GoType::Slice),
+                ("Labels", GoType::Map),
+                ("Volumes", GoType::Set),
+            ]),
+        )];
+        let docs = [
+            json!({"Config": {"Entrypoint": null, "Labels": null, "Volumes": null}}),
+            json!({"Config": {"Entrypoint": ["/bin/sh"], "Labels": {"a": "b"},
+                              "Volumes": {"/data": {}}}}),
+        ];
+        let each = |template: &str| {
+            let mut out = Vec::new();
+            let result = render_each(template, &docs, TYPES, &mut out);
+            (
+                String::from_utf8(out).unwrap(),
+                result.err().map(|e| e.to_string()),
+            )
+        };
+        let ok = |template: &str| {
+            let (out, err) = each(template);
+            assert_eq!(err, None, "{template}");
+            out
+        };
+        assert_eq!(
+            ok("{{.Config.Entrypoint}}|{{.Config.Labels}}|{{.Config.Volumes}}"),
+            "[]|map[]|map[]\n[/bin/sh]|map[a:b]|map[/data:{}]\n"
+        );
+        assert_eq!(
+            ok("{{json .Config.Entrypoint}} {{json .Config.Volumes}} {{json .Config}}"),
+            "null null {\"Entrypoint\":null,\"Labels\":null,\"Volumes\":null}\n\
+             [\"/bin/sh\"] {\"/data\":{}} {\"Entrypoint\":[\"/bin/sh\"],\"Labels\":{\"a\":\"b\"},\"Volumes\":{\"/data\":{}}}\n"
+        );
+        assert_eq!(
+            ok(
+                "{{if .Config.Entrypoint}}y{{else}}n{{end}} {{len .Config.Entrypoint}} \
+                {{len .Config.Volumes}} {{range .Config.Entrypoint}}x{{else}}none{{end}} \
+                {{with .Config.Labels}}w{{else}}nw{{end}} {{and .Config.Entrypoint 1}} \
+                {{or .Config.Entrypoint 1}} {{not .Config.Entrypoint}}"
+            ),
+            "n 0 0 none nw [] 1 true\ny 1 1 x w 1 [/bin/sh] false\n"
+        );
+        assert_eq!(
+            ok("{{join .Config.Entrypoint \",\"}}|{{printf \"%v\" .Config.Entrypoint}}|\
+                {{print .Config.Entrypoint}}|{{range $k, $v := .Config.Volumes}}{{$k}}={{$v}}{{end}}"),
+            "|[]|[]|\n/bin/sh|[/bin/sh]|[/bin/sh]|/data={}\n"
+        );
+        // A missing key: a typed map's zero element, as Docker's index.
+        assert_eq!(
+            ok(
+                "{{index .Config.Labels \"x\"}}|{{index .Config.Volumes \"/x\"}}|\
+                {{index .Config.Labels \"a\"}}|{{.Config.Labels.x}}"
+            ),
+            "|{}||<no value>\n|{}|b|<no value>\n"
+        );
+        assert_eq!(
+            each("{{index .Config.Entrypoint 0}}"),
+            (
+                "/bin/sh\n".to_string(),
+                Some(
+                    "template parsing error: template: error calling index: index of untyped nil"
+                        .to_string()
+                )
+            )
         );
     }
 
@@ -706,6 +797,18 @@ mod tests {
             "template parsing error: template: function nosuch not defined"
         );
         assert!(list("table {{if .ID}}").is_err());
+        for t in ["{{if .A |}}{{end}}", "{{with (.A}}{{end}}"] {
+            let e = err(t);
+            assert!(!e.contains("__rimg"), "{e}");
+        }
+        for t in [
+            "{{if upper .A}}{{end}}",
+            "{{with index .A 1}}{{end}}",
+            "{{if 1 2}}{{end}}",
+        ] {
+            let e = each(t, json!({"A": 1})).unwrap_err().to_string();
+            assert!(!e.contains("__rimg"), "{e}");
+        }
     }
 
     #[test]
@@ -736,22 +839,22 @@ mod tests {
             json!({"Id": "sha256:b"}),
         ];
         let mut out = Vec::new();
-        render_inspect("", &items, &mut out).unwrap();
+        render_inspect("", &items, &[], &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "[\n    {\n        \"Id\": \"sha256:a\",\n        \"Tags\": [\n            \"<x>\"\n        ]\n    },\n    {\n        \"Id\": \"sha256:b\"\n    }\n]\n"
         );
         let mut out = Vec::new();
-        render_inspect("json", &items, &mut out).unwrap();
+        render_inspect("json", &items, &[], &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "[{\"Id\":\"sha256:a\",\"Tags\":[\"<x>\"]},{\"Id\":\"sha256:b\"}]\n"
         );
         let mut out = Vec::new();
-        render_inspect("{{.Id}}", &items, &mut out).unwrap();
+        render_inspect("{{.Id}}", &items, &[], &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "sha256:a\nsha256:b\n");
         let mut out = Vec::new();
-        render_inspect::<serde_json::Value, _>("", &[], &mut out).unwrap();
+        render_inspect::<serde_json::Value, _>("", &[], &[], &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
     }
 
@@ -759,12 +862,12 @@ mod tests {
     fn inspect_reports_failures_after_writing_the_rest() {
         let items = vec![json!({"A": "x"}), json!({"A": 1}), json!({"A": 2})];
         let mut out = Vec::new();
-        let err = render_each("{{upper .A}}", &items, &mut out).unwrap_err();
+        let err = render_each("{{upper .A}}", &items, &[], &mut out).unwrap_err();
         assert_eq!(String::from_utf8(out).unwrap(), "X\n");
         assert!(matches!(&err, FormatError::Multiple(v) if v.len() == 2));
         assert_eq!(err.to_string().lines().count(), 2);
         let mut out = Vec::new();
-        assert!(render_each("{{upper .A}}", &items[1..2], &mut out).is_err());
+        assert!(render_each("{{upper .A}}", &items[1..2], &[], &mut out).is_err());
         assert_eq!(String::from_utf8(out).unwrap(), "\n");
     }
 }

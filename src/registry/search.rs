@@ -73,8 +73,8 @@ pub struct SearchFilter {
     automated: Option<bool>,
 }
 
-/// A `--filter` value's `key=value` split. Docker checks the form as it
-/// parses its flags, so the CLI uses this as the flag's parser.
+/// A `--filter` value's `key=value` split. (Docker checks the form as it
+/// parses its flags; so does rimg's command line.)
 pub fn filter_pair(raw: &str) -> Result<(&str, &str), SearchError> {
     raw.split_once('=').ok_or(SearchError::BadFilterFormat)
 }

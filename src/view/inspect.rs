@@ -2,6 +2,7 @@
 //! its fields in its order, and the runtime configs as Docker re-encodes
 //! them (its whole `container.Config`, unknown keys dropped).
 
+use crate::format::{GoFields, GoType};
 use crate::image::Image;
 use crate::oci::{Field, RuntimeConfig};
 use serde::Serialize;
@@ -10,6 +11,72 @@ use serde_json::{json, Map, Value};
 /// What Go's `time.Time{}` encodes as: Docker's `LastTagTime` for an image
 /// never tagged since it arrived (a pull, a load).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `container.Config`'s fields, for templates: their Go types where JSON
+/// does not tell them or leaves them out when empty (a missing
+/// `Entrypoint` prints `[]`, a missing `StopSignal` nothing), and their
+/// order (`{{.Config}}` prints `{   false …}`), as Docker's.
+const CONTAINER_CONFIG_TYPES: GoFields = &[
+    ("Hostname", GoType::Plain),
+    ("Domainname", GoType::Plain),
+    ("User", GoType::Plain),
+    ("AttachStdin", GoType::Plain),
+    ("AttachStdout", GoType::Plain),
+    ("AttachStderr", GoType::Plain),
+    ("ExposedPorts", GoType::Set),
+    ("Tty", GoType::Plain),
+    ("OpenStdin", GoType::Plain),
+    ("StdinOnce", GoType::Plain),
+    ("Env", GoType::Slice),
+    ("Cmd", GoType::Slice),
+    ("Healthcheck", GoType::Pointer),
+    ("ArgsEscaped", GoType::Bool),
+    ("Image", GoType::Plain),
+    ("Volumes", GoType::Set),
+    ("WorkingDir", GoType::Plain),
+    ("Entrypoint", GoType::Slice),
+    ("NetworkDisabled", GoType::Bool),
+    ("MacAddress", GoType::String),
+    ("OnBuild", GoType::Slice),
+    ("Labels", GoType::Map),
+    ("StopSignal", GoType::String),
+    ("StopTimeout", GoType::Pointer),
+    ("Shell", GoType::Slice),
+];
+
+/// The same for `types.ImageInspect`, the document [`inspect`] makes.
+pub const INSPECT_TYPES: GoFields = &[
+    ("Id", GoType::Plain),
+    ("RepoTags", GoType::Slice),
+    ("RepoDigests", GoType::Slice),
+    ("Parent", GoType::Plain),
+    ("Comment", GoType::Plain),
+    ("Created", GoType::Plain),
+    ("Container", GoType::Plain),
+    ("ContainerConfig", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("DockerVersion", GoType::Plain),
+    ("Author", GoType::Plain),
+    ("Config", GoType::Struct(CONTAINER_CONFIG_TYPES)),
+    ("Architecture", GoType::Plain),
+    ("Variant", GoType::String),
+    ("Os", GoType::Plain),
+    ("OsVersion", GoType::String),
+    ("Size", GoType::Plain),
+    ("VirtualSize", GoType::Plain),
+    (
+        "GraphDriver",
+        GoType::Struct(&[("Data", GoType::Map), ("Name", GoType::Plain)]),
+    ),
+    (
+        "RootFS",
+        GoType::Struct(&[
+            ("Type", GoType::Plain),
+            ("Layers", GoType::Slice),
+            ("BaseLayer", GoType::String),
+        ]),
+    ),
+    ("Metadata", GoType::Struct(&[("LastTagTime", GoType::Time)])),
+];
 
 /// What Docker keeps about an image beside its config: when it was last
 /// tagged, and the image `commit` built it on.
@@ -215,6 +282,38 @@ mod tests {
     fn docker_json(stored: Value) -> String {
         let config: RuntimeConfig = serde_json::from_value(stored).unwrap();
         serde_json::to_string(&container_config_json(Some(&config))).unwrap()
+    }
+
+    #[test]
+    fn templates_see_docker_go_types() {
+        // An imported image: Docker 20.10 prints this line for it.
+        let doc = json!({
+            "RepoDigests": [],
+            "Config": container_config_json(None),
+            "Metadata": {"LastTagTime": ZERO_TIME},
+        });
+        let mut out = Vec::new();
+        crate::format::render_inspect(
+            "{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.OnBuild}}|\
+             {{.Config.Volumes}}|{{.Config.ExposedPorts}}|{{.Config.Labels}}|{{.Config.Shell}}|\
+             {{.Config.Healthcheck}}|{{.RepoDigests}}|{{.Metadata.LastTagTime}}|\
+             {{json .Metadata.LastTagTime}}|{{json .Config.Shell}}|{{.Config.StopSignal}}|\
+             {{.Config.ArgsEscaped}}|{{.Variant}}|{{json .Config}}\n{{.Config}}|{{.Metadata}}",
+            &[doc],
+            INSPECT_TYPES,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "[]|[]|[]|[]|map[]|map[]|map[]|[]|<nil>|[]|0001-01-01 00:00:00 +0000 UTC|\
+                 \"0001-01-01T00:00:00Z\"|null||false||{}\n\
+                 {{   false false false map[] false false false [] [] <nil> false  map[]  [] false  \
+                 [] map[]  <nil> []}}|{{0001-01-01 00:00:00 +0000 UTC}}\n",
+                serde_json::to_string(&container_config_json(None)).unwrap()
+            )
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! templates see (with Docker's field names) and `inspect`'s JSON shape.
 
 mod inspect;
-pub use inspect::{inspect, Metadata};
+pub use inspect::{inspect, Metadata, INSPECT_TYPES};
 
 use crate::container::state::State;
 use crate::container::{Container, ContainerUsage};
