@@ -299,7 +299,8 @@ fn sweep_builds(builds: &Path, state_dir: &Path) {
         }
         for run in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
             let name = run.file_name().to_string_lossy().into_owned();
-            let Some((runtime, id)) = name.strip_prefix("run-").and_then(|r| r.rsplit_once('-')) else {
+            let Some((runtime, id)) = name.strip_prefix("run-").and_then(|r| r.rsplit_once('-'))
+            else {
                 continue;
             };
             if let Ok(runtime) = Runtime::find(Some(runtime), state_dir) {
@@ -668,20 +669,32 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A RUN's command: a heredoc that is the whole shell command is the
-    /// script; another heredoc is the command's input (as BuildKit).
+    /// A RUN's command: in shell form its heredocs go to the shell with it,
+    /// as BuildKit runs them (a heredoc that is the whole command is the
+    /// script); in exec form the first heredoc is the command's input.
     fn run_command(&self, run: &instructions::Run, shell: &[String]) -> RunCommand {
         let mut args = run.command.args.clone();
         let mut stdin = None;
         if run.command.prepend_shell {
-            match &run.command.files[..] {
-                [only] if args.len() == 1 && args[0].trim_start().starts_with("<<") => {
-                    args = vec![only.data.clone()];
+            let files = &run.command.files;
+            let whole = args.len() == 1 && files.len() == 1 && heredoc_only(&args[0]);
+            if whole {
+                args = vec![files[0].data.clone()];
+            } else if !files.is_empty() {
+                let mut script = args.join(" ");
+                for file in files {
+                    script.push('\n');
+                    script.push_str(&file.data);
+                    if !file.data.ends_with('\n') {
+                        script.push('\n');
+                    }
+                    script.push_str(&file.name);
                 }
-                [first, ..] => stdin = Some(first.data.clone()),
-                [] => {}
+                args = vec![script];
             }
             args = shell.iter().cloned().chain(args).collect();
+        } else if let Some(first) = run.command.files.first() {
+            stdin = Some(first.data.clone());
         }
         let network = match run.network {
             instructions::Network::None => Network::None,
@@ -992,7 +1005,7 @@ impl<'a> Builder<'a> {
         };
         (
             time.timestamp(),
-            time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            crate::format::units::go_rfc3339_nano(time),
         )
     }
 
@@ -1119,6 +1132,12 @@ impl<'a> Builder<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether a shell command is nothing but a heredoc (`<<EOF`, `<<-"EOF"`).
+fn heredoc_only(command: &str) -> bool {
+    let word = command.trim();
+    word.starts_with("<<") && !word.contains(char::is_whitespace)
 }
 
 /// A path's components, for [`resolve::resolve_dir`].

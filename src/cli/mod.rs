@@ -179,3 +179,79 @@ pub fn confirm(warning: &str) -> Result<bool> {
         "y" | "yes"
     ))
 }
+
+/// A flag value its parser refused, in the words of Docker's flag library
+/// (`invalid argument "dangling" for "-f, --filter" flag: bad format of
+/// filter (expected name=value)`, then `See 'rimg images --help'.`), for
+/// scripts that match them. `None` for other errors, or when the command
+/// and flag cannot be told. `root` is the whole command line's definition.
+pub fn docker_value_error(e: &clap::Error, root: clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != clap::error::ErrorKind::ValueValidation {
+        return None;
+    }
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let value = context(ContextKind::InvalidValue)?;
+    // `--filter <FILTER>`: the flag's long name.
+    let long = context(ContextKind::InvalidArg)?
+        .split(' ')
+        .next()?
+        .strip_prefix("--")?;
+    // The command's path, as Docker names it: clap's error does not say,
+    // so the arguments are walked again. Docker's shortcuts (`ps`) are
+    // commands of their own, named as typed; below them, aliases take
+    // the command's name (`image list` is `image ls`).
+    let mut command = root;
+    let mut path = vec![command.get_name().to_owned()];
+    let mut args = std::env::args().skip(1);
+    while command.has_subcommands() {
+        let (typed, sub) = args.find_map(|arg| {
+            let sub = command.find_subcommand(&arg).cloned()?;
+            Some((arg, sub))
+        })?;
+        let top_level = path.len() == 1;
+        path.push(if top_level {
+            typed
+        } else {
+            sub.get_name().to_owned()
+        });
+        command = sub;
+    }
+    let arg = command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))?;
+    let flag = match arg.get_short() {
+        Some(short) => format!("-{short}, --{long}"),
+        None => format!("--{long}"),
+    };
+    let cause = std::error::Error::source(e)?;
+    Some(format!(
+        "invalid argument \"{value}\" for \"{flag}\" flag: {cause}\nSee '{} --help'.",
+        path.join(" ")
+    ))
+}
+
+/// Prints a command-line error; Docker exits 125 for flag errors and 1
+/// for a wrong argument count. `root` is the whole command line's
+/// definition.
+pub fn usage_error(e: clap::Error, root: clap::Command) -> ExitCode {
+    use clap::error::ErrorKind;
+    match docker_value_error(&e, root) {
+        Some(message) => eprintln!("{message}"),
+        None => {
+            let _ = e.print();
+        }
+    }
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        ErrorKind::MissingRequiredArgument
+        | ErrorKind::WrongNumberOfValues
+        | ErrorKind::TooFewValues
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::MissingSubcommand => ExitCode::FAILURE,
+        _ => ExitCode::from(125),
+    }
+}

@@ -127,6 +127,23 @@ pub fn history_created_since(created: Option<DateTime<Utc>>, now: DateTime<Utc>)
 
 /// Parses an RFC 3339 timestamp as found in image configs and history
 /// (`2023-05-01T12:00:00.123456789Z`, or with an offset) into UTC.
+/// A time as Go's `time.RFC3339Nano` writes it (Docker's image and
+/// history times): UTC, the fraction without its trailing zeros.
+pub fn go_rfc3339_nano(t: DateTime<Utc>) -> String {
+    let full = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    match full.split_once('.') {
+        Some((seconds, fraction)) => {
+            let digits = fraction.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{seconds}Z")
+            } else {
+                format!("{seconds}.{digits}Z")
+            }
+        }
+        None => full,
+    }
+}
+
 pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s.trim())
         .ok()
@@ -276,6 +293,14 @@ mod tests {
             history_created_since(Some(at("2024-02-01T12:00:00Z")), now),
             "4 weeks ago"
         );
+    }
+
+    #[test]
+    fn go_rfc3339_nano_trims_the_fraction() {
+        let at = |nanos| DateTime::from_timestamp(1_700_000_000, nanos).unwrap();
+        assert_eq!(go_rfc3339_nano(at(0)), "2023-11-14T22:13:20Z");
+        assert_eq!(go_rfc3339_nano(at(120_000_000)), "2023-11-14T22:13:20.12Z");
+        assert_eq!(go_rfc3339_nano(at(5)), "2023-11-14T22:13:20.000000005Z");
     }
 
     #[test]
