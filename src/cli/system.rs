@@ -5,6 +5,7 @@ use super::{exit_code, print_list, Context};
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use rimg::format::human_size4;
 use rimg::image::Catalog;
 use rimg::{container, format, view};
 use std::io::{self, Write};
@@ -95,17 +96,19 @@ pub fn completion(args: CompletionArgs, command: &mut clap::Command) -> Result<E
 fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
     let catalog = Catalog::load(&ctx.store)?;
     let (usage, containers) = container::disk_usage(&ctx.store, &catalog)?;
+    let cache = ctx.store.cache_usage()?;
     if !args.verbose {
         return print_list(
             args.format.as_deref().unwrap_or(""),
             view::DF_TABLE,
             &view::df_header(),
-            &view::df_rows(&usage),
+            &view::df_rows(&usage, &cache),
         );
     }
     // As the docker CLI's verbose output, which has no custom format: a
     // table per section, each after its title.
     let now = Utc::now();
+    let cache_title = format!("\nBuild cache usage: {}\n\n", human_size4(cache.size));
     let sections = [
         (
             "Images space usage:\n\n",
@@ -126,10 +129,10 @@ fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
             Vec::new(),
         ),
         (
-            "\nBuild cache usage: 0B\n\n",
+            cache_title.as_str(),
             view::DF_BUILD_CACHE_TABLE,
             view::df_build_cache_header(),
-            Vec::new(),
+            view::df_build_cache_rows(&cache, now),
         ),
     ];
     let mut out = io::stdout().lock();

@@ -30,6 +30,17 @@ pub struct CacheRecord {
     pub used: String,
 }
 
+/// What the build cache holds, for `system df`.
+#[derive(Debug, Default)]
+pub struct CacheUsage {
+    /// Each record: its key, when it was last used, and the bytes of the
+    /// blobs it alone keeps (its step's layer and config).
+    pub records: Vec<(Digest, String, u64)>,
+    /// The bytes of every blob only the cache keeps: what `builder
+    /// prune` reclaims.
+    pub size: u64,
+}
+
 /// What `builder prune` removed.
 #[derive(Debug, Default)]
 pub struct CachePruned {
@@ -110,6 +121,40 @@ impl Store {
         }
         records.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(records)
+    }
+
+    /// The records and the space only they hold.
+    pub fn cache_usage(&self) -> Result<CacheUsage> {
+        let records = self.cache_records()?;
+        let index = self.read_index()?;
+        // Blobs images keep: referenced from the index alone.
+        let mut kept_by_images = BTreeSet::new();
+        for entry in &index.manifests {
+            kept_by_images.insert(entry.digest.clone());
+            if let Ok(manifest) = self.read_json::<Manifest>(&entry.digest) {
+                kept_by_images.insert(manifest.config.digest);
+                kept_by_images.extend(manifest.layers.into_iter().map(|l| l.digest));
+            }
+        }
+        let size_of = |digest: &Digest| fs::metadata(self.blob_path(digest)).map_or(0, |m| m.len());
+        let mut counted = BTreeSet::new();
+        let mut usage = CacheUsage::default();
+        for (key, record) in records {
+            let mut own = 0;
+            let mut blobs = vec![record.manifest.digest.clone()];
+            if let Ok(manifest) = self.read_json::<Manifest>(&record.manifest.digest) {
+                blobs.push(manifest.config.digest);
+                blobs.extend(manifest.layers.into_iter().map(|l| l.digest));
+            }
+            for blob in blobs {
+                if !kept_by_images.contains(&blob) && counted.insert(blob.clone()) {
+                    own += size_of(&blob);
+                }
+            }
+            usage.size += own;
+            usage.records.push((key, record.used, own));
+        }
+        Ok(usage)
     }
 
     /// The manifests the build cache keeps.

@@ -27,7 +27,7 @@ mod check;
 mod ingest;
 mod lease;
 
-pub use build_cache::{CachePruned, CacheRecord};
+pub use build_cache::{CachePruned, CacheRecord, CacheUsage};
 pub use check::{CheckReport, Problem};
 pub use ingest::{Claim, Ingest};
 pub use lease::Lease;

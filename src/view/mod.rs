@@ -10,6 +10,7 @@ use crate::format::units::{go_zero_time, history_created_since, image_created_si
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
 use crate::image::{Catalog, DiskUsage, Image, ImageUsage, ListRow};
 use crate::registry::search::SearchResult;
+use crate::store::CacheUsage;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -178,9 +179,9 @@ pub fn df_header() -> Value {
     })
 }
 
-/// `system df` rows: images, containers (none of which ever runs), and
-/// the volumes and build cache rimg does not have yet.
-pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
+/// `system df` rows: images, containers, the volumes rimg does not have,
+/// and the build cache (none of it in use once a build ends).
+pub fn df_rows(usage: &DiskUsage, cache: &CacheUsage) -> Vec<Value> {
     let none = |kind: &str| {
         json!({
             "Type": kind, "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B",
@@ -202,8 +203,33 @@ pub fn df_rows(usage: &DiskUsage) -> Vec<Value> {
             "Reclaimable": reclaimable(usage.containers_reclaimable, usage.containers_size),
         }),
         none("Local Volumes"),
-        none("Build Cache"),
+        json!({
+            "Type": "Build Cache",
+            "TotalCount": cache.records.len().to_string(),
+            "Active": "0",
+            "Size": human_size4(cache.size),
+            "Reclaimable": human_size4(cache.size),
+        }),
     ]
+}
+
+/// `system df -v`'s build cache: each step kept, newest use first.
+pub fn df_build_cache_rows(cache: &CacheUsage, now: DateTime<Utc>) -> Vec<Value> {
+    let mut records: Vec<&(crate::digest::Digest, String, u64)> = cache.records.iter().collect();
+    records.sort_by(|a, b| b.1.cmp(&a.1));
+    records
+        .into_iter()
+        .map(|(key, used, size)| {
+            let since = crate::format::units::parse_rfc3339(used)
+                .map(|t| time_ago(t, now))
+                .unwrap_or_default();
+            json!({
+                "ID": &key.hex()[..25], "CacheType": "regular", "Size": human_size4(*size),
+                "CreatedSince": since, "LastUsedSince": since, "UsageCount": "1",
+                "Shared": "false",
+            })
+        })
+        .collect()
 }
 
 /// `system df -v`'s images, newest first, each once under its first tag,
