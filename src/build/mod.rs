@@ -510,6 +510,13 @@ impl<'a> Builder<'a> {
                 cmd_set: false,
             }
         };
+        // As Docker's builder: a stage whose base sets no PATH gets the
+        // default one, in what it expands and in the image it makes.
+        let config = state.config.config.get_or_insert_with(Default::default);
+        let env = config.env.get_or_default();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(container::run::DEFAULT_PATH.to_string());
+        }
         let shown = state
             .id
             .as_ref()
