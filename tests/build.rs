@@ -796,3 +796,64 @@ fn a_killed_build_leaves_a_consistent_store_and_its_cache() {
     // The killed build's directory went with the next build's sweep.
     assert_no_build_dirs(&fx);
 }
+
+#[test]
+fn add_downloads_urls_without_extracting_them() {
+    let fx = fixture();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "inner", &b"in"[..]).unwrap();
+    let served = gzip(&tar.into_inner().unwrap());
+    let body = served.clone();
+    let server = http::Server::start(move |mut stream| {
+        if http::accept_request(&stream).is_some() {
+            let modified = ("Last-Modified", "Tue, 14 Nov 2023 22:13:20 GMT".to_string());
+            http::respond(&mut stream, "200 OK", &[modified], &body);
+        }
+    });
+    let url = format!("http://{}/files/archive.tar.gz?version=1", server.addr());
+    let dir = context(
+        &fx,
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM base\nADD {url} /dl/\nADD {url} /renamed\n"),
+        )],
+    );
+    build_ok(&fx, &dir, &["-t", "url:1"]);
+    assert_eq!(
+        fx.ok(&[
+            "run",
+            "--rm",
+            "url:1",
+            "stat",
+            "-c",
+            "%a %Y %s",
+            "/dl/archive.tar.gz",
+            "/renamed"
+        ]),
+        format!(
+            "600 1700000000 {}\n600 1700000000 {}\n",
+            served.len(),
+            served.len()
+        )
+    );
+    // The same contents again: from the cache.
+    let again = build_ok(&fx, &dir, &["-t", "url:1"]);
+    assert_eq!(again.matches("Using cache").count(), 2, "{again}");
+    // COPY takes no URL.
+    fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM base\nCOPY {url} /x\n"),
+    )
+    .unwrap();
+    let refused = build(&fx, &dir, &[]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("source can't be a URL for COPY"),
+        "{refused:?}"
+    );
+}

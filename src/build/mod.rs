@@ -68,7 +68,13 @@ pub enum BuildError {
     Pull {
         image: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: HostError,
+    },
+    #[error("ADD failed: downloading {url}")]
+    Download {
+        url: String,
+        #[source]
+        source: HostError,
     },
     #[error("OCI runtime failed: {runtime}: {message}")]
     Runtime { runtime: String, message: String },
@@ -99,11 +105,17 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> BuildError 
     move |source| BuildError::Io { context, source }
 }
 
-/// What the caller provides: getting a base image into the store.
-pub trait Images {
+/// An error of the caller's, passed through.
+pub type HostError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the caller provides: the network, through its registry client
+/// and async runtime.
+pub trait Host {
     /// Pulls `name` into the store (printing its progress).
-    fn pull(&self, name: &str)
-        -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    fn pull(&self, name: &str) -> std::result::Result<(), HostError>;
+    /// Downloads `url` (ADD's remote source) into the file `dest`; its
+    /// `Last-Modified` time, if the server sent one.
+    fn download(&self, url: &str, dest: &Path) -> std::result::Result<Option<i64>, HostError>;
 }
 
 /// `build`'s inputs besides the context.
@@ -174,12 +186,12 @@ fn platform_args() -> Vec<(String, String)> {
 /// to `out`.
 pub fn build(
     store: &Store,
-    images: &dyn Images,
+    host: &dyn Host,
     options: &BuildOptions,
     out: &mut dyn Write,
 ) -> Result<Built> {
     let stages = instructions::parse(&options.dockerfile_name, &options.dockerfile)?;
-    let mut builder = Builder::new(store, images, options, &stages, out)?;
+    let mut builder = Builder::new(store, host, options, &stages, out)?;
     let id = builder.run()?;
     let unused_args = options
         .build_args
@@ -260,7 +272,7 @@ struct CopyPlan {
 
 struct Builder<'a> {
     store: &'a Store,
-    images: &'a dyn Images,
+    host: &'a dyn Host,
     options: &'a BuildOptions,
     stages: &'a Stages,
     out: &'a mut dyn Write,
@@ -314,7 +326,7 @@ fn sweep_builds(builds: &Path, state_dir: &Path) {
 impl<'a> Builder<'a> {
     fn new(
         store: &'a Store,
-        images: &'a dyn Images,
+        host: &'a dyn Host,
         options: &'a BuildOptions,
         stages: &'a Stages,
         out: &'a mut dyn Write,
@@ -341,7 +353,7 @@ impl<'a> Builder<'a> {
         }
         Ok(Builder {
             store,
-            images,
+            host,
             options,
             stages,
             out,
@@ -578,7 +590,7 @@ impl<'a> Builder<'a> {
                 self.out
                     .flush()
                     .map_err(io_error("writing the build output"))?;
-                self.images.pull(name).map_err(|source| BuildError::Pull {
+                self.host.pull(name).map_err(|source| BuildError::Pull {
                     image: name.to_string(),
                     source,
                 })?;
@@ -737,8 +749,15 @@ impl<'a> Builder<'a> {
     /// Resolves a COPY/ADD's sources and what they become under `dest`.
     fn plan_copy(&mut self, state: &mut State, copy: &Copy, dest: &str) -> Result<CopyPlan> {
         let what = if copy.add { "ADD" } else { "COPY" };
-        if copy.sources.iter().any(|s| s.contains("://")) || copy.checksum.is_some() {
-            return Err(BuildError::Unsupported(format!("{what} from a URL")));
+        let is_url = |s: &String| s.starts_with("http://") || s.starts_with("https://");
+        if copy.checksum.is_some() {
+            return Err(BuildError::Unsupported(format!("{what} --checksum")));
+        }
+        if !copy.add && copy.sources.iter().any(is_url) {
+            return Err(BuildError::Copy {
+                what: what.to_string(),
+                reason: "source can't be a URL for COPY".into(),
+            });
         }
         let source_root = match &copy.from {
             Some(from) => Some(self.copy_source_root(from, state.index)?),
@@ -757,11 +776,17 @@ impl<'a> Builder<'a> {
             None => (self.options.context.as_path(), Some(&self.options.ignore)),
         };
         let tree = Tree { root, ignore };
-        let mut sources = if copy.sources.is_empty() {
+        let (urls, paths): (Vec<String>, Vec<String>) =
+            copy.sources.iter().cloned().partition(is_url);
+        let mut sources = if paths.is_empty() {
             Vec::new()
         } else {
-            tree.sources(what, &copy.sources)?
+            tree.sources(what, &paths)?
         };
+        if !urls.is_empty() {
+            let downloads = self.dir.join(format!("download-{}", self.step));
+            sources.extend(self.download(&urls, &downloads)?);
+        }
         if !copy.inline.is_empty() {
             let inline_tree = Tree {
                 root: &inline_dir,
@@ -779,7 +804,11 @@ impl<'a> Builder<'a> {
         let mut items = Vec::new();
         let mut archives = Vec::new();
         for source in &sources {
-            if copy.add && !source.is_dir && is_archive(&source.host) {
+            // Only a local archive is extracted; a download never is.
+            let local = !source
+                .host
+                .starts_with(self.dir.join(format!("download-{}", self.step)));
+            if copy.add && local && !source.is_dir && is_archive(&source.host) {
                 archives.push((source.host.clone(), dest.to_string()));
                 items.extend(tree.items(source, dest)?);
                 continue;
@@ -806,6 +835,54 @@ impl<'a> Builder<'a> {
             digest,
             kind,
         })
+    }
+
+    /// ADD's remote sources, downloaded into `dir` under the name of the
+    /// URL's last path component, mode 0600 and the server's
+    /// `Last-Modified` as mtime, as Docker's builder keeps them.
+    fn download(&mut self, urls: &[String], dir: &Path) -> Result<Vec<context::Source>> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut sources = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let path_part = url.split(['?', '#']).next().unwrap_or(url);
+            let after_host = path_part.splitn(4, '/').nth(3).unwrap_or("");
+            let name = after_host
+                .rsplit('/')
+                .find(|n| !n.is_empty())
+                .unwrap_or("download")
+                .to_string();
+            let slot = dir.join(i.to_string());
+            fs::create_dir_all(&slot).map_err(io_error(format!("creating {}", slot.display())))?;
+            let file = slot.join(&name);
+            self.out
+                .flush()
+                .map_err(io_error("writing the build output"))?;
+            let modified =
+                self.host
+                    .download(url, &file)
+                    .map_err(|source| BuildError::Download {
+                        url: url.clone(),
+                        source,
+                    })?;
+            let setting = || io_error(format!("setting the mode of {}", file.display()));
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).map_err(setting())?;
+            if let Some(time) = modified {
+                let time =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(time.max(0) as u64);
+                fs::File::options()
+                    .write(true)
+                    .open(&file)
+                    .and_then(|f| f.set_modified(time))
+                    .map_err(setting())?;
+            }
+            sources.push(context::Source {
+                host: file,
+                rel: name.clone(),
+                name,
+                is_dir: false,
+            });
+        }
+        Ok(sources)
     }
 
     /// Whether `path` is a directory in the stage's files (read from a

@@ -194,14 +194,53 @@ pub fn from_git(url: &str, tmp: &Path, file: Option<&Path>) -> Result<Prepared, 
 
 /// An `http(s)://` context: downloaded, then a tarball or a Dockerfile.
 pub async fn from_url(url: &str, tmp: &Path, file: Option<&Path>) -> Result<Prepared, BuildError> {
-    let failed =
-        |e: &dyn std::fmt::Display| unable(format!("unable to download remote context {url}: {e}"));
-    let response = reqwest::get(url).await.map_err(|e| failed(&e))?;
+    let temp = temp_dir(tmp, "download-")?;
+    let path = temp.path().join("context");
+    download(url, &path)
+        .await
+        .map_err(|e| unable(format!("unable to download remote context {url}: {e}")))?;
+    let input = fs::File::open(&path).map_err(io_error(format!("reading {}", path.display())))?;
+    from_stream(input, tmp, file)
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("the server answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("writing {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Downloads `url` into the file `dest` as it arrives; the server's
+/// `Last-Modified`, as seconds since 1970.
+pub async fn download(url: &str, dest: &Path) -> Result<Option<i64>, DownloadError> {
+    use std::io::Write;
+    let mut response = reqwest::get(url).await?;
     if !response.status().is_success() {
-        return Err(failed(&format!("status {}", response.status())));
+        return Err(DownloadError::Status(response.status()));
     }
-    let body = response.bytes().await.map_err(|e| failed(&e))?;
-    from_stream(io::Cursor::new(body), tmp, file)
+    let modified = response
+        .headers()
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|t| t.timestamp());
+    let write_error = |source| DownloadError::Write {
+        path: dest.display().to_string(),
+        source,
+    };
+    let mut out = fs::File::create(dest).map_err(write_error)?;
+    while let Some(chunk) = response.chunk().await? {
+        out.write_all(&chunk).map_err(write_error)?;
+    }
+    Ok(modified)
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 use super::{confirm, Context};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
-use rimg::build::{self, source, BuildOptions, Images};
+use rimg::build::{self, source, BuildOptions, Host, HostError};
 use rimg::format::human_size4;
 use rimg::image;
-use rimg::runtime::Network;
+use rimg::runtime::Network as RunNetwork;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -99,15 +99,20 @@ pub fn run(ctx: &Context, command: BuildCommand) -> Result<ExitCode> {
     }
 }
 
-/// Base images are pulled as `docker build` pulls them, progress shown.
-struct Puller<'a> {
+/// The network for a build: base images pulled as `docker build` pulls
+/// them (progress shown), ADD's URLs downloaded.
+struct Network<'a> {
     ctx: &'a Context,
     quiet: bool,
 }
 
-impl Images for Puller<'_> {
-    fn pull(&self, name: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+impl Host for Network<'_> {
+    fn pull(&self, name: &str) -> Result<(), HostError> {
         super::registry::pull_image(self.ctx, name, self.quiet).map_err(|e| e.into())
+    }
+
+    fn download(&self, url: &str, dest: &Path) -> Result<Option<i64>, HostError> {
+        Ok(self.ctx.block_on(source::download(url, dest))??)
     }
 }
 
@@ -146,8 +151,8 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         .map(|t| image::parse_target(t))
         .collect::<Result<Vec<_>, _>>()?;
     let network = match args.network.as_str() {
-        "default" | "host" => Network::Host,
-        "none" => Network::None,
+        "default" | "host" => RunNetwork::Host,
+        "none" => RunNetwork::None,
         other => bail!("network mode {other:?} not supported: rimg builds with host or none"),
     };
     if let Some(platform) = &args.platform {
@@ -205,14 +210,14 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         runtime: args.runtime.clone(),
         source_date_epoch,
     };
-    let puller = Puller {
+    let host = Network {
         ctx,
         quiet: args.quiet,
     };
     let mut stdout = io::stdout();
     let mut sink = io::sink();
     let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
-    let built = build::build(&ctx.store, &puller, &options, out)?;
+    let built = build::build(&ctx.store, &host, &options, out)?;
     let mut stdout = io::stdout().lock();
     if !built.unused_args.is_empty() && !args.quiet {
         writeln!(
