@@ -5,11 +5,9 @@
 //! `git daemon`), `.dockerignore`, reproducible builds and hostile input.
 
 mod common;
-#[path = "common/http.rs"]
-mod http;
 
 use common::consistency::assert_consistent;
-use common::{busybox, gzip, Fixture};
+use common::{busybox, gzip, http, Fixture};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
