@@ -855,3 +855,43 @@ fn add_downloads_urls_without_extracting_them() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn cache_from_an_image_built_elsewhere() {
+    let first = fixture();
+    let dockerfile =
+        "FROM base\nRUN echo made > /made\nCOPY file /file\nENV K=v\nRUN cat /file /made > /both\n";
+    let files = [("file", "contents\n"), ("Dockerfile", dockerfile)];
+    let dir = context(&first, "ctx", &files);
+    build_ok(&first, &dir, &["-t", "cached:1"]);
+    let id = first.ok(&["images", "-q", "--no-trunc", "cached:1"]);
+    // Another store, as another machine: the base and the built image
+    // arrive (as by pull), the build cache does not.
+    let archive = first.dir.path().join("images.tar");
+    first.ok(&["save", "-o", archive.to_str().unwrap(), "base", "cached:1"]);
+    let second = Fixture::new();
+    second.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let dir = context(&second, "ctx", &files);
+    let without = build_ok(&second, &dir, &["--no-cache", "-t", "other:1"]);
+    assert_eq!(without.matches("Using cache").count(), 0);
+    let with = build_ok(
+        &second,
+        &dir,
+        &["--cache-from", "cached:1", "-t", "cached:2"],
+    );
+    assert_eq!(with.matches("Using cache").count(), 4, "{with}");
+    assert!(!with.contains("Running in"), "{with}");
+    assert_eq!(second.ok(&["images", "-q", "--no-trunc", "cached:2"]), id);
+    // A changed file stops the cache from there on.
+    fs::write(dir.join("file"), "changed\n").unwrap();
+    let changed = build_ok(
+        &second,
+        &dir,
+        &["--cache-from", "cached:1", "-t", "cached:3"],
+    );
+    assert_eq!(changed.matches("Using cache").count(), 1, "{changed}");
+    assert_eq!(
+        second.ok(&["run", "--rm", "cached:3", "cat", "/both"]),
+        "changed\nmade\n"
+    );
+}

@@ -220,9 +220,17 @@ fn the_seed_examples() {
         target.contains("Step 2/2 : RUN echo 'binary' > /app"),
         "{target}"
     );
-    fx.ok(&["build", "-t", "app:final", dir.to_str().unwrap()]);
+    // `--output type=docker,dest=FILE` writes what `docker load` reads.
     let archive = fx.dir.path().join("app.tar");
-    fx.ok(&["save", "-o", archive.to_str().unwrap(), "app:final"]);
+    let output = format!("type=docker,dest={}", archive.display());
+    fx.ok(&[
+        "build",
+        "-t",
+        "app:final",
+        "--output",
+        &output,
+        dir.to_str().unwrap(),
+    ]);
     docker_out(&docker, &["load", "-i", archive.to_str().unwrap()]);
     assert_eq!(
         docker_out(&docker, &["run", "--rm", "--network", "none", "app:final"]),

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use tree::WorkingTree;
+use tree::{StepLayer, WorkingTree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -130,6 +130,8 @@ pub struct BuildOptions {
     /// `--build-arg`s with their values.
     pub build_args: BTreeMap<String, String>,
     pub no_cache: bool,
+    /// `--cache-from`: images whose history can stand for steps.
+    pub cache_from: Vec<String>,
     /// `--pull`: base images are pulled even when present.
     pub pull: bool,
     /// `-q`: only the image ID is printed (by the caller).
@@ -288,6 +290,8 @@ struct Builder<'a> {
     step: usize,
     total: usize,
     runtime: Option<Runtime>,
+    /// `--cache-from` images, read when a step first misses the cache.
+    cache_from: Option<Vec<(ImageConfig, Vec<Descriptor>)>>,
 }
 
 impl Drop for Builder<'_> {
@@ -367,6 +371,7 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             runtime: None,
+            cache_from: None,
         })
     }
 
@@ -1006,7 +1011,9 @@ impl<'a> Builder<'a> {
             )
             .as_bytes(),
         );
-        if !self.options.no_cache {
+        // With `--cache-from`, only those images stand for steps, as in
+        // Docker's builder.
+        if !self.options.no_cache && self.options.cache_from.is_empty() {
             if let Some((record, manifest)) = self.store.cache_lookup(&key)? {
                 self.lease.reuse(&record.manifest.digest)?;
                 self.lease.reuse(&manifest.config.digest)?;
@@ -1026,6 +1033,12 @@ impl<'a> Builder<'a> {
                     self.store.cache_record(&key, &record.manifest)?;
                     return Ok(());
                 }
+            }
+        }
+        if !self.options.no_cache {
+            if let Some((history, layer)) = self.cache_from_hit(state, &created_by)? {
+                self.say(" ---> Using cache")?;
+                return self.store_step(state, runtime_config, history, layer, &key);
             }
         }
         let (now, created) = self.now();
@@ -1051,19 +1064,33 @@ impl<'a> Builder<'a> {
                 tree.commit(&self.lease, now, clamp)?
             }
         };
-        let mut config = state.config.clone();
-        config.created = Some(created.clone());
-        config.config = Some(runtime_config);
-        for stale in ["container", "container_config", "docker_version", "comment"] {
-            config.extra.remove(stale);
-        }
-        config.history.push(History {
+        let history = History {
             created: Some(created),
             created_by: Some(created_by),
             author: None,
             comment: None,
             empty_layer: layer.is_none(),
-        });
+        };
+        self.store_step(state, runtime_config, history, layer, &key)
+    }
+
+    /// Stores a step's image (the state's, with `runtime_config`, the
+    /// history entry and the layer) and records it under `key`.
+    fn store_step(
+        &mut self,
+        state: &mut State,
+        runtime_config: KeepOrder<RuntimeConfig>,
+        history: History,
+        layer: Option<StepLayer>,
+        key: &Digest,
+    ) -> Result<()> {
+        let mut config = state.config.clone();
+        config.created = history.created.clone();
+        config.config = Some(runtime_config);
+        for stale in ["container", "container_config", "docker_version", "comment"] {
+            config.extra.remove(stale);
+        }
+        config.history.push(history);
         let mut layers = state.layers.clone();
         if let Some(layer) = layer {
             config.rootfs.diff_ids.push(layer.diff_id);
@@ -1073,12 +1100,70 @@ impl<'a> Builder<'a> {
             config.rootfs.kind = "layers".into();
         }
         let image = writer::store_image(&self.lease, &config, layers.clone())?;
-        self.store.cache_record(&key, &image.manifest)?;
+        self.store.cache_record(key, &image.manifest)?;
         self.say(&format!(" ---> {}", &image.id.hex()[..12]))?;
         state.config = config;
         state.layers = layers;
         state.id = Some(image.id);
         Ok(())
+    }
+
+    /// A `--cache-from` image that was built from this state and whose
+    /// next history entry is this step: that entry, and its layer unless
+    /// the step made none (Docker's classic cache-from, by history).
+    fn cache_from_hit(
+        &mut self,
+        state: &State,
+        created_by: &str,
+    ) -> Result<Option<(History, Option<StepLayer>)>> {
+        if self.options.cache_from.is_empty() {
+            return Ok(None);
+        }
+        if self.cache_from.is_none() {
+            let mut images = Vec::new();
+            for name in &self.options.cache_from {
+                // An image that cannot be had is no cache, as in Docker.
+                if let Ok((_, config, layers)) = self.base_image(name) {
+                    images.push((config, layers));
+                }
+            }
+            self.cache_from = Some(images);
+        }
+        let same = |a: &History, b: &History| {
+            (&a.created, &a.created_by, a.empty_layer) == (&b.created, &b.created_by, b.empty_layer)
+        };
+        let done = state.config.history.len();
+        let diff_ids = &state.config.rootfs.diff_ids;
+        for (config, layers) in self.cache_from.iter().flatten() {
+            let prefix = config.history.len() > done
+                && config.history[..done]
+                    .iter()
+                    .zip(&state.config.history)
+                    .all(|(a, b)| same(a, b))
+                && config.rootfs.diff_ids.starts_with(diff_ids)
+                && layers.len() == config.rootfs.diff_ids.len();
+            if !prefix {
+                continue;
+            }
+            let next = &config.history[done];
+            if next.created_by.as_deref() != Some(created_by) {
+                continue;
+            }
+            let layer = if next.empty_layer {
+                None
+            } else {
+                let index = diff_ids.len();
+                match (layers.get(index), config.rootfs.diff_ids.get(index)) {
+                    (Some(layer), Some(diff_id)) => Some(StepLayer {
+                        descriptor: layer.clone(),
+                        diff_id: diff_id.clone(),
+                    }),
+                    _ => continue,
+                }
+            };
+            return Ok(Some((next.clone(), layer)));
+        }
+        Ok(None)
     }
 
     /// The step's time: `SOURCE_DATE_EPOCH` when set, else now.

@@ -46,6 +46,9 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     no_cache: bool,
+    /// Images to consider as cache sources
+    #[arg(long, value_name = "IMAGE")]
+    cache_from: Vec<String>,
     /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pull: bool,
@@ -73,6 +76,9 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty, classic)
     #[arg(long, default_value = "auto")]
     progress: String,
+    /// Output destination (type=docker|oci,dest=FILE): the image as an archive, also kept in the store
+    #[arg(short, long, value_name = "type=docker|oci,dest=FILE")]
+    output: Option<String>,
     /// The OCI runtime for RUN (runc, crun or a path)
     #[arg(long, env = "RIMG_RUNTIME")]
     runtime: Option<String>,
@@ -144,7 +150,32 @@ fn labels(args: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `--output type=docker|oci,dest=FILE` (or a bare `FILE`): where the
+/// archive goes. rimg's archive is both Docker's and an OCI layout.
+fn output_file(output: &str) -> Result<PathBuf> {
+    if !output.contains('=') {
+        return Ok(PathBuf::from(output));
+    }
+    let mut kind = None;
+    let mut dest = None;
+    for field in output.split(',') {
+        match field.split_once('=') {
+            Some(("type", value)) => kind = Some(value),
+            Some(("dest", value)) => dest = Some(value),
+            _ => bail!("invalid --output {output:?}: type=docker|oci,dest=FILE is expected"),
+        }
+    }
+    match (kind, dest) {
+        (Some("docker" | "oci" | "tar") | None, Some(dest)) => Ok(PathBuf::from(dest)),
+        (Some(other), _) if !matches!(other, "docker" | "oci" | "tar") => {
+            bail!("--output type={other} is not supported: docker, oci and tar are")
+        }
+        _ => bail!("invalid --output {output:?}: dest=FILE is required"),
+    }
+}
+
 fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
+    let output = args.output.as_deref().map(output_file).transpose()?;
     let tags = args
         .tags
         .iter()
@@ -203,6 +234,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         target: args.target.clone(),
         build_args,
         no_cache: args.no_cache,
+        cache_from: args.cache_from.clone(),
         pull: args.pull,
         quiet: args.quiet,
         labels: labels(&args.labels),
@@ -233,6 +265,16 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         for tag in &tags {
             writeln!(stdout, "Successfully tagged {}", tag.familiar_string())?;
         }
+    }
+    if let Some(path) = &output {
+        let names: Vec<String> = if tags.is_empty() {
+            vec![built.id.to_string()]
+        } else {
+            tags.iter().map(|t| t.to_string()).collect()
+        };
+        rimg::archive::SavePlan::new(&ctx.store, &names)?
+            .write_to_path(path)
+            .with_context(|| format!("writing the image to {}", path.display()))?;
     }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, built.id.to_string())

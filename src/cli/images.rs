@@ -34,7 +34,7 @@ pub enum ImageCommand {
     /// Load images from a tar archive or STDIN
     Load(archive::LoadArgs),
     /// Build an image from a Dockerfile
-    Build(super::build::BuildArgs),
+    Build(Box<super::build::BuildArgs>),
 }
 
 #[derive(Args)]
@@ -139,7 +139,7 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<ExitCode> {
         ImageCommand::Save(args) => archive::save(ctx, args),
         ImageCommand::Load(args) => archive::load(ctx, args),
         ImageCommand::Build(args) => {
-            super::build::run(ctx, super::build::BuildCommand::Build(Box::new(args)))
+            super::build::run(ctx, super::build::BuildCommand::Build(args))
         }
     }
 }
