@@ -259,14 +259,14 @@ struct RunCommand {
     network: Network,
 }
 
-/// A COPY/ADD resolved before its cache lookup: the items and what they
-/// hash to.
+/// What a COPY/ADD's cache key and history line need, found without
+/// unpacking anything: the context's sources (resolved, with the digest of
+/// what they hold) or, `--from` a stage or an image, that image's ID.
 struct CopyPlan {
-    items: Vec<context::Item>,
-    /// ADD's local archives: (host path, directory they are extracted in).
-    archives: Vec<(PathBuf, String)>,
-    owner: Ownership,
-    /// The contents' digest, part of the cache key and the history line.
+    /// The sources in the context (or downloaded, or heredocs); `None`
+    /// `--from` another tree, resolved once it is unpacked.
+    sources: Option<Vec<context::Source>>,
+    /// The digest of the contents, or of the `--from` image and paths.
     digest: String,
     /// What the history line calls the sources: `file`, `dir`, `multi`.
     kind: &'static str,
@@ -670,11 +670,8 @@ impl<'a> Builder<'a> {
             }
             Instruction::Copy(copy) => {
                 let what = if copy.add { "ADD" } else { "COPY" };
-                let workdir = config.working_dir.get().cloned().unwrap_or_default();
-                let dest = absolute(&workdir, &copy.dest);
-                let plan = self.plan_copy(state, copy, &dest)?;
-                let digest = &plan.digest;
-                let comment = format!("{what} {}:{digest} in {} ", plan.kind, copy.dest);
+                let plan = self.plan_copy(state, copy)?;
+                let comment = format!("{what} {}:{} in {} ", plan.kind, plan.digest, copy.dest);
                 let created_by = format!("{} #(nop) {comment}", shell.join(" "));
                 self.step_image(state, config, created_by, Work::Copy(copy, plan))
             }
@@ -751,8 +748,8 @@ impl<'a> Builder<'a> {
         args.into_iter().collect()
     }
 
-    /// Resolves a COPY/ADD's sources and what they become under `dest`.
-    fn plan_copy(&mut self, state: &mut State, copy: &Copy, dest: &str) -> Result<CopyPlan> {
+    /// A COPY/ADD's key material, before any tree is unpacked.
+    fn plan_copy(&mut self, state: &State, copy: &Copy) -> Result<CopyPlan> {
         let what = if copy.add { "ADD" } else { "COPY" };
         let is_url = |s: &String| s.starts_with("http://") || s.starts_with("https://");
         if copy.checksum.is_some() {
@@ -764,10 +761,31 @@ impl<'a> Builder<'a> {
                 reason: "source can't be a URL for COPY".into(),
             });
         }
-        let source_root = match &copy.from {
-            Some(from) => Some(self.copy_source_root(from, state.index)?),
-            None => None,
-        };
+        // Owners and modes as written: the same words on the same parent
+        // give the same result.
+        let flags = format!("{:?} {:?}", copy.chown, copy.chmod);
+        let count = copy.sources.len() + copy.inline.len();
+        if let Some(from) = &copy.from {
+            // The same image holds the same files: its ID stands for them.
+            let id = match self.stage_named(from, state.index) {
+                Some(index) => self.results[index]
+                    .as_ref()
+                    .and_then(|r| r.id.clone())
+                    .map_or_else(|| "scratch".to_string(), |id| id.to_string()),
+                None => self.base_image(from)?.0.to_string(),
+            };
+            let key = format!("{id}\0{:?}\0{flags}", copy.sources);
+            let kind = match &copy.sources[..] {
+                [one] if one.ends_with('/') => "dir",
+                [_] => "file",
+                _ => "multi",
+            };
+            return Ok(CopyPlan {
+                sources: None,
+                digest: Digest::of(key.as_bytes()).hex().to_string(),
+                kind,
+            });
+        }
         let inline_dir = self.dir.join(format!("inline-{}", self.step));
         for file in &copy.inline {
             fs::create_dir_all(&inline_dir)
@@ -776,11 +794,10 @@ impl<'a> Builder<'a> {
             fs::write(&path, &file.data)
                 .map_err(io_error(format!("writing {}", path.display())))?;
         }
-        let (root, ignore) = match &source_root {
-            Some(root) => (root.as_path(), None),
-            None => (self.options.context.as_path(), Some(&self.options.ignore)),
+        let tree = Tree {
+            root: &self.options.context,
+            ignore: Some(&self.options.ignore),
         };
-        let tree = Tree { root, ignore };
         let (urls, paths): (Vec<String>, Vec<String>) =
             copy.sources.iter().cloned().partition(is_url);
         let mut sources = if paths.is_empty() {
@@ -789,7 +806,7 @@ impl<'a> Builder<'a> {
             tree.sources(what, &paths)?
         };
         if !urls.is_empty() {
-            let downloads = self.dir.join(format!("download-{}", self.step));
+            let downloads = self.download_dir();
             sources.extend(self.download(&urls, &downloads)?);
         }
         if !copy.inline.is_empty() {
@@ -800,46 +817,29 @@ impl<'a> Builder<'a> {
             let names: Vec<String> = copy.inline.iter().map(|f| f.name.clone()).collect();
             sources.extend(inline_tree.sources(what, &names)?);
         }
-        let dest_is_dir =
-            dest.ends_with('/') || sources.len() > 1 || self.is_dir_in_tree(state, dest)?;
-        if sources.len() > 1 && !copy.dest.ends_with('/') {
-            return Err(BuildError::DestinationNotDirectory(what.to_string()));
-        }
-        let owner = self.ownership(state, copy)?;
         let mut items = Vec::new();
-        let mut archives = Vec::new();
         for source in &sources {
-            // Only a local archive is extracted; a download never is.
-            let local = !source
-                .host
-                .starts_with(self.dir.join(format!("download-{}", self.step)));
-            if copy.add && local && !source.is_dir && is_archive(&source.host) {
-                archives.push((source.host.clone(), dest.to_string()));
-                items.extend(tree.items(source, dest)?);
-                continue;
-            }
-            let target = if source.is_dir {
-                dest.to_string()
-            } else if dest_is_dir {
-                format!("{}/{}", dest.trim_end_matches('/'), source.name)
-            } else {
-                dest.to_string()
-            };
-            items.extend(tree.items(source, &target)?);
+            items.extend(tree.items(source, &source.name)?);
         }
-        let digest = context::content_digest(&items, &owner)?;
+        let digest = context::content_digest(&items, &Ownership::default())?;
+        let digest = Digest::of(format!("{digest}\0{flags}").as_bytes())
+            .hex()
+            .to_string();
         let kind = match &sources[..] {
-            [one] if one.is_dir => "dir",
-            [_] => "file",
+            [one] if one.is_dir && count == 1 => "dir",
+            [_] if count == 1 => "file",
             _ => "multi",
         };
         Ok(CopyPlan {
-            items,
-            archives,
-            owner,
+            sources: Some(sources),
             digest,
             kind,
         })
+    }
+
+    /// Where this step's ADD downloads go.
+    fn download_dir(&self) -> PathBuf {
+        self.dir.join(format!("download-{}", self.step))
     }
 
     /// ADD's remote sources, downloaded into `dir` under the name of the
@@ -888,23 +888,6 @@ impl<'a> Builder<'a> {
             });
         }
         Ok(sources)
-    }
-
-    /// Whether `path` is a directory in the stage's files (read from a
-    /// working tree, made if needed: COPY to a directory without a
-    /// trailing slash goes into it).
-    fn is_dir_in_tree(&mut self, state: &mut State, path: &str) -> Result<bool> {
-        if path.trim_matches('/').is_empty() {
-            return Ok(true);
-        }
-        if state.layers.is_empty() {
-            return Ok(false);
-        }
-        let tree = self.tree(state)?;
-        Ok(matches!(
-            resolve::resolve_dir(&tree.rootfs, &components(path), false),
-            Ok(Some(_))
-        ))
     }
 
     /// `--chown` resolved in the stage's `/etc/passwd` and `/etc/group`;
@@ -1050,7 +1033,7 @@ impl<'a> Builder<'a> {
                 self.tree(state)?.commit(&self.lease, now, clamp)?
             }
             Work::Copy(copy, plan) => {
-                self.copy_step(state, copy, &plan, clamp)?;
+                self.copy_step(state, copy, plan, &runtime_config, clamp)?;
                 self.tree(state)?.commit(&self.lease, now, clamp)?
             }
             Work::Workdir(dir) => {
@@ -1253,38 +1236,78 @@ impl<'a> Builder<'a> {
         self.say(&format!("Removing intermediate container {}", &id[..12]))
     }
 
+    /// Writes a COPY/ADD's files into the stage's tree, as Docker names
+    /// them: a directory source's contents go into the destination; a file
+    /// goes into it when it is a directory (ends with `/`, several sources,
+    /// or one there already), else becomes it.
     fn copy_step(
         &mut self,
         state: &mut State,
         copy: &Copy,
-        plan: &CopyPlan,
+        plan: CopyPlan,
+        config: &RuntimeConfig,
         clamp: Option<u64>,
     ) -> Result<()> {
         let what = if copy.add { "ADD" } else { "COPY" };
+        let workdir = config.working_dir.get().cloned().unwrap_or_default();
+        let dest = absolute(&workdir, &copy.dest);
+        let (root, sources) = match (&copy.from, plan.sources) {
+            (Some(from), _) => {
+                let root = self.copy_source_root(from, state.index)?;
+                let tree = Tree {
+                    root: &root,
+                    ignore: None,
+                };
+                let sources = tree.sources(what, &copy.sources)?;
+                (Some(root), sources)
+            }
+            (None, Some(sources)) => (None, sources),
+            (None, None) => (None, Vec::new()),
+        };
+        if sources.len() > 1 && !copy.dest.ends_with('/') {
+            return Err(BuildError::DestinationNotDirectory(what.to_string()));
+        }
+        let owner = self.ownership(state, copy)?;
         let rootfs = self.tree(state)?.rootfs.clone();
+        let dest_is_dir = dest.ends_with('/')
+            || sources.len() > 1
+            || dest.trim_matches('/').is_empty()
+            || matches!(
+                resolve::resolve_dir(&rootfs, &components(&dest), false),
+                Ok(Some(_))
+            );
+        let downloads = self.download_dir();
+        let mut items = Vec::new();
+        let mut archives = Vec::new();
+        for source in &sources {
+            let tree = Tree {
+                root: root.as_deref().unwrap_or(&source.host),
+                ignore: root.is_none().then_some(&self.options.ignore),
+            };
+            // Only a local archive is extracted; a download never is.
+            let local = !source.host.starts_with(&downloads);
+            if copy.add && local && !source.is_dir && is_archive(&source.host) {
+                archives.push((source.host.clone(), dest.clone()));
+                continue;
+            }
+            let target = if source.is_dir {
+                dest.clone()
+            } else if dest_is_dir {
+                format!("{}/{}", dest.trim_end_matches('/'), source.name)
+            } else {
+                dest.clone()
+            };
+            items.extend(tree.items(source, &target)?);
+        }
         let failed = |e: &dyn std::fmt::Display| BuildError::Copy {
             what: what.to_string(),
             reason: e.to_string(),
         };
-        let archives: BTreeSet<&Path> = plan.archives.iter().map(|(p, _)| p.as_path()).collect();
-        let plain: Vec<&context::Item> = plan
-            .items
-            .iter()
-            .filter(|i| !archives.contains(i.host.as_path()))
-            .collect();
         let (reader, writer) = io::pipe().map_err(io_error("copying"))?;
         std::thread::scope(|scope| -> Result<()> {
-            let producer = scope.spawn(move || {
-                let items: Vec<context::Item> = plain
-                    .iter()
-                    .map(|i| context::Item {
-                        host: i.host.clone(),
-                        dest: i.dest.clone(),
-                        meta: i.meta.clone(),
-                    })
-                    .collect();
-                context::write_tar(&items, &plan.owner, clamp, writer).map(drop)
-            });
+            let items = &items;
+            let producer =
+                scope.spawn(move || context::write_tar(items, &owner, clamp, writer).map(drop));
             let applied = container::unpack::unpack_layer(
                 &rootfs,
                 reader,
@@ -1296,7 +1319,7 @@ impl<'a> Builder<'a> {
             applied.map_err(|e| failed(&e))?;
             produced.map_err(|e| failed(&e))
         })?;
-        for (archive, dest) in &plan.archives {
+        for (archive, dest) in &archives {
             extract_archive(&rootfs, archive, dest).map_err(|e| failed(&e))?;
         }
         Ok(())

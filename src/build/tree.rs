@@ -75,7 +75,8 @@ impl WorkingTree {
         if changes.is_empty() {
             return Ok(None);
         }
-        let layer = container::write_layer(lease, &self.rootfs, &changes, now, clamp)?;
+        let out = crate::image::writer::LayerWriter::uncompressed(lease)?;
+        let layer = container::write_layer(out, &self.rootfs, &changes, now, clamp)?;
         self.snapshot = new;
         Ok(Some(StepLayer {
             descriptor: layer.descriptor,

@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::image::writer::{self, LayerWriter};
 use crate::image::{self, instruction};
 use crate::oci::{Descriptor, Field, History, ImageConfig, KeepOrder, RuntimeConfig};
-use crate::store::{Lease, Store, StoreError};
+use crate::store::{Store, StoreError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -85,7 +85,8 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
     let mut layers = container.head.layers.clone();
     let mut diff_id = None;
     if !changes.is_empty() {
-        let layer = write_layer(&lease, &rootfs, &changes, now.timestamp(), None)?;
+        let out = LayerWriter::new(&lease)?;
+        let layer = write_layer(out, &rootfs, &changes, now.timestamp(), None)?;
         // A file that changed while it was read is marked so the next
         // commit takes it again.
         for entry in new.iter_mut().filter(|e| layer.raced.contains(&e.path)) {
@@ -142,17 +143,17 @@ pub(crate) struct NewLayer {
     pub raced: BTreeSet<Vec<u8>>,
 }
 
-/// Writes the layer holding `changes` of `rootfs`, whiteouts dated `now`;
-/// with `clamp`, no entry is dated later (`SOURCE_DATE_EPOCH`).
+/// Writes the layer holding `changes` of `rootfs` into `out`, whiteouts
+/// dated `now`; with `clamp`, no entry is dated later (`SOURCE_DATE_EPOCH`).
 pub(crate) fn write_layer(
-    lease: &Lease,
+    out: LayerWriter,
     rootfs: &Path,
     changes: &[changes::Change],
     now: i64,
     clamp: Option<u64>,
 ) -> Result<NewLayer> {
     let context = || format!("writing a layer from {}", rootfs.display());
-    let mut tar = tarball::TarWriter::new(LayerWriter::new(lease)?, rootfs);
+    let mut tar = tarball::TarWriter::new(out, rootfs);
     if let Some(epoch) = clamp {
         tar = tar.clamp_mtimes(epoch);
     }

@@ -16,23 +16,43 @@ use std::io::{self, Write};
 /// gzip level for new layers: zlib's default, as `docker push` compresses.
 const GZIP_LEVEL: u32 = 6;
 
-/// The uncompressed tar stream of a new layer goes in; a gzip blob comes
-/// out in the store, with its diff ID and size recorded.
+/// The uncompressed tar stream of a new layer goes in; a gzip blob (or,
+/// for a build step, the tar itself) comes out in the store, with its diff
+/// ID and size recorded.
 pub struct LayerWriter {
     diff: Hasher,
     extracted: ExtractedSize,
-    gzip: GzEncoder<Ingest>,
+    out: Output,
     lease: Lease,
 }
 
+enum Output {
+    Gzip(Box<GzEncoder<Ingest>>),
+    /// Stored as it comes: a build step's layer, as Docker's own store
+    /// keeps layers; `push` compresses it once when it goes out.
+    Tar(Box<Ingest>),
+}
+
 impl LayerWriter {
+    /// A gzip-compressed layer (`commit`, `import`).
     pub fn new(lease: &Lease) -> Result<LayerWriter, StoreError> {
-        Ok(LayerWriter {
+        let gzip = GzEncoder::new(lease.ingest()?, flate2::Compression::new(GZIP_LEVEL));
+        Ok(LayerWriter::with(lease, Output::Gzip(Box::new(gzip))))
+    }
+
+    /// An uncompressed layer: nothing spent compressing what may never
+    /// leave the machine.
+    pub fn uncompressed(lease: &Lease) -> Result<LayerWriter, StoreError> {
+        Ok(LayerWriter::with(lease, Output::Tar(Box::new(lease.ingest()?))))
+    }
+
+    fn with(lease: &Lease, out: Output) -> LayerWriter {
+        LayerWriter {
             diff: Hasher::new(),
             extracted: ExtractedSize::default(),
-            gzip: GzEncoder::new(lease.ingest()?, flate2::Compression::new(GZIP_LEVEL)),
+            out,
             lease: lease.clone(),
-        })
+        }
     }
 
     /// Uncompressed bytes written so far.
@@ -51,30 +71,36 @@ impl LayerWriter {
             diff_id: self.diff.finish(),
             size: self.extracted.size(),
         };
-        let ingest = self
-            .gzip
-            .finish()
-            .map_err(io_context("compressing the layer"))?;
+        let (ingest, kind) = match self.out {
+            Output::Gzip(gzip) => (
+                gzip.finish().map_err(io_context("compressing the layer"))?,
+                media_type::OCI_LAYER_GZIP,
+            ),
+            Output::Tar(ingest) => (*ingest, media_type::OCI_LAYER),
+        };
         let size = ingest.len();
         let digest = ingest.commit(None)?;
         self.lease.store().record_layer_info(&digest, &info)?;
-        Ok((
-            Descriptor::new(media_type::OCI_LAYER_GZIP, digest, size),
-            info,
-        ))
+        Ok((Descriptor::new(kind, digest, size), info))
     }
 }
 
 impl Write for LayerWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.gzip.write(buf)?;
+        let n = match &mut self.out {
+            Output::Gzip(gzip) => gzip.write(buf)?,
+            Output::Tar(ingest) => ingest.write(buf)?,
+        };
         self.diff.update(&buf[..n]);
         self.extracted.update(&buf[..n]);
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.gzip.flush()
+        match &mut self.out {
+            Output::Gzip(gzip) => gzip.flush(),
+            Output::Tar(ingest) => ingest.flush(),
+        }
     }
 }
 
