@@ -895,3 +895,58 @@ fn cache_from_an_image_built_elsewhere() {
         "changed\nmade\n"
     );
 }
+
+#[test]
+fn run_mounts_cache_bind_secret_and_tmpfs() {
+    let fx = fixture();
+    let secret = fx.dir.path().join("token");
+    fs::write(&secret, "s3cret").unwrap();
+    let dir = context(
+        &fx,
+        "ctx",
+        &[
+            ("data/input", "from the context\n"),
+            (
+                "Dockerfile",
+                "FROM base\n\
+                 RUN --mount=type=cache,target=/cache echo -n x >> /cache/count && cat /cache/count > /count\n\
+                 RUN --mount=type=bind,source=data,target=/data cat /data/input > /copied\n\
+                 RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /secret-length\n\
+                 RUN --mount=type=tmpfs,target=/scratch touch /scratch/gone && ls /scratch > /tmpfs\n",
+            ),
+        ],
+    );
+    let secret_arg = format!("id=token,src={}", secret.display());
+    build_ok(&fx, &dir, &["--secret", &secret_arg, "-t", "mounts:1"]);
+    let shown = fx.ok(&[
+        "run",
+        "--rm",
+        "mounts:1",
+        "cat",
+        "/count",
+        "/copied",
+        "/secret-length",
+        "/tmpfs",
+    ]);
+    // (`/count` holds `x` with no newline.)
+    assert_eq!(shown, "xfrom the context\n6\ngone\n");
+    // Nothing mounted stays in the image.
+    let listed = fx.ok(&["run", "--rm", "mounts:1", "ls", "-a", "/"]);
+    for gone in ["cache", "data", "scratch", "run"] {
+        assert!(
+            !listed.split_whitespace().any(|w| w == gone),
+            "{gone} in {listed}"
+        );
+    }
+    // The cache mount outlives the build: a rebuild adds to it.
+    build_ok(
+        &fx,
+        &dir,
+        &["--no-cache", "--secret", &secret_arg, "-t", "mounts:2"],
+    );
+    assert_eq!(fx.ok(&["run", "--rm", "mounts:2", "cat", "/count"]), "xx");
+    // A changed bind source runs its step again; the cache mount's does not.
+    fs::write(dir.join("data/input"), "changed\n").unwrap();
+    let again = build_ok(&fx, &dir, &["--secret", &secret_arg, "-t", "mounts:3"]);
+    assert_eq!(again.matches("Using cache").count(), 1, "{again}");
+}

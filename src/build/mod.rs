@@ -15,6 +15,7 @@
 //! build succeeded.
 
 pub mod context;
+mod mounts;
 pub mod source;
 mod step;
 mod tree;
@@ -62,6 +63,8 @@ pub enum BuildError {
     Copy { what: String, reason: String },
     #[error("invalid chmod value {0:?}: an octal mode is expected")]
     BadChmod(String),
+    #[error("RUN --mount: {0}")]
+    Mount(String),
     #[error("{0} is not supported by rimg yet")]
     Unsupported(String),
     #[error("pulling {image}")]
@@ -138,6 +141,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     pub labels: BTreeMap<String, String>,
     pub network: Network,
+    /// `--secret id=…`: the files secret mounts give.
+    pub secrets: BTreeMap<String, PathBuf>,
     pub runtime: Option<String>,
     /// `SOURCE_DATE_EPOCH`: every time in the image, and no file's mtime
     /// in a layer, later than this.
@@ -257,6 +262,10 @@ struct RunCommand {
     args: Vec<String>,
     stdin: Option<String>,
     network: Network,
+    mounts: Vec<instructions::Mount>,
+    /// What the mounts add to the cache key: each mount as written, and a
+    /// context bind's contents.
+    key: String,
 }
 
 /// What a COPY/ADD's cache key and history line need, found without
@@ -657,7 +666,7 @@ impl<'a> Builder<'a> {
                 self.step_image(state, config, created_by, Work::None)
             }
             Instruction::Run(run) => {
-                let command = self.run_command(run, &shell);
+                let command = self.run_command(run, &shell, &env)?;
                 let build_args = self.run_args(state, &config);
                 let mut shown = Vec::new();
                 if !build_args.is_empty() {
@@ -693,7 +702,12 @@ impl<'a> Builder<'a> {
     /// A RUN's command: in shell form its heredocs go to the shell with it,
     /// as BuildKit runs them (a heredoc that is the whole command is the
     /// script); in exec form the first heredoc is the command's input.
-    fn run_command(&self, run: &instructions::Run, shell: &[String]) -> RunCommand {
+    fn run_command(
+        &self,
+        run: &instructions::Run,
+        shell: &[String],
+        env: &[(String, String)],
+    ) -> Result<RunCommand> {
         let mut args = run.command.args.clone();
         let mut stdin = None;
         if run.command.prepend_shell {
@@ -722,11 +736,34 @@ impl<'a> Builder<'a> {
             instructions::Network::Host => Network::Host,
             instructions::Network::Default => self.options.network,
         };
-        RunCommand {
+        let mounts = run
+            .mounts(&self.lexer, env)
+            .map_err(|e| BuildError::Mount(e.to_string()))?;
+        let mut key = String::new();
+        for mount in &mounts {
+            key.push_str(&format!("{mount:?}\n"));
+            // A bind of the context: its contents, as BuildKit keys it.
+            if mount.kind == instructions::MountType::Bind && mount.from.is_none() {
+                let tree = Tree {
+                    root: &self.options.context,
+                    ignore: Some(&self.options.ignore),
+                };
+                let source = mount.source.clone().unwrap_or_else(|| ".".into());
+                let sources = tree.sources("RUN --mount", &[source])?;
+                let mut items = Vec::new();
+                for source in &sources {
+                    items.extend(tree.items(source, &source.name)?);
+                }
+                key.push_str(&context::content_digest(&items, &Ownership::default())?);
+            }
+        }
+        Ok(RunCommand {
             args,
             stdin,
             network,
-        }
+            mounts,
+            key,
+        })
     }
 
     /// The ARGs RUN sees and its history shows: declared ones with a value
@@ -981,6 +1018,7 @@ impl<'a> Builder<'a> {
             .map_or("scratch".to_string(), Digest::to_string);
         let contents = match &work {
             Work::Copy(_, plan) => plan.digest.clone(),
+            Work::Run(command) => command.key.clone(),
             _ => String::new(),
         };
         // Docker's field order, whatever order the base image's config
@@ -1206,6 +1244,28 @@ impl<'a> Builder<'a> {
         }
         let rootfs = tree.rootfs.clone();
         let run_dir = self.dir.join(format!("run-{}-{id}", runtime.name()));
+        let mut roots = Vec::new();
+        for mount in &command.mounts {
+            roots.push(match (&mount.from, mount.kind) {
+                (Some(from), instructions::MountType::Bind) => {
+                    self.copy_source_root(from, state.index)?
+                }
+                _ => self.options.context.clone(),
+            });
+        }
+        let scratch = run_dir.join("mounts");
+        fs::create_dir_all(&scratch)
+            .map_err(io_error(format!("creating {}", scratch.display())))?;
+        let binds = mounts::binds(
+            &command.mounts,
+            &mounts::Sources {
+                roots: &roots,
+                cache_dir: &self.store.root().join("build-mounts").join("cache"),
+                secrets: &self.options.secrets,
+                scratch: &scratch,
+            },
+        )?;
+        let made = mounts::make_points(&rootfs, &binds)?;
         self.say(&format!(" ---> Running in {}", &id[..12]))?;
         let code = step::run(
             &runtime,
@@ -1223,8 +1283,10 @@ impl<'a> Builder<'a> {
                 network: command.network,
                 stdin: command.stdin.as_deref(),
                 quiet: self.options.quiet,
+                binds,
             },
         );
+        mounts::remove_points(&made);
         let _ = remove_tree(&run_dir);
         let code = code?;
         if code != 0 {

@@ -5,7 +5,7 @@
 //! output passed through (or dropped for `-q`), then deleted again.
 
 use super::BuildError;
-use crate::runtime::{self, ContainerSpec, Network, ProcessConfig, Runtime};
+use crate::runtime::{self, Bind, ContainerSpec, Network, ProcessConfig, Runtime};
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -20,6 +20,8 @@ pub struct RunStep<'a> {
     pub stdin: Option<&'a str>,
     /// `-q`: the command's output is not shown.
     pub quiet: bool,
+    /// `RUN --mount`s.
+    pub binds: Vec<Bind>,
 }
 
 /// Runs `step` in `rootfs`, with its bundle under `dir`; the command's exit
@@ -35,7 +37,7 @@ pub fn run(
         hostname: step.id[..12].to_string(),
         network: step.network,
         process: step.process,
-        binds: Vec::new(),
+        binds: step.binds,
         read_only: false,
     };
     let bundle = runtime.write_bundle(&spec, rootfs, dir)?;

@@ -76,6 +76,9 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty, classic)
     #[arg(long, default_value = "auto")]
     progress: String,
+    /// Secret file to expose to the build (id=mysecret,src=/local/secret or id=mysecret,env=VAR)
+    #[arg(long, value_name = "id=ID,src=FILE")]
+    secret: Vec<String>,
     /// Output destination (type=docker|oci,dest=FILE): the image as an archive, also kept in the store
     #[arg(short, long, value_name = "type=docker|oci,dest=FILE")]
     output: Option<String>,
@@ -174,6 +177,39 @@ fn output_file(output: &str) -> Result<PathBuf> {
     }
 }
 
+/// `--secret id=ID,src=FILE` (or `env=VAR`, written to a private file in
+/// `dir`): the files RUN's secret mounts give, by id.
+fn secrets(args: &[String], dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for arg in args {
+        let mut id = None;
+        let mut file = None;
+        for field in arg.split(',') {
+            match field.split_once('=') {
+                Some(("id", value)) => id = Some(value.to_string()),
+                Some(("src" | "source", value)) => file = Some(PathBuf::from(value)),
+                Some(("env", var)) => {
+                    let value = std::env::var(var)
+                        .with_context(|| format!("secret {arg:?}: {var} is not set"))?;
+                    let path = dir.join(format!("secret-{}", out.len()));
+                    rimg::durable::replace(&path, rimg::durable::Mode::Private, value.as_bytes())
+                        .with_context(|| format!("writing secret {arg:?}"))?;
+                    file = Some(path);
+                }
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid secret {arg:?}: id=ID,src=FILE or id=ID,env=VAR is expected"),
+            }
+        }
+        let file = file.with_context(|| format!("invalid secret {arg:?}: src=FILE is required"))?;
+        let id = id.or_else(|| file.file_name().map(|n| n.to_string_lossy().into_owned()));
+        out.insert(
+            id.with_context(|| format!("invalid secret {arg:?}: id= is required"))?,
+            file,
+        );
+    }
+    Ok(out)
+}
+
 fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     let output = args.output.as_deref().map(output_file).transpose()?;
     let tags = args
@@ -214,6 +250,11 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     } else {
         source::from_dir(Path::new(&args.context), dockerfile_path, dockerfile_stdin)?
     };
+    let secret_dir = tempfile::Builder::new()
+        .prefix("secrets-")
+        .tempdir_in(&tmp)
+        .context("creating a directory for secrets")?;
+    let secrets = secrets(&args.secret, secret_dir.path())?;
     let build_args = build_args(&args.build_args);
     let source_date_epoch = build_args
         .get("SOURCE_DATE_EPOCH")
@@ -239,6 +280,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         labels: labels(&args.labels),
         network,
+        secrets,
         runtime: args.runtime.clone(),
         source_date_epoch,
     };
