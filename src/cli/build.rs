@@ -291,7 +291,16 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     let mut stdout = io::stdout();
     let mut sink = io::sink();
     let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
-    let built = build::build(&ctx.store, &host, &options, out)?;
+    let built = match build::build(&ctx.store, &host, &options, out) {
+        Ok(built) => built,
+        // As Docker 20.10's classic builder: the command's own status.
+        Err(e @ build::BuildError::CommandFailed { code, .. }) => {
+            let _ = io::stdout().flush();
+            super::print_error(&e.into());
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1).max(1)));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut stdout = io::stdout().lock();
     if !built.unused_args.is_empty() && !args.quiet {
         writeln!(
