@@ -187,7 +187,15 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
                 reference: args.reference,
                 pause: args.pause,
             };
-            println!("{}", container::commit(store, &args.container, &options)?);
+            let container = args.container;
+            let committed = ctx.run_interruptible(
+                move |store| container::commit(&store, &container, &options),
+                "commit interrupted: no image was made, the container is as it was",
+            )?;
+            match committed {
+                Ok(id) => println!("{}", id?),
+                Err(code) => return Ok(code),
+            }
         }
         ContainerCommand::Export(args) => export(ctx, args)?,
         ContainerCommand::Cp(args) => cp(ctx, args)?,

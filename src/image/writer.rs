@@ -67,6 +67,9 @@ impl LayerWriter {
 
 impl Write for LayerWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Checked here too: a layer that compresses well writes to its
+        // ingest only now and then.
+        self.lease.store().stop().check()?;
         let n = self.gzip.write(buf)?;
         self.diff.update(&buf[..n]);
         self.extracted.update(&buf[..n]);

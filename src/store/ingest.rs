@@ -264,6 +264,7 @@ fn give_up_if_full(backing: &Backing, e: &io::Error) {
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.store.stop().check()?;
         let n = self
             .file
             .write(buf)
