@@ -227,6 +227,14 @@ fn concurrent_pulls_download_each_layer_once() {
     for layer in &image.layers {
         proxy.add(&blob_path(layer), usize::MAX, slow());
     }
+    // Slow to answer, so that both pulls find the store without it.
+    let config = format!("/blobs/{}", image.config);
+    let late = Fault::Slow {
+        delay: Duration::from_millis(300),
+        chunk: 64 << 10,
+        pause: Duration::ZERO,
+    };
+    proxy.add(&config, usize::MAX, late);
     let root = TempDir::new().unwrap();
     let name = format!("{}/resume/app:v1", proxy.addr());
     let start = || {
@@ -249,6 +257,8 @@ fn concurrent_pulls_download_each_layer_once() {
     for layer in &image.layers {
         assert_eq!(ranges(&proxy, layer), vec![None], "{}", layer.digest);
     }
+    // The config too, though it is small enough to come in one piece.
+    assert_eq!(proxy.served(&config).len(), 1, "{:?}", proxy.log());
     let said: String = outputs
         .iter()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
