@@ -7,6 +7,7 @@
 mod common;
 
 use common::consistency::assert_consistent;
+use common::random::noise;
 use common::{rimg_command, Fixture, ImageSpec};
 use std::fs;
 use std::io::Write;
@@ -201,17 +202,7 @@ fn commit_stops_and_leaves_the_container_as_it_was() {
     let rootfs = PathBuf::from(fx.ok(&["mount", "work"]).trim());
     // Incompressible, so the layer's gzip output reaches the disk
     // steadily and the commit takes a few seconds.
-    let mut state = 0x5EED_u64;
-    let noise: Vec<u8> = (0..(96 << 20) / 8)
-        .flat_map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()
-        })
-        .collect();
-    fs::write(rootfs.join("noise"), &noise).unwrap();
-    drop(noise);
+    fs::write(rootfs.join("noise"), noise(0x5EED, 96 << 20)).unwrap();
 
     for (signal, code) in SIGNALS {
         let what = format!("commit on signal {signal}");
