@@ -113,13 +113,8 @@ pub fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         reference: args.reference,
     };
     let source = args.source;
-    let imported = ctx.run_interruptible(
+    ctx.make_image(
         move |store| import::import(&store, &source, &options),
         "import interrupted: no image was made",
-    )?;
-    match imported {
-        Ok(id) => println!("{}", id?),
-        Err(code) => return Ok(code),
-    }
-    Ok(ExitCode::SUCCESS)
+    )
 }

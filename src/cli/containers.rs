@@ -188,14 +188,10 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
                 pause: args.pause,
             };
             let container = args.container;
-            let committed = ctx.run_interruptible(
+            return ctx.make_image(
                 move |store| container::commit(&store, &container, &options),
                 "commit interrupted: no image was made, the container is as it was",
-            )?;
-            match committed {
-                Ok(id) => println!("{}", id?),
-                Err(code) => return Ok(code),
-            }
+            );
         }
         ContainerCommand::Export(args) => export(ctx, args)?,
         ContainerCommand::Cp(args) => cp(ctx, args)?,

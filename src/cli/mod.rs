@@ -11,6 +11,7 @@ pub mod run;
 pub mod system;
 
 use anyhow::{Context as _, Result};
+use rimg::digest::Digest;
 use rimg::format;
 use rimg::interrupt::Stop;
 use rimg::registry::{Client, DockerConfig, RegistryConfig};
@@ -100,6 +101,24 @@ impl Context {
             Ok(Err(_)) => anyhow::bail!("the work ended without a result"),
             Err(code) => Err(interrupted(code, kept)),
         })
+    }
+
+    /// [`run_interruptible`](Self::run_interruptible) for work that makes
+    /// an image (`commit`, `import`): prints the new image's ID.
+    pub fn make_image<E>(
+        &self,
+        work: impl FnOnce(Store) -> Result<Digest, E> + Send + 'static,
+        kept: &str,
+    ) -> Result<ExitCode>
+    where
+        E: Send + 'static,
+        anyhow::Error: From<E>,
+    {
+        match self.run_interruptible(work, kept)? {
+            Ok(id) => println!("{}", id?),
+            Err(code) => return Ok(code),
+        }
+        Ok(ExitCode::SUCCESS)
     }
 
     /// `work`'s output, or the exit code of the signal that came first.
