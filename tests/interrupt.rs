@@ -223,3 +223,29 @@ fn commit_stops_and_leaves_the_container_as_it_was() {
     let history = fx.ok(&["history", "app:2"]);
     assert!(history.contains("MB"), "{history}");
 }
+
+#[test]
+fn a_second_signal_ends_a_save_stuck_on_a_pipe_nobody_reads() {
+    let fx = Fixture::new();
+    let file = noise(7, 4 << 20);
+    fx.add_image(&ImageSpec::new(&["stuck:1"]).layers(&[&[("file", &file)]]));
+    let mut child = spawn(&fx.root(), &["save", "stuck:1"], Stdio::null());
+    // Nobody reads stdout: once the pipe is full the save blocks in a
+    // write, where no stop is seen. Give it time to get there.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the save finished");
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "stopped on one signal");
+    let sent = Instant::now();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(sent.elapsed() < PROMPT);
+    assert!(stderr.starts_with("interrupted again: "), "{stderr}");
+}

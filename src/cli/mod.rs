@@ -76,7 +76,8 @@ impl Context {
     /// then fails within a chunk, removing its temporary files as it
     /// unwinds, and is waited for before `kept` is printed and `Err`
     /// carries Docker's exit code, as for
-    /// [`block_on_interruptible`](Self::block_on_interruptible).
+    /// [`block_on_interruptible`](Self::block_on_interruptible). A second
+    /// signal while it unwinds ends the process at once.
     pub fn run_interruptible<T: Send + 'static>(
         &self,
         work: impl FnOnce(Store) -> T + Send + 'static,
@@ -85,12 +86,22 @@ impl Context {
         let stop = Stop::default();
         let store = self.store.stopped_by(&stop);
         let (done, finished) = tokio::sync::oneshot::channel();
+        let (ending, ended) = tokio::sync::oneshot::channel::<()>();
         let worker = thread::spawn(move || {
+            // Dropped as the thread ends, whether the work returns or panics.
+            let _ending = ending;
             let _ = done.send(work(store));
         });
         let outcome = self.until_signal(finished)?;
         if outcome.is_err() {
             stop.request();
+            // A write to a pipe nobody reads never returns to see the
+            // stop: a signal sent again is obeyed at once, as the default
+            // action would be.
+            if let Err(code) = self.until_signal(ended)? {
+                eprintln!("interrupted again: stopped at once, temporary files may be left");
+                std::process::exit(code.into());
+            }
         }
         // The work ends either way now; a panic in it is passed on.
         if let Err(panic) = worker.join() {
