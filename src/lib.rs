@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod durable;
 pub mod format;
 pub mod image;
+pub mod interrupt;
 pub mod layer;
 pub mod manifest;
 pub mod oci;

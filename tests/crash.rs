@@ -11,6 +11,7 @@ mod common;
 
 use common::consistency::{assert_consistent, assert_repairs_clean};
 use common::layout::ImageSpec as LayoutSpec;
+use common::random::Moments;
 use common::registry::Registry;
 use common::{rimg_command, Fixture, ImageSpec};
 use rimg::digest::Digest;
@@ -18,26 +19,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-
-/// A small deterministic generator (SplitMix64): no dependency, and the
-/// same seed gives the same kill moments on every run.
-struct Moments(u64);
-
-impl Moments {
-    fn next_fraction(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as f64 / u64::MAX as f64
-    }
-
-    /// A moment within `span`, a little past it now and then so some
-    /// kills land as the command finishes.
-    fn within(&mut self, span: Duration) -> Duration {
-        span.mul_f64(self.next_fraction() * 1.1)
-    }
-}
 
 fn command(root: &Path, args: &[&str]) -> Command {
     let mut cmd = rimg_command(root);

@@ -27,14 +27,15 @@ use std::thread;
 
 /// Loads from an open file or pipe (`-i FILE`, or stdin). A regular
 /// file's size (`< archive.tar.zst` is one too) bounds what the archive may
-/// expand to; a pipe's is learnt as it is read.
+/// expand to; a pipe's is learnt as it is read. Reads stop when the
+/// store's stop is requested, even while a pipe is silent.
 pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>, ArchiveError> {
     let size = file
         .metadata()
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len());
-    load(store, file, size)
+    load(store, store.stop().watch(file), size)
 }
 
 /// Docker's list of images, with paths to each config and layer.

@@ -93,6 +93,7 @@ impl SavePlan {
                 Blob::Layer { stored, info } => {
                     let (blob, size) = self.store.open_blob_sized(stored)?;
                     let reader = ReadAhead::new(blob, Some(size));
+                    let reader = self.store.stop().checked(reader);
                     let reader = Verified::new(reader, stored, &info.diff_id, info.tar_size);
                     append(&mut tar, &path, info.tar_size, reader)?
                 }
@@ -352,7 +353,18 @@ fn append_stored<W: Write>(
     let header = header(path, size, tar::EntryType::Regular, 0o644)?;
     out.write_all(header.as_bytes())
         .map_err(ArchiveError::Write)?;
-    let copied = io::copy(&mut file.take(size), out).map_err(ArchiveError::Write)?;
+    // In chunks, so that an interrupt is noticed between them; each still
+    // goes to the kernel in one `copy_file_range` when it can.
+    let mut copied = 0;
+    while copied < size {
+        store.stop().check().map_err(ArchiveError::Write)?;
+        let chunk = (size - copied).min(COPY_CHUNK);
+        let n = io::copy(&mut (&file).take(chunk), out).map_err(ArchiveError::Write)?;
+        if n == 0 {
+            break;
+        }
+        copied += n;
+    }
     if copied != size {
         let detail = format!("only {copied} of its {size} bytes could be read");
         return Err(damaged(digest, digest, detail));
@@ -364,6 +376,10 @@ fn append_stored<W: Write>(
 
 /// The tar block size: every entry's data is padded to a multiple of it.
 const BLOCK: u64 = 512;
+
+/// How much of a stored blob is copied between checks for an interrupt:
+/// a few tens of milliseconds' work.
+const COPY_CHUNK: u64 = 16 << 20;
 
 /// An I/O error from the tar writer: either the output failed, or a
 /// [`Verified`] reader found the store's data wrong and said so in an

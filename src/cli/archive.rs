@@ -49,16 +49,29 @@ pub fn save(ctx: &Context, args: SaveArgs) -> Result<ExitCode> {
     if args.output.is_none() {
         refuse_terminal_output()?;
     }
-    let plan = SavePlan::new(&ctx.store, &args.images)?;
-    match &args.output {
-        Some(path) => plan
-            .write_to_path(path)
-            .with_context(|| format!("saving to {}", path.display()))?,
-        None => {
-            plan.write(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
-        }
+    let kept = match &args.output {
+        Some(_) => "save interrupted: the partial archive was removed",
+        None => "save interrupted: the archive written so far is incomplete",
+    };
+    let saved = ctx.run_interruptible(
+        move |store| -> Result<()> {
+            let plan = SavePlan::new(&store, &args.images)?;
+            match &args.output {
+                Some(path) => plan
+                    .write_to_path(path)
+                    .with_context(|| format!("saving to {}", path.display()))?,
+                None => {
+                    plan.write(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
+                }
+            }
+            Ok(())
+        },
+        kept,
+    )?;
+    match saved {
+        Ok(saved) => saved.map(|()| ExitCode::SUCCESS),
+        Err(code) => Ok(code),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
@@ -74,7 +87,14 @@ pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
                 .context("reading stdin")?,
         ),
     };
-    let loaded = archive::load_file(&ctx.store, input)?;
+    let loaded = ctx.run_interruptible(
+        move |store| archive::load_file(&store, input),
+        "load interrupted: nothing was loaded, the store is as it was",
+    )?;
+    let loaded = match loaded {
+        Ok(loaded) => loaded?,
+        Err(code) => return Ok(code),
+    };
     let mut out = io::stdout().lock();
     for item in loaded {
         match item {
@@ -92,6 +112,9 @@ pub fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         message: args.message,
         reference: args.reference,
     };
-    println!("{}", import::import(&ctx.store, &args.source, &options)?);
-    Ok(ExitCode::SUCCESS)
+    let source = args.source;
+    ctx.make_image(
+        move |store| import::import(&store, &source, &options),
+        "import interrupted: no image was made",
+    )
 }

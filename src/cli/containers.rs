@@ -187,7 +187,11 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
                 reference: args.reference,
                 pause: args.pause,
             };
-            println!("{}", container::commit(store, &args.container, &options)?);
+            let container = args.container;
+            return ctx.make_image(
+                move |store| container::commit(&store, &container, &options),
+                "commit interrupted: no image was made, the container is as it was",
+            );
         }
         ContainerCommand::Export(args) => export(ctx, args)?,
         ContainerCommand::Cp(args) => cp(ctx, args)?,

@@ -12,7 +12,9 @@ pub mod run;
 pub mod system;
 
 use anyhow::{Context as _, Result};
+use rimg::digest::Digest;
 use rimg::format;
+use rimg::interrupt::Stop;
 use rimg::registry::{Client, DockerConfig, RegistryConfig};
 use rimg::store::{self, Store};
 use serde_json::Value;
@@ -21,6 +23,7 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::thread;
 
 /// What every command may need, opened once: the store, and an async
 /// runtime started only by the commands that talk to a registry.
@@ -64,22 +67,85 @@ impl Context {
         work: F,
         kept: &str,
     ) -> Result<Result<F::Output, ExitCode>> {
+        Ok(self
+            .until_signal(work)?
+            .map_err(|code| interrupted(code, kept)))
+    }
+
+    /// Runs synchronous library work on a thread, through a store handle
+    /// that a SIGINT or SIGTERM stops (see `rimg::interrupt`): the work
+    /// then fails within a chunk, removing its temporary files as it
+    /// unwinds, and is waited for before `kept` is printed and `Err`
+    /// carries Docker's exit code, as for
+    /// [`block_on_interruptible`](Self::block_on_interruptible). A second
+    /// signal while it unwinds ends the process at once.
+    pub fn run_interruptible<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Store) -> T + Send + 'static,
+        kept: &str,
+    ) -> Result<Result<T, ExitCode>> {
+        let stop = Stop::default();
+        let store = self.store.stopped_by(&stop);
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let (ending, ended) = tokio::sync::oneshot::channel::<()>();
+        let worker = thread::spawn(move || {
+            // Dropped as the thread ends, whether the work returns or panics.
+            let _ending = ending;
+            let _ = done.send(work(store));
+        });
+        let outcome = self.until_signal(finished)?;
+        if outcome.is_err() {
+            stop.request();
+            // A write to a pipe nobody reads never returns to see the
+            // stop: a signal sent again is obeyed at once, as the default
+            // action would be.
+            if let Err(code) = self.until_signal(ended)? {
+                eprintln!("interrupted again: stopped at once, temporary files may be left");
+                std::process::exit(code.into());
+            }
+        }
+        // The work ends either way now; a panic in it is passed on.
+        if let Err(panic) = worker.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(_)) => anyhow::bail!("the work ended without a result"),
+            Err(code) => Err(interrupted(code, kept)),
+        })
+    }
+
+    /// [`run_interruptible`](Self::run_interruptible) for work that makes
+    /// an image (`commit`, `import`): prints the new image's ID.
+    pub fn make_image<E>(
+        &self,
+        work: impl FnOnce(Store) -> Result<Digest, E> + Send + 'static,
+        kept: &str,
+    ) -> Result<ExitCode>
+    where
+        E: Send + 'static,
+        anyhow::Error: From<E>,
+    {
+        match self.run_interruptible(work, kept)? {
+            Ok(id) => println!("{}", id?),
+            Err(code) => return Ok(code),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `work`'s output, or the exit code of the signal that came first.
+    fn until_signal<F: Future>(&self, work: F) -> Result<Result<F::Output, u8>> {
         use tokio::signal::unix::{signal, SignalKind};
-        let done = self
-            .block_on(async {
-                let mut interrupt = signal(SignalKind::interrupt())?;
-                let mut terminate = signal(SignalKind::terminate())?;
-                Ok::<_, io::Error>(tokio::select! {
-                    done = work => Ok(done),
-                    _ = interrupt.recv() => Err(130),
-                    _ = terminate.recv() => Err(143),
-                })
-            })?
-            .context("listening for SIGINT and SIGTERM")?;
-        Ok(done.map_err(|code| {
-            eprintln!("{kept}");
-            ExitCode::from(code)
-        }))
+        self.block_on(async {
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            Ok::<_, io::Error>(tokio::select! {
+                done = work => Ok(done),
+                _ = interrupt.recv() => Err(130),
+                _ = terminate.recv() => Err(143),
+            })
+        })?
+        .context("listening for SIGINT and SIGTERM")
     }
 
     /// A registry client with the user's Docker logins and rimg's registry
@@ -96,6 +162,13 @@ impl Context {
         }
         Ok(Client::new(config, docker_config)?)
     }
+}
+
+/// Says what an interrupted command kept; its exit code follows from the
+/// signal's.
+fn interrupted(code: u8, kept: &str) -> ExitCode {
+    eprintln!("{kept}");
+    ExitCode::from(code)
 }
 
 /// Prints list items with the user's `--format`, or `default` when it is

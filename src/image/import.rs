@@ -17,6 +17,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -63,7 +64,15 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
     // Held until the image is named, so no blob sweep takes its blobs.
     let lease = store.lease()?;
     let (layer, info) = if source == "-" {
-        store_layer(&lease, io::stdin().lock())?
+        let stdin = io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| ImportError::Io {
+                context: "reading the input".into(),
+                source,
+            })?;
+        let stdin = store.stop().watch(File::from(stdin));
+        store_layer(&lease, BufReader::with_capacity(1 << 20, stdin))?
     } else if is_url {
         let download = Download::start(store, source)?;
         let failure = download.failure.clone();
@@ -82,7 +91,10 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Di
             context: format!("opening {source}"),
             source: e,
         })?;
-        store_layer(&lease, BufReader::with_capacity(1 << 20, file))?
+        store_layer(
+            &lease,
+            BufReader::with_capacity(1 << 20, store.stop().watch(file)),
+        )?
     };
 
     // The docker CLI streams a local file to the daemon as stdin, so the

@@ -20,7 +20,7 @@ use crate::platform;
 use crate::progress::{Board, LayerProgress, Progress};
 use crate::reference::Reference;
 use crate::registry::{self, code, Client, RegistryError, Repository};
-use crate::store::{Claim, Ingest, Lease, Store, StoreError};
+use crate::store::{io_context, Claim, Ingest, Lease, Store, StoreError};
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use std::collections::BTreeMap;
@@ -355,12 +355,53 @@ impl Puller<'_> {
         desc: &Descriptor,
         lease: &Lease,
     ) -> Result<Bytes> {
-        if lease.reuse(&desc.digest)? {
-            return Ok(Bytes::from(self.store.read_blob(&desc.digest)?));
+        let fetch = || async {
+            let fetched = self.client.manifest(repo, desc.digest.as_str()).await?;
+            Ok::<_, RegistryError>(fetched.bytes)
+        };
+        self.small_document("manifest", desc, lease, fetch).await?;
+        Ok(Bytes::from(self.store.read_blob(&desc.digest)?))
+    }
+
+    /// Makes a manifest or config present and leased: fetched whole by
+    /// `fetch`, verified and stored, unless the store has it. It goes
+    /// through its partial file as a layer does, so that of two pulls
+    /// wanting it one fetches it while the other waits.
+    async fn small_document<F, Fut>(
+        &self,
+        what: &'static str,
+        desc: &Descriptor,
+        lease: &Lease,
+        fetch: F,
+    ) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, RegistryError>>,
+    {
+        let mut retried = false;
+        while let Some(mut ingest) = self.claim(desc, None, lease).await? {
+            let bytes = fetch().await?;
+            verify_document(what, desc, &bytes)?;
+            // A partial a killed pull left is completed like a layer's; if
+            // it is not what it should be, the commit's check removes it and
+            // the document is stored once more from the start.
+            let resumed = ingest.len();
+            let digest = desc.digest.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                let rest = bytes.get(resumed as usize..).unwrap_or_default();
+                ingest
+                    .write_all(rest)
+                    .map_err(io_context(format!("storing {what} {digest}")))?;
+                ingest.commit(Some((&digest, bytes.len() as u64)))
+            })
+            .await
+            .map_err(joined)?;
+            match stored {
+                Err(StoreError::Mismatch { .. }) if resumed > 0 && !retried => retried = true,
+                stored => return Ok(stored.map(drop)?),
+            }
         }
-        let fetched = self.client.manifest(repo, desc.digest.as_str()).await?;
-        verify_document("manifest", desc, &fetched.bytes)?;
-        Ok(fetched.bytes)
+        Ok(())
     }
 
     /// The image config, fetched and stored if missing.
@@ -378,11 +419,9 @@ impl Puller<'_> {
                 ),
             });
         }
-        if !lease.reuse(&desc.digest)? {
-            let bytes = self.client.small_blob(resolved.repo, &desc.digest).await?;
-            verify_document("image config", desc, &bytes)?;
-            lease.put_blob(&bytes)?;
-        }
+        let fetch = || self.client.small_blob(resolved.repo, &desc.digest);
+        self.small_document("image config", desc, lease, fetch)
+            .await?;
         Ok(self.store.read_json(&desc.digest)?)
     }
 

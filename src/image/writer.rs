@@ -90,6 +90,9 @@ impl LayerWriter {
 
 impl Write for LayerWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Checked here too: a layer that compresses well writes to its
+        // ingest only now and then.
+        self.lease.store().stop().check()?;
         let n = match &mut self.out {
             Output::Gzip(gzip) => gzip.write(buf)?,
             Output::Tar(ingest) => ingest.write(buf)?,

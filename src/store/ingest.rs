@@ -14,6 +14,7 @@ use super::{io_context, Lease, Result, Store, StoreError};
 use crate::digest::{Digest, Hasher};
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use tempfile::TempPath;
@@ -28,7 +29,15 @@ pub struct Ingest {
     /// Protects the blob from the moment it is stored.
     lease: Option<Lease>,
     backing: Backing,
+    /// How far the file's writeback has been started (see [`WRITEBACK`]).
+    written_back: u64,
 }
+
+/// Every this many bytes written, the kernel is asked to start writing
+/// them to disk. The commit's fsync then waits only for the last few: on
+/// a big layer it otherwise waits for the whole file, at the very end of
+/// the pull (about 85 ms for a 188 MB layer here).
+const WRITEBACK: u64 = 8 << 20;
 
 enum Backing {
     /// A random name under `.rimg/tmp`, removed when dropped.
@@ -78,10 +87,38 @@ impl Ingest {
         Ingest {
             store: store.clone(),
             file: io::BufWriter::with_capacity(1 << 20, file),
+            written_back: hasher.len(),
             hasher,
             lease,
             backing,
         }
+    }
+
+    /// Starts writeback of what reached the file since the last call,
+    /// once that is at least [`WRITEBACK`] bytes. Only a hint: a failure
+    /// leaves the work to the commit's fsync.
+    fn start_writeback(&mut self) {
+        let on_file = self.hasher.len() - self.file.buffer().len() as u64;
+        if on_file - self.written_back < WRITEBACK {
+            return;
+        }
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(self.written_back),
+            libc::off64_t::try_from(on_file - self.written_back),
+        ) else {
+            return;
+        };
+        // SAFETY: sync_file_range only reads its integer arguments; the
+        // descriptor is the ingest's open file.
+        unsafe {
+            libc::sync_file_range(
+                self.file.get_ref().as_raw_fd(),
+                offset,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.written_back = on_file;
     }
 
     /// Writes `bytes` as the whole blob and commits it.
@@ -129,6 +166,7 @@ impl Ingest {
             hasher,
             lease,
             backing,
+            written_back: _,
         } = self;
         let size = hasher.len();
         let actual = hasher.finish();
@@ -264,11 +302,13 @@ fn give_up_if_full(backing: &Backing, e: &io::Error) {
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.store.stop().check()?;
         let n = self
             .file
             .write(buf)
             .inspect_err(|e| give_up_if_full(&self.backing, e))?;
         self.hasher.update(&buf[..n]);
+        self.start_writeback();
         Ok(n)
     }
 

@@ -34,6 +34,7 @@ pub use lease::Lease;
 
 use crate::digest::{Digest, Hasher};
 use crate::durable::{self, AtomicFile};
+use crate::interrupt::Stop;
 use crate::layer::{self, LayerInfo};
 use crate::oci::{self, Descriptor, Index};
 use serde::de::DeserializeOwned;
@@ -119,13 +120,19 @@ pub(crate) fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// Checked by every blob write made through this handle, so that an
+    /// interrupted command stops writing (see [`Store::stopped_by`]).
+    stop: Stop,
 }
 
 impl Store {
     /// Opens the store at `root`, creating an empty layout if nothing is
     /// there yet.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
-        let store = Store { root: root.into() };
+        let store = Store {
+            root: root.into(),
+            stop: Stop::default(),
+        };
         for dir in [store.blob_dir(), store.tmp_dir(), store.layer_info_dir()] {
             fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
         }
@@ -159,6 +166,20 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This store, as a handle whose blob writes fail with
+    /// [`crate::interrupt::Stopped`] once `stop` is requested.
+    pub fn stopped_by(&self, stop: &Stop) -> Store {
+        Store {
+            root: self.root.clone(),
+            stop: stop.clone(),
+        }
+    }
+
+    /// What stops work done through this handle.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
     }
 
     fn blob_dir(&self) -> PathBuf {

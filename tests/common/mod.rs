@@ -8,6 +8,7 @@ pub mod consistency;
 pub mod debian;
 pub mod docker;
 pub mod podman;
+pub mod random;
 
 use rimg::digest::Digest;
 use rimg::oci::{media_type, Descriptor, Manifest};
