@@ -8,7 +8,7 @@
 mod common;
 
 use common::docker::Dockerd;
-use common::{busybox, Fixture};
+use common::{busybox, debian, Fixture};
 use std::fs;
 use std::path::Path;
 
@@ -253,5 +253,66 @@ fn the_seed_examples() {
     assert_eq!(
         docker_out(&docker, &["run", "--rm", "--network", "none", "app:final"]),
         "binary\n"
+    );
+}
+
+#[test]
+fn a_debian_image_with_a_package_a_user_and_their_files() {
+    let docker = Dockerd::start();
+    let fx = Fixture::new();
+    let rootfs = debian::rootfs_tar();
+    fx.ok(&[
+        "import",
+        "-c",
+        "CMD [\"bash\"]",
+        rootfs.to_str().unwrap(),
+        "debian:minbase",
+    ]);
+    let dir = fx.dir.path().join("ctx");
+    fs::create_dir_all(dir.join("debs")).unwrap();
+    debian::package(&dir.join("debs"), "rimg-hello", "hello from a package");
+    fs::write(
+        dir.join("app.sh"),
+        "#!/bin/sh\necho \"$(id -un) runs $(rimg-hello)\"\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM debian:minbase\n\
+         RUN --mount=type=bind,source=debs,target=/debs dpkg -i /debs/rimg-hello.deb\n\
+         RUN useradd --create-home app\n\
+         WORKDIR /home/app\n\
+         COPY --chown=app:app --chmod=755 app.sh ./\n\
+         USER app\n\
+         CMD [\"./app.sh\"]\n",
+    )
+    .unwrap();
+    let out = fx.ok(&["build", "-t", "deb:1", dir.to_str().unwrap()]);
+    assert!(out.ends_with("Successfully tagged deb:1\n"), "{out}");
+    assert_eq!(
+        fx.ok(&["run", "--rm", "deb:1"]),
+        "app runs hello from a package\n"
+    );
+    assert_eq!(
+        fx.ok(&["run", "--rm", "deb:1", "stat", "-c", "%U:%G %a", "app.sh"]),
+        "app:app 755\n"
+    );
+    // The bind mount left nothing behind; dpkg's database has the package.
+    let diffs = fx.ok(&[
+        "run",
+        "--rm",
+        "deb:1",
+        "sh",
+        "-c",
+        "ls -d /debs 2>&1; dpkg -s rimg-hello | head -2",
+    ]);
+    assert!(diffs.contains("No such file or directory"), "{diffs}");
+    assert!(diffs.contains("Status: install ok installed"), "{diffs}");
+    let archive = fx.dir.path().join("deb.tar");
+    fx.ok(&["save", "-o", archive.to_str().unwrap(), "deb:1"]);
+    docker_out(&docker, &["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(
+        docker_out(&docker, &["run", "--rm", "--network", "none", "deb:1"]),
+        "app runs hello from a package\n"
     );
 }

@@ -718,3 +718,14 @@ fn rootless_runs_map_the_caller_to_root() {
     assert_eq!(as_user(&["exec", "mine", "id", "-u"]), "0\n");
     as_user(&["rm", "-f", "mine"]);
 }
+
+/// A relative command runs from the working directory, as execve finds it
+/// (rimg's own check looked for it from `/`, and refused it with 127).
+#[test]
+fn a_relative_command_is_found_in_the_working_directory() {
+    let fx = fixture();
+    assert_eq!(
+        fx.ok(&["run", "--rm", "-w", "/bin", "base", "./echo", "found"]),
+        "found\n"
+    );
+}

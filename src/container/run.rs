@@ -157,7 +157,13 @@ fn check_command(rootfs: &Path, process: &ProcessConfig) -> Result<()> {
     let program = process.args.first().ok_or(ContainerError::NoCommand)?;
     let not_found = |message: String| ContainerError::CannotRun { code: 127, message };
     if program.contains('/') {
-        return match mounts::executable_in(rootfs, program) {
+        // A relative path is the working directory's, as execve sees it.
+        let path = if program.starts_with('/') {
+            program.clone()
+        } else {
+            format!("{}/{program}", process.cwd.trim_end_matches('/'))
+        };
+        return match mounts::executable_in(rootfs, &path) {
             Some(true) => Ok(()),
             Some(false) => Err(ContainerError::CannotRun {
                 code: 126,
