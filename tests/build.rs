@@ -951,3 +951,62 @@ fn run_mounts_cache_bind_secret_and_tmpfs() {
     let again = build_ok(&fx, &dir, &["--secret", &secret_arg, "-t", "mounts:3"]);
     assert_eq!(again.matches("Using cache").count(), 1, "{again}");
 }
+
+#[test]
+fn sigint_stops_a_build_at_once_and_keeps_its_finished_steps() {
+    let fx = fixture();
+    let dir = context(
+        &fx,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM base\nRUN echo first > /first\nRUN touch /started && sleep 60\n",
+        )],
+    );
+    let child = common::rimg_command(&fx.root())
+        .args(["build", "-t", "stopped:1", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fs::read_dir(fx.root().join("builds"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|b| {
+            fs::read_dir(b.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|t| t.path().join("rootfs/started").exists())
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never got to its second RUN"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = std::time::Instant::now();
+    // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("build interrupted"), "{stderr}");
+    assert_no_build_dirs(&fx);
+    assert_consistent(&fx.root(), "after an interrupted build");
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM base\nRUN echo first > /first\nRUN true\n",
+    )
+    .unwrap();
+    let next = build_ok(&fx, &dir, &["-t", "stopped:1"]);
+    assert_eq!(next.matches("Using cache").count(), 1, "{next}");
+}

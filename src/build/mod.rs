@@ -65,6 +65,9 @@ pub enum BuildError {
     BadChmod(String),
     #[error("RUN --mount: {0}")]
     Mount(String),
+    /// SIGINT or SIGTERM: the steps that finished are in the build cache.
+    #[error("build interrupted")]
+    Interrupted(i32),
     #[error("{0} is not supported by rimg yet")]
     Unsupported(String),
     #[error("pulling {image}")]
@@ -620,6 +623,9 @@ impl<'a> Builder<'a> {
     }
 
     fn dispatch(&mut self, state: &mut State, located: &Located) -> Result<()> {
+        if let Some(signal) = crate::runtime::interrupted() {
+            return Err(BuildError::Interrupted(signal));
+        }
         self.step += 1;
         let line = format!("Step {}/{} : {}", self.step, self.total, located.original);
         self.say(&line)?;
@@ -1288,6 +1294,10 @@ impl<'a> Builder<'a> {
         );
         mounts::remove_points(&made);
         let _ = remove_tree(&run_dir);
+        // An interrupt killed the runtime: that, not how it ended, is news.
+        if let Some(signal) = crate::runtime::interrupted() {
+            return Err(BuildError::Interrupted(signal));
+        }
         let code = code?;
         if code != 0 {
             return Err(BuildError::CommandFailed {

@@ -291,8 +291,16 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     let mut stdout = io::stdout();
     let mut sink = io::sink();
     let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
+    // Ctrl-C or SIGTERM ends the build between steps (a RUN gets it too),
+    // so its working directory goes and the finished steps stay cached.
+    rimg::runtime::record_interrupts();
     let built = match build::build(&ctx.store, &host, &options, out) {
         Ok(built) => built,
+        Err(build::BuildError::Interrupted(signal)) => {
+            let _ = io::stdout().flush();
+            eprintln!("build interrupted: the steps that finished are kept in the build cache");
+            return Ok(ExitCode::from(128 + signal as u8));
+        }
         // As Docker 20.10's classic builder: the command's own status.
         Err(e @ build::BuildError::CommandFailed { code, .. }) => {
             let _ = io::stdout().flush();

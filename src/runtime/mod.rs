@@ -414,15 +414,64 @@ pub fn host_name() -> String {
 /// The process the signal handlers forward to (0: none yet).
 static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-extern "C" fn forward_signal(signal: libc::c_int) {
-    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, signal) };
+/// The last SIGINT or SIGTERM rimg received while it watched a runtime or
+/// recorded interrupts; 0 for none.
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+fn note_interrupt(signal: libc::c_int) {
+    if signal == libc::SIGINT || signal == libc::SIGTERM {
+        INTERRUPTED.store(signal, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
-extern "C" fn ignore_signal(_: libc::c_int) {}
+/// The SIGINT or SIGTERM received since [`record_interrupts`] (or while a
+/// runtime was watched), if any.
+pub fn interrupted() -> Option<i32> {
+    Some(INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)).filter(|&s| s != 0)
+}
+
+/// Whether a SIGINT is passed on to the watched runtime too (see
+/// [`record_interrupts`]).
+static FORWARD_INTERRUPTS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// From now on SIGINT and SIGTERM do not end rimg but are recorded, for
+/// work that stops between its steps ([`interrupted`]) and cleans up; a
+/// runtime being watched is killed (a build's RUN must stop even when
+/// only rimg was signalled).
+pub fn record_interrupts() {
+    FORWARD_INTERRUPTS.store(true, std::sync::atomic::Ordering::SeqCst);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        install(signal, forward_signal);
+    }
+}
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    note_interrupt(signal);
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+    // Recording interrupts (a build), the runtime is killed outright: a
+    // container's PID 1 ignores what it has no handler for, and the
+    // caller deletes the container, killing it too.
+    let forwarded = if FORWARD_INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst)
+        && (signal == libc::SIGINT || signal == libc::SIGTERM)
+    {
+        libc::SIGKILL
+    } else {
+        signal
+    };
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, forwarded) };
+    }
+}
+
+extern "C" fn ignore_signal(signal: libc::c_int) {
+    if FORWARD_INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst) {
+        forward_signal(signal);
+    } else {
+        note_interrupt(signal);
+    }
+}
 
 /// Waits for a foreground runtime process, forwarding the signals sent to
 /// rimg itself (`kill`, a service manager) to it, which passes them on to
@@ -442,16 +491,24 @@ pub fn wait_forwarding(child: &mut std::process::Child) -> io::Result<std::proce
         (libc::SIGQUIT, ignore_signal),
     ];
     for (signal, handler) in handlers {
-        // SAFETY: the handlers only read an atomic and call kill, both
-        // async-signal-safe; a zeroed sigaction is a valid value.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+        install(signal, handler);
     }
-    child.wait()
+    let status = child.wait();
+    // A signal that comes later must not reach whatever reuses the PID.
+    FORWARD_TO.store(0, std::sync::atomic::Ordering::SeqCst);
+    status
+}
+
+/// Installs one of this module's handlers, which only touch atomics and
+/// call kill, both async-signal-safe.
+fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: see above; a zeroed sigaction is a valid value.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
 }
 
 /// A process's exit status as a shell reports it: its code, or 128 plus
