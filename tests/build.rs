@@ -741,6 +741,42 @@ fn hostile_contexts_and_dockerfiles() {
     assert_consistent(&fx.root(), "after hostile builds");
 }
 
+/// `rimg build -t TAG DIR` in the background, its stderr piped.
+fn spawn_build(fx: &Fixture, dir: &Path, tag: &str) -> std::process::Child {
+    common::rimg_command(&fx.root())
+        .args(["build", "-t", tag, dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a build's RUN has made `/started` in its working tree.
+fn wait_for_started(fx: &Fixture) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let started = fs::read_dir(fx.root().join("builds"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|b| {
+                fs::read_dir(b.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|t| t.path().join("rootfs/started").exists())
+            });
+        if started {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never got to its RUN"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_killed_build_leaves_a_consistent_store_and_its_cache() {
     let fx = fixture();
@@ -752,35 +788,9 @@ fn a_killed_build_leaves_a_consistent_store_and_its_cache() {
             "FROM base\nRUN echo first > /first\nRUN touch /started && sleep 30\n",
         )],
     );
-    let mut child = common::rimg_command(&fx.root())
-        .args(["build", "-t", "killed:1", dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&fx, &dir, "killed:1");
     // Wait until the second RUN is running, then kill rimg outright.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let running = fs::read_dir(fx.root().join("builds"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|b| {
-                fs::read_dir(b.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|t| t.path().join("rootfs/started").exists())
-            });
-        if running {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the build never got to its second RUN"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_started(&fx);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(fx.run(&["images", "-q", "killed:1"]).stdout.is_empty());
@@ -963,31 +973,8 @@ fn sigint_stops_a_build_at_once_and_keeps_its_finished_steps() {
             "FROM base\nRUN echo first > /first\nRUN touch /started && sleep 60\n",
         )],
     );
-    let child = common::rimg_command(&fx.root())
-        .args(["build", "-t", "stopped:1", dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !fs::read_dir(fx.root().join("builds"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|b| {
-            fs::read_dir(b.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|t| t.path().join("rootfs/started").exists())
-        })
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the build never got to its second RUN"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = spawn_build(&fx, &dir, "stopped:1");
+    wait_for_started(&fx);
     let sent = std::time::Instant::now();
     // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
