@@ -997,3 +997,28 @@ fn sigint_stops_a_build_at_once_and_keeps_its_finished_steps() {
     let next = build_ok(&fx, &dir, &["-t", "stopped:1"]);
     assert_eq!(next.matches("Using cache").count(), 1, "{next}");
 }
+
+#[test]
+fn a_dockerfile_of_only_from_gives_the_base_image() {
+    let fx = fixture();
+    let dir = context(&fx, "ctx", &[("Dockerfile", "FROM base\n")]);
+    let out = build_ok(&fx, &dir, &["-t", "same:1"]);
+    let base = fx.ok(&["images", "-q", "base"]);
+    assert!(
+        out.ends_with(&format!(
+            "Successfully built {}Successfully tagged same:1\n",
+            base
+        )),
+        "{out}"
+    );
+    assert_eq!(fx.ok(&["images", "-q", "same:1"]), base);
+    fs::write(dir.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let empty = build(&fx, &dir, &[]);
+    assert_eq!(empty.code, 1);
+    assert!(
+        empty
+            .stderr
+            .contains("No image was generated. Is your Dockerfile empty?"),
+        "{empty:?}"
+    );
+}

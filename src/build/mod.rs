@@ -68,6 +68,8 @@ pub enum BuildError {
     /// SIGINT or SIGTERM: the steps that finished are in the build cache.
     #[error("build interrupted")]
     Interrupted(i32),
+    #[error("No image was generated. Is your Dockerfile empty?")]
+    NoImage,
     #[error("{0} is not supported by rimg yet")]
     Unsupported(String),
     #[error("pulling {image}")]
@@ -225,6 +227,9 @@ struct State {
     args: Vec<(String, String)>,
     /// A CMD came earlier in this stage (an ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// A step made `id` (here or in the stage this one is built on); else
+    /// `id` is the base image, whose config is as it was stored.
+    stepped: bool,
 }
 
 impl State {
@@ -474,13 +479,19 @@ impl<'a> Builder<'a> {
     /// names it.
     fn finish(&mut self, state: State) -> Result<Digest> {
         let image = match &state.id {
-            Some(_) => writer::store_image(&self.lease, &state.config, state.layers.clone())?,
-            // `FROM scratch` and nothing else: Docker refuses it too.
-            None => {
-                return Err(BuildError::Unsupported(
-                    "an image with no layers and no steps".into(),
-                ))
+            Some(_) if state.stepped => {
+                writer::store_image(&self.lease, &state.config, state.layers.clone())?
             }
+            // No step: the base image itself, as Docker's builder gives it.
+            Some(id) => {
+                let catalog = Catalog::load(self.store)?;
+                let found = catalog.image(&catalog.find(&id.to_string())?);
+                writer::NewImage {
+                    id: found.id.clone(),
+                    manifest: found.descriptor.clone(),
+                }
+            }
+            None => return Err(BuildError::NoImage),
         };
         let lock = self.store.lock()?;
         writer::name_image(self.store, &lock, &image, &self.options.tags, None)?;
@@ -513,6 +524,7 @@ impl<'a> Builder<'a> {
                 tree: None,
                 args: Vec::new(),
                 cmd_set: false,
+                stepped: false,
             }
         } else if let Some(index) = self.stage_named(&name, stage.index) {
             let base = self.results[index]
@@ -526,6 +538,7 @@ impl<'a> Builder<'a> {
                 tree: None,
                 args: Vec::new(),
                 cmd_set: false,
+                stepped: base.stepped,
             }
         } else {
             let (id, config, layers) = self.base_image(&name)?;
@@ -537,6 +550,7 @@ impl<'a> Builder<'a> {
                 tree: None,
                 args: Vec::new(),
                 cmd_set: false,
+                stepped: false,
             }
         };
         // As Docker's builder: a stage whose base sets no PATH gets the
@@ -1053,6 +1067,7 @@ impl<'a> Builder<'a> {
                     state.config = config;
                     state.layers = manifest.layers;
                     state.id = Some(manifest.config.digest);
+                    state.stepped = true;
                     // The working tree, if any, is of another state now.
                     if let Some(tree) = state.tree.take() {
                         let _ = remove_tree(&tree.dir);
@@ -1132,6 +1147,7 @@ impl<'a> Builder<'a> {
         state.config = config;
         state.layers = layers;
         state.id = Some(image.id);
+        state.stepped = true;
         Ok(())
     }
 
