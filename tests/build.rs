@@ -1022,3 +1022,55 @@ fn a_dockerfile_of_only_from_gives_the_base_image() {
         "{empty:?}"
     );
 }
+
+#[test]
+fn plain_progress_as_buildkit_prints_it() {
+    let fx = fixture();
+    let dir = context(
+        &fx,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM base AS app\nRUN echo hello from run\nCMD [\"sh\"]\n",
+        )],
+    );
+    let mut args = vec!["build", "--progress", "plain", "-t", "plain:1"];
+    args.push(dir.to_str().unwrap());
+    let first = fx.run(&args);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stdout.is_empty(), "{first:?}");
+    let lines: Vec<&str> = first.stderr.lines().collect();
+    assert!(
+        lines.contains(&"#1 [app 1/3] FROM base AS app"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        lines.contains(&"#2 [app 2/3] RUN echo hello from run"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("#2 0.") && l.ends_with(" hello from run")),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("#2 DONE ")),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        lines.contains(&"#4 naming to docker.io/library/plain:1 done"),
+        "{}",
+        first.stderr
+    );
+    let again = fx.run(&args);
+    assert!(
+        again.stderr.lines().any(|l| l == "#2 CACHED"),
+        "{}",
+        again.stderr
+    );
+}

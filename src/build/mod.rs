@@ -16,6 +16,7 @@
 
 pub mod context;
 mod mounts;
+pub mod report;
 pub mod source;
 mod step;
 mod tree;
@@ -145,6 +146,8 @@ pub struct BuildOptions {
     /// `-q`: only the image ID is printed (by the caller).
     pub quiet: bool,
     pub labels: BTreeMap<String, String>,
+    /// `--progress`: classic (the default) or plain.
+    pub progress: report::Style,
     pub network: Network,
     /// `--secret id=…`: the files secret mounts give.
     pub secrets: BTreeMap<String, PathBuf>,
@@ -294,7 +297,10 @@ struct Builder<'a> {
     host: &'a dyn Host,
     options: &'a BuildOptions,
     stages: &'a Stages,
-    out: &'a mut dyn Write,
+    report: report::Reporter<'a>,
+    /// The current stage's name in plain progress, and the step's place in
+    /// it (FROM is the first) out of how many.
+    stage_step: (String, usize, usize),
     lease: Lease,
     /// `<root>/builds/<id>`: working trees and run bundles, removed at
     /// the end.
@@ -306,6 +312,8 @@ struct Builder<'a> {
     consumed: BTreeSet<String>,
     step: usize,
     total: usize,
+    /// The index of the stage built last, whose image is the result.
+    target: usize,
     runtime: Option<Runtime>,
     /// `--cache-from` images, read when a step first misses the cache.
     cache_from: Option<Vec<(ImageConfig, Vec<Descriptor>)>>,
@@ -377,7 +385,8 @@ impl<'a> Builder<'a> {
             host,
             options,
             stages,
-            out,
+            report: report::Reporter::new(out, options.progress),
+            stage_step: (String::new(), 0, 0),
             lease: store.lease()?,
             dir,
             _dir_lock: dir_lock,
@@ -387,15 +396,18 @@ impl<'a> Builder<'a> {
             consumed,
             step: 0,
             total: 0,
+            target: 0,
             runtime: None,
             cache_from: None,
         })
     }
 
-    fn say(&mut self, line: &str) -> Result<()> {
-        writeln!(self.out, "{line}")
-            .and_then(|()| self.out.flush())
-            .map_err(io_error("writing the build output"))
+    /// Shows something through the reporter.
+    fn show(
+        &mut self,
+        what: impl FnOnce(&mut report::Reporter<'a>) -> io::Result<()>,
+    ) -> Result<()> {
+        what(&mut self.report).map_err(io_error("writing the build output"))
     }
 
     /// The stage a FROM or `COPY --from` names, if it is one before `before`.
@@ -446,6 +458,7 @@ impl<'a> Builder<'a> {
                 .ok_or_else(|| BuildError::UnknownTarget(name.clone()))?,
             None => self.stages.stages.len() - 1,
         };
+        self.target = target;
         let needed = self.needed(target)?;
         self.total = needed
             .iter()
@@ -495,6 +508,10 @@ impl<'a> Builder<'a> {
         };
         let lock = self.store.lock()?;
         writer::name_image(self.store, &lock, &image, &self.options.tags, None)?;
+        drop(lock);
+        let names: Vec<String> = self.options.tags.iter().map(|t| t.to_string()).collect();
+        let id = image.id.clone();
+        self.show(|r| r.exported(&id, &names))?;
         Ok(image.id)
     }
 
@@ -502,8 +519,22 @@ impl<'a> Builder<'a> {
     /// with `--pull`); its ONBUILD triggers run at once.
     fn from(&mut self, stage: &Stage) -> Result<State> {
         self.step += 1;
-        let step_line = format!("Step {}/{} : {}", self.step, self.total, stage.original);
-        self.say(&step_line)?;
+        // `--label`s are steps of the target stage.
+        let labels = if stage.index == self.target {
+            self.options.labels.len()
+        } else {
+            0
+        };
+        let name = stage
+            .from
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", stage.index));
+        self.stage_step = (name, 1, 1 + stage.instructions.len() + labels);
+        let (total, step) = (self.total, self.step);
+        let label = self.stage_step.0.clone();
+        let count = self.stage_step.2;
+        self.show(|r| r.step(step, total, (&label, 1, count), &stage.original))?;
         let name = self.expand_global(&stage.from.image)?;
         let mut state = if name.eq_ignore_ascii_case("scratch") {
             let host = crate::platform::host();
@@ -560,12 +591,8 @@ impl<'a> Builder<'a> {
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.push(container::run::DEFAULT_PATH.to_string());
         }
-        let shown = state
-            .id
-            .as_ref()
-            .map_or("", |id| &id.hex()[..12])
-            .to_string();
-        self.say(&format!(" ---> {shown}"))?;
+        let id = state.id.clone();
+        self.show(|r| r.done(id.as_ref()))?;
         let triggers = state
             .config
             .config
@@ -579,7 +606,8 @@ impl<'a> Builder<'a> {
         }
         if !triggers.is_empty() {
             let s = if triggers.len() == 1 { "" } else { "s" };
-            self.say(&format!("# Executing {} build trigger{s}", triggers.len()))?;
+            let note = format!("# Executing {} build trigger{s}", triggers.len());
+            self.show(|r| r.note(&note))?;
             let parsed = parser::parse("ONBUILD", &triggers.join("\n"))?;
             for node in &parsed.nodes {
                 let instruction = instructions::parse_node(node).map_err(|kind| {
@@ -618,9 +646,7 @@ impl<'a> Builder<'a> {
         let (id, config, layers) = match found {
             Some(found) => found,
             None => {
-                self.out
-                    .flush()
-                    .map_err(io_error("writing the build output"))?;
+                self.show(|r| r.flush())?;
                 self.host.pull(name).map_err(|source| BuildError::Pull {
                     image: name.to_string(),
                     source,
@@ -641,8 +667,10 @@ impl<'a> Builder<'a> {
             return Err(BuildError::Interrupted(signal));
         }
         self.step += 1;
-        let line = format!("Step {}/{} : {}", self.step, self.total, located.original);
-        self.say(&line)?;
+        self.stage_step.1 += 1;
+        let (total, step) = (self.total, self.step);
+        let (label, index, count) = self.stage_step.clone();
+        self.show(|r| r.step(step, total, (&label, index, count), &located.original))?;
         self.dispatch_quietly(state, located)
     }
 
@@ -916,9 +944,7 @@ impl<'a> Builder<'a> {
             let slot = dir.join(i.to_string());
             fs::create_dir_all(&slot).map_err(io_error(format!("creating {}", slot.display())))?;
             let file = slot.join(&name);
-            self.out
-                .flush()
-                .map_err(io_error("writing the build output"))?;
+            self.show(|r| r.flush())?;
             let modified =
                 self.host
                     .download(url, &file)
@@ -1062,8 +1088,8 @@ impl<'a> Builder<'a> {
                     self.lease.reuse(&layer.digest)?;
                 }
                 if let Ok(config) = self.store.read_json::<ImageConfig>(&manifest.config.digest) {
-                    self.say(" ---> Using cache")?;
-                    self.say(&format!(" ---> {}", &manifest.config.digest.hex()[..12]))?;
+                    let id = manifest.config.digest.clone();
+                    self.show(|r| r.cached().and_then(|()| r.cached_done(&id)))?;
                     state.config = config;
                     state.layers = manifest.layers;
                     state.id = Some(manifest.config.digest);
@@ -1079,8 +1105,8 @@ impl<'a> Builder<'a> {
         }
         if !self.options.no_cache {
             if let Some((history, layer)) = self.cache_from_hit(state, &created_by)? {
-                self.say(" ---> Using cache")?;
-                return self.store_step(state, runtime_config, history, layer, &key);
+                self.show(|r| r.cached())?;
+                return self.store_step(state, runtime_config, history, layer, &key, true);
             }
         }
         let (now, created) = self.now();
@@ -1113,7 +1139,7 @@ impl<'a> Builder<'a> {
             comment: None,
             empty_layer: layer.is_none(),
         };
-        self.store_step(state, runtime_config, history, layer, &key)
+        self.store_step(state, runtime_config, history, layer, &key, false)
     }
 
     /// Stores a step's image (the state's, with `runtime_config`, the
@@ -1125,6 +1151,7 @@ impl<'a> Builder<'a> {
         history: History,
         layer: Option<StepLayer>,
         key: &Digest,
+        cached: bool,
     ) -> Result<()> {
         let mut config = state.config.clone();
         config.created = history.created.clone();
@@ -1143,7 +1170,14 @@ impl<'a> Builder<'a> {
         }
         let image = writer::store_image(&self.lease, &config, layers.clone())?;
         self.store.cache_record(key, &image.manifest)?;
-        self.say(&format!(" ---> {}", &image.id.hex()[..12]))?;
+        let id = image.id.clone();
+        self.show(|r| {
+            if cached {
+                r.cached_done(&id)
+            } else {
+                r.done(Some(&id))
+            }
+        })?;
         state.config = config;
         state.layers = layers;
         state.id = Some(image.id);
@@ -1288,7 +1322,7 @@ impl<'a> Builder<'a> {
             },
         )?;
         let made = mounts::make_points(&rootfs, &binds)?;
-        self.say(&format!(" ---> Running in {}", &id[..12]))?;
+        self.show(|r| r.container(&id, true))?;
         let code = step::run(
             &runtime,
             &rootfs,
@@ -1305,6 +1339,7 @@ impl<'a> Builder<'a> {
                 network: command.network,
                 stdin: command.stdin.as_deref(),
                 quiet: self.options.quiet,
+                prefix: self.report.output_prefix(),
                 binds,
             },
         );
@@ -1321,7 +1356,7 @@ impl<'a> Builder<'a> {
                 code,
             });
         }
-        self.say(&format!("Removing intermediate container {}", &id[..12]))
+        self.show(|r| r.container(&id, false))
     }
 
     /// Writes a COPY/ADD's files into the stage's tree, as Docker names

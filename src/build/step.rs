@@ -22,6 +22,9 @@ pub struct RunStep<'a> {
     pub quiet: bool,
     /// `RUN --mount`s.
     pub binds: Vec<Bind>,
+    /// Plain progress: the output's lines go to stderr prefixed with the
+    /// step number and the time since it started.
+    pub prefix: Option<(usize, std::time::Instant)>,
 }
 
 /// Runs `step` in `rootfs`, with its bundle under `dir`; the command's exit
@@ -54,6 +57,8 @@ pub fn run(
     });
     if step.quiet {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    } else if step.prefix.is_some() {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let mut child = cmd.spawn().map_err(|source| runtime::RuntimeError::Spawn {
         runtime: runtime.name().to_string(),
@@ -64,7 +69,31 @@ pub fn run(
         // that is its business, not an error of the build.
         let _ = input.write_all(text.as_bytes());
     }
+    let copiers: Vec<_> = match step.prefix {
+        Some(prefix) => [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|stream| {
+            std::thread::spawn(move || {
+                super::report::prefixed_lines(stream, &mut std::io::stderr(), prefix)
+            })
+        })
+        .collect(),
+        None => Vec::new(),
+    };
     let status = runtime::wait_forwarding(&mut child);
+    for copier in copiers {
+        let _ = copier.join();
+    }
     let _ = runtime.delete(step.id);
     let status = status.map_err(io(format!("waiting for {}", runtime.name())))?;
     let code = runtime::exit_code(status);

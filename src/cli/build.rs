@@ -73,7 +73,7 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (always)
     #[arg(long)]
     force_rm: bool,
-    /// Set type of progress output (auto, plain, tty, classic)
+    /// Set type of progress output (auto, plain, tty, classic; auto and tty print the classic form)
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Secret file to expose to the build (id=mysecret,src=/local/secret or id=mysecret,env=VAR)
@@ -212,6 +212,13 @@ fn secrets(args: &[String], dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
 
 fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     let output = args.output.as_deref().map(output_file).transpose()?;
+    // BuildKit's plain progress goes to stderr, as Docker's; `auto` and
+    // `tty` are the classic output here (the seeds' form).
+    let progress = match args.progress.as_str() {
+        "plain" => build::report::Style::Plain,
+        "auto" | "tty" | "classic" => build::report::Style::Classic,
+        other => bail!("invalid progress mode {other:?}: auto, plain, tty or classic"),
+    };
     let tags = args
         .tags
         .iter()
@@ -279,6 +286,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         pull: args.pull,
         quiet: args.quiet,
         labels: labels(&args.labels),
+        progress,
         network,
         secrets,
         runtime: args.runtime.clone(),
@@ -289,8 +297,13 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         quiet: args.quiet,
     };
     let mut stdout = io::stdout();
+    let mut stderr = io::stderr();
     let mut sink = io::sink();
-    let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
+    let out: &mut dyn Write = match (args.quiet, progress) {
+        (true, _) => &mut sink,
+        (false, build::report::Style::Plain) => &mut stderr,
+        (false, build::report::Style::Classic) => &mut stdout,
+    };
     // Ctrl-C or SIGTERM ends the build between steps (a RUN gets it too),
     // so its working directory goes and the finished steps stay cached.
     rimg::runtime::record_interrupts();
@@ -319,7 +332,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
     }
     if args.quiet {
         writeln!(stdout, "{}", built.id)?;
-    } else {
+    } else if progress == build::report::Style::Classic {
         writeln!(stdout, "Successfully built {}", &built.id.hex()[..12])?;
         for tag in &tags {
             writeln!(stdout, "Successfully tagged {}", tag.familiar_string())?;
