@@ -679,9 +679,11 @@ impl<'a> Builder<'a> {
     fn dispatch_quietly(&mut self, state: &mut State, located: &Located) -> Result<()> {
         let mut instruction = located.instruction.clone();
         let env = state.expansion_env();
+        // Where in the Dockerfile, as its parse errors say it.
+        let place = format!("{}:{}", self.options.dockerfile_name, located.line);
         instruction
             .expand(&self.lexer, env.as_slice())
-            .map_err(|e| BuildError::Expansion(e.to_string()))?;
+            .map_err(|e| BuildError::Expansion(format!("{place}: {e}")))?;
         let mut config = state.runtime_config();
         let shell = state.shell();
         match &instruction {
