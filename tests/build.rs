@@ -1074,3 +1074,18 @@ fn plain_progress_as_buildkit_prints_it() {
         again.stderr
     );
 }
+
+#[test]
+fn a_bad_tag_is_a_flag_error_before_anything_runs() {
+    let fx = fixture();
+    let dir = context(&fx, "ctx", &[("Dockerfile", "FROM base\nRUN touch /ran\n")]);
+    let bad = build(&fx, &dir, &["-t", "Bad:1"]);
+    assert_eq!(bad.code, 125, "{bad:?}");
+    assert!(
+        bad.stderr.starts_with(
+            "invalid argument \"Bad:1\" for \"-t, --tag\" flag: invalid reference format"
+        ),
+        "{bad:?}"
+    );
+    assert!(bad.stdout.is_empty(), "{bad:?}");
+}

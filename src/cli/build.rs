@@ -32,7 +32,7 @@ pub enum BuilderCommand {
 #[derive(Args)]
 pub struct BuildArgs {
     /// Name and optionally a tag in the 'name:tag' format
-    #[arg(short, long = "tag", value_name = "NAME:TAG")]
+    #[arg(short, long = "tag", value_name = "NAME:TAG", value_parser = tag_flag)]
     tags: Vec<String>,
     /// Name of the Dockerfile (Default is 'PATH/Dockerfile')
     #[arg(short, long = "file", value_name = "FILE")]
@@ -123,6 +123,17 @@ impl Host for Network<'_> {
     fn download(&self, url: &str, dest: &Path) -> Result<Option<i64>, HostError> {
         Ok(self.ctx.block_on(source::download(url, dest))??)
     }
+}
+
+/// A `-t` value checked as Docker's flag parser checks it: a bad name is a
+/// flag error (exit 125), before anything is read.
+fn tag_flag(value: &str) -> Result<String, String> {
+    image::parse_target(value)
+        .map(|_| value.to_string())
+        .map_err(|e| match e {
+            image::ImageError::BadTarget { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })
 }
 
 /// `K=V`, or `K` taking its value from the environment (left out when
