@@ -1089,3 +1089,33 @@ fn a_bad_tag_is_a_flag_error_before_anything_runs() {
     );
     assert!(bad.stdout.is_empty(), "{bad:?}");
 }
+
+#[test]
+fn a_missing_base_is_pulled_and_pull_refreshes_it() {
+    let registry = common::registry::Registry::start();
+    let fx = fixture();
+    // The base goes to the registry with rimg itself, then leaves the store.
+    let remote = registry.image("bases/busybox:1");
+    fx.ok(&["tag", "base", &remote]);
+    fx.ok(&["push", &remote]);
+    fx.ok(&["rmi", &remote]);
+    let dir = context(
+        &fx,
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM {remote}\nRUN echo pulled > /pulled\n"),
+        )],
+    );
+    let out = build_ok(&fx, &dir, &["-t", "pulled:1"]);
+    assert!(out.contains(&format!("Step 1/2 : FROM {remote}")), "{out}");
+    assert_eq!(
+        fx.ok(&["run", "--rm", "pulled:1", "cat", "/pulled"]),
+        "pulled\n"
+    );
+    // --pull asks the registry again even though the base is here now.
+    let again = build_ok(&fx, &dir, &["--pull", "-t", "pulled:1"]);
+    assert!(again.contains("Status: Image is up to date for"), "{again}");
+    assert!(again.contains("Using cache"), "{again}");
+    assert!(!fx.ok(&["images", "-q", &remote]).is_empty());
+}
