@@ -1119,3 +1119,55 @@ fn a_missing_base_is_pulled_and_pull_refreshes_it() {
     assert!(again.contains("Using cache"), "{again}");
     assert!(!fx.ok(&["images", "-q", &remote]).is_empty());
 }
+
+#[test]
+fn quiet_iidfile_labels_network_and_platform() {
+    let fx = fixture();
+    let dir = context(
+        &fx,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM base\nRUN ip -o link | wc -l > /links\nLABEL from=file\n",
+        )],
+    );
+    let iid = fx.dir.path().join("iid");
+    let arch = fx.ok(&["inspect", "-f", "{{.Os}}/{{.Architecture}}", "base"]);
+    let out = build_ok(
+        &fx,
+        &dir,
+        &[
+            "-q",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "--label",
+            "b=2",
+            "--label",
+            "a=1",
+            "--network",
+            "none",
+            "--platform",
+            arch.trim(),
+            "-t",
+            "flags:1",
+        ],
+    );
+    let id = fs::read_to_string(&iid).unwrap();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(out, format!("{id}\n"));
+    assert_eq!(
+        fx.ok(&["inspect", "-f", "{{json .Config.Labels}}", "flags:1"]),
+        "{\"a\":\"1\",\"b\":\"2\",\"from\":\"file\"}\n"
+    );
+    // Only the loopback interface without a network.
+    assert_eq!(
+        fx.ok(&["run", "--rm", "flags:1", "cat", "/links"]).trim(),
+        "1"
+    );
+    let other = build(&fx, &dir, &["--platform", "linux/s390x"]);
+    assert_eq!(other.code, 1, "{other:?}");
+    assert!(
+        other.stderr.contains("this machine's platform only"),
+        "{other:?}"
+    );
+}
