@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::create_dir(&rootfs).expect("rootfs");
     std::fs::create_dir(&outside).expect("outside");
     // Unprivileged: the fuzzer must not make device nodes on its host.
-    let _ = unpack_layer(&rootfs, data, Options { privileged: false });
+    let _ = unpack_layer(&rootfs, data, Options::default());
     let escaped: Vec<_> = std::fs::read_dir(&outside)
         .expect("listing outside")
         .collect();

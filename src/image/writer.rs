@@ -43,7 +43,10 @@ impl LayerWriter {
     /// An uncompressed layer: nothing spent compressing what may never
     /// leave the machine.
     pub fn uncompressed(lease: &Lease) -> Result<LayerWriter, StoreError> {
-        Ok(LayerWriter::with(lease, Output::Tar(Box::new(lease.ingest()?))))
+        Ok(LayerWriter::with(
+            lease,
+            Output::Tar(Box::new(lease.ingest()?)),
+        ))
     }
 
     fn with(lease: &Lease, out: Output) -> LayerWriter {
