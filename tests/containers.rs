@@ -1010,3 +1010,29 @@ fn overlay_containers_share_snapshots_and_rm_and_rmi_clean_up() {
     fx.ok(&["rmi", &image]);
     assert!(snapshot_dirs(&fx).is_empty());
 }
+
+#[test]
+fn info_reports_the_storage_driver_and_counts() {
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    fx.ok(&["create", "--name", "one", &image]);
+    let format =
+        "{{.Driver}} {{.Images}} {{.Containers}} {{.ContainersStopped}} {{.DockerRootDir}}";
+    let root = fx.root().display().to_string();
+    assert_eq!(
+        with_driver(&fx, "copy", &["info", "--format", format]),
+        format!("vfs 1 1 1 {root}\n")
+    );
+    let default = fx.ok(&["info"]);
+    let driver = if can_mount_overlays() {
+        "overlay2"
+    } else {
+        "vfs"
+    };
+    assert!(
+        default.contains(&format!(
+            " Storage Driver: {driver}\n  Backing Filesystem: "
+        )),
+        "{default}"
+    );
+}
