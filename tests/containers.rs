@@ -926,6 +926,16 @@ fn can_mount_overlays() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A store with [`base_image`], where overlays can be mounted.
+fn overlay_fixture() -> Option<(Fixture, String)> {
+    if !can_mount_overlays() {
+        return None;
+    }
+    let fx = Fixture::new();
+    let image = base_image(&fx);
+    Some((fx, image))
+}
+
 /// Changes on top of [`change_things`]: files committed before, changed
 /// and removed; a directory turned into a file.
 fn change_more_things(root: &std::path::Path) {
@@ -940,11 +950,9 @@ fn change_more_things(root: &std::path::Path) {
 
 #[test]
 fn overlay_and_copy_containers_give_the_same_diffs_and_commits() {
-    if !can_mount_overlays() {
+    let Some((fx, image)) = overlay_fixture() else {
         return;
-    }
-    let fx = Fixture::new();
-    let image = base_image(&fx);
+    };
     with_driver(&fx, "overlay", &["create", "--name", "ov", &image]);
     with_driver(&fx, "copy", &["create", "--name", "cp", &image]);
     let change: [fn(&std::path::Path); 2] = [change_things, change_more_things];
@@ -980,11 +988,9 @@ fn is_mounted(path: &std::path::Path) -> bool {
 
 #[test]
 fn overlay_containers_share_snapshots_and_rm_and_rmi_clean_up() {
-    if !can_mount_overlays() {
+    let Some((fx, image)) = overlay_fixture() else {
         return;
-    }
-    let fx = Fixture::new();
-    let image = base_image(&fx);
+    };
     with_driver(&fx, "overlay", &["create", "--name", "aa", &image]);
     with_driver(&fx, "overlay", &["create", "--name", "bb", &image]);
     assert_eq!(snapshot_dirs(&fx).len(), 2, "one snapshot per layer");
@@ -1035,4 +1041,29 @@ fn info_reports_the_storage_driver_and_counts() {
         )),
         "{default}"
     );
+}
+
+#[test]
+fn rm_unmounts_what_a_killed_diff_left_mounted() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    let id = with_driver(&fx, "overlay", &["create", "--name", "left", &image]);
+    // A `diff` killed while it read the lower layers leaves their view
+    // mounted in the container's directory.
+    let view = fx
+        .root()
+        .join("containers")
+        .join(id.trim_end())
+        .join("lower-killed");
+    fs::create_dir(&view).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&view)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fx.ok(&["rm", "left"]);
+    assert!(!is_mounted(&view));
+    assert!(!fx.root().join("containers").join(id.trim_end()).exists());
 }

@@ -45,6 +45,7 @@ use changes::Change;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use unpack::UnpackError;
 
@@ -364,11 +365,18 @@ impl Drop for Cleanup {
     }
 }
 
-/// Unmounts the overlay at `dir/rootfs`, if one is mounted there.
+/// Unmounts the overlay at `dir/rootfs`, if one is mounted there, and any
+/// view of the lower layers a killed rimg left mounted.
 fn unmount_rootfs(dir: &Path) -> io::Result<()> {
-    let rootfs = dir.join("rootfs");
-    if overlay::is_mounted(&rootfs, dir) {
-        overlay::unmount(&rootfs)?;
+    let views = fs::read_dir(dir)?.flatten().filter(|e| {
+        e.file_name()
+            .as_bytes()
+            .starts_with(overlay::LOWER_VIEW_PREFIX.as_bytes())
+    });
+    for path in views.map(|e| e.path()).chain([dir.join("rootfs")]) {
+        if overlay::is_mounted(&path, dir) {
+            overlay::unmount(&path)?;
+        }
     }
     Ok(())
 }

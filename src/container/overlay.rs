@@ -228,8 +228,11 @@ impl Snapshots {
         if lowers.is_empty() {
             lowers.push(self.empty()?);
         }
+        // Whatever the kernel's defaults: a copied-up file holds its data
+        // (no metacopy) and a renamed lower directory is copied, not
+        // redirected, so the upper directory alone says what changed.
         let options = format!(
-            "{},upperdir={},workdir={}",
+            "{},upperdir={},workdir={},redirect_dir=off,metacopy=off",
             lowerdir(&lowers)?,
             option_path(&dir.join("upper"))?,
             option_path(&dir.join("work"))?
@@ -249,10 +252,13 @@ impl Snapshots {
         dir: &Path,
         f: impl FnOnce(&Path) -> Result<T>,
     ) -> Result<T> {
+        if chains.is_empty() {
+            return f(&self.empty()?);
+        }
         let mut lowers = self.lowers(chains);
         lowers.push(self.empty()?);
         let target = tempfile::Builder::new()
-            .prefix("lower-")
+            .prefix(LOWER_VIEW_PREFIX)
             .tempdir_in(dir)
             .map_err(io_context(format!(
                 "creating a directory in {}",
@@ -266,6 +272,9 @@ impl Snapshots {
         result
     }
 }
+
+/// The name of a temporary mount of a container's lower layers begins so.
+pub const LOWER_VIEW_PREFIX: &str = "lower-";
 
 fn option_path(path: &Path) -> Result<String> {
     let s = path.to_str().filter(|s| !s.contains([',', ':', '\\']));
