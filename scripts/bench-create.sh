@@ -43,7 +43,10 @@ timed() { # FILE COMMAND...: appends the command's milliseconds to FILE
   t0=$(now_ms); "$@" >/dev/null; t1=$(now_ms)
   echo $((t1 - t0)) >>"$file"
 }
-du_mb() { du -sxm "$@" | awk '{s += $1} END {print s}'; }
+du_mb() { # the MB under the PATHs that exist
+  local p
+  for p in "$@"; do if [ -e "$p" ]; then du -sxm "$p"; fi; done | awk '{s += $1} END {print s + 0}'
+}
 
 start_private_dockerd "$work/docker"
 docker() { "${DOCKER[@]}" "$@"; }
@@ -66,7 +69,7 @@ for driver in overlay copy; do
     timed "$work/$driver-commit" rimg commit "c$i"
   done
   for i in $(seq $((RUNS + 1)) 10); do rimg create --name "c$i" bench:1 >/dev/null; done
-  disk[$driver]=$(du_mb "$root"/containers "$root"/snapshots 2>/dev/null || du_mb "$root"/containers)
+  disk[$driver]=$(du_mb "$root"/containers "$root"/snapshots)
   create[$driver]=$(median <"$work/$driver-create")
   commit[$driver]=$(median <"$work/$driver-commit")
   rimg container prune -f >/dev/null
