@@ -1030,11 +1030,8 @@ fn info_reports_the_storage_driver_and_counts() {
         format!("vfs 1 1 1 {root}\n")
     );
     let default = fx.ok(&["info"]);
-    let driver = if can_mount_overlays() {
-        "overlay2"
-    } else {
-        "vfs"
-    };
+    // What rimg picks here (root, or `RIMG_STORAGE_DRIVER` inherited).
+    let driver = rimg::container::overlay::Driver::current().name();
     assert!(
         default.contains(&format!(
             " Storage Driver: {driver}\n  Backing Filesystem: "
