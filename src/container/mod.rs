@@ -214,28 +214,12 @@ impl Containers {
     /// upper directory alone.
     pub(crate) fn current(&self, container: &Container) -> Result<Current> {
         let old = self.read_snapshot(container)?;
-        let Some(chains) = &container.lowers else {
-            let rootfs = self.rootfs(container);
-            let walk = snapshot::walk(&rootfs)
-                .map_err(io_context(format!("reading {}", rootfs.display())))?;
-            return Ok(Current {
-                changes: changes::changes(&old, &walk),
-                walk,
-                source: rootfs,
-            });
-        };
         let dir = self.dir(&container.id);
-        let upper = dir.join("upper");
-        let reading = || io_context(format!("reading {}", upper.display()));
-        let walk = overlay::walk_upper(&upper).map_err(reading())?;
-        let changes = self.snapshots.with_lower_view(chains, &dir, |lower| {
-            overlay::changes(&old, &walk, lower).map_err(reading())
-        })?;
-        Ok(Current {
-            walk,
-            changes,
-            source: upper,
-        })
+        let rootfs = overlay::Rootfs {
+            dir: &dir,
+            lowers: container.lowers.as_deref(),
+        };
+        rootfs.current(&self.snapshots, &old)
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -427,31 +411,19 @@ pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Cont
     let mut cleanup = Cleanup(Some(dir.clone()));
     let rootfs = dir.join("rootfs");
     fs::create_dir(&rootfs).map_err(io_context(format!("creating {}", rootfs.display())))?;
-    // A config that does not list each layer's diff ID names no snapshots.
-    let overlay = overlay::Driver::current() == overlay::Driver::Overlay
-        && found.config.rootfs.diff_ids.len() == found.manifest.layers.len();
-    let lowers = if overlay {
-        let chains = containers.snapshots.prepare(
-            &found.manifest.layers,
-            &found.config.rootfs.diff_ids,
-            blobs,
-        )?;
-        for sub in ["upper", "work"] {
-            let path = dir.join(sub);
-            fs::create_dir(&path).map_err(io_context(format!("creating {}", path.display())))?;
-        }
-        containers.snapshots.mount(&chains, &dir)?;
-        Some(chains)
-    } else {
-        unpack_blobs(&found.manifest.layers, blobs, &rootfs)?;
-        None
-    };
+    let lowers = overlay::Rootfs::make(
+        &containers.snapshots,
+        &found.manifest.layers,
+        Some(&found.config.rootfs.diff_ids),
+        blobs,
+        &dir,
+    )?;
     run::prepare_rootfs(&rootfs, &spec)?;
-    let entries = match lowers {
-        Some(_) => overlay::walk_upper(&dir.join("upper")),
-        None => snapshot::walk(&rootfs),
+    let entries = overlay::Rootfs {
+        dir: &dir,
+        lowers: lowers.as_deref(),
     }
-    .map_err(io_context(format!("reading {}", rootfs.display())))?;
+    .walk()?;
     let snapshot = write_snapshot(&dir, &entries)?;
     let mut record = Container {
         id,
@@ -574,9 +546,11 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
     Ok(report)
 }
 
-/// `remove_dir_all`, making directories writable first if an unprivileged
-/// user cannot otherwise empty them.
+/// `remove_dir_all` after unmounting what is mounted inside (the overlay
+/// rootfs of a container or build tree), making directories writable
+/// first if an unprivileged user cannot otherwise empty them.
 pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    overlay::unmount_under(path)?;
     if fs::remove_dir_all(path).is_ok() {
         return Ok(());
     }

@@ -78,6 +78,80 @@ impl Driver {
     }
 }
 
+/// A rootfs at `dir/rootfs`: the layers unpacked into it, or with
+/// `lowers` an overlay of those snapshots under `dir/upper`.
+pub(crate) struct Rootfs<'a> {
+    pub dir: &'a Path,
+    pub lowers: Option<&'a [Digest]>,
+}
+
+impl Rootfs<'_> {
+    /// Makes `dir/rootfs` (which must exist) hold `layers` (their blobs
+    /// open, `diff_ids` from the image's config if known) with the current
+    /// driver; returns the snapshots under it, `None` if unpacked whole.
+    pub fn make(
+        snapshots: &Snapshots,
+        layers: &[Descriptor],
+        diff_ids: Option<&[Digest]>,
+        blobs: Vec<File>,
+        dir: &Path,
+    ) -> Result<Option<Vec<Digest>>> {
+        // Without each layer's diff ID there are no chain IDs to name
+        // snapshots by.
+        let diff_ids = diff_ids.filter(|d| d.len() == layers.len());
+        let Some(diff_ids) = diff_ids.filter(|_| Driver::current() == Driver::Overlay) else {
+            super::unpack_blobs(layers, blobs, &dir.join("rootfs"))?;
+            return Ok(None);
+        };
+        let chains = snapshots.prepare(layers, diff_ids, blobs)?;
+        for sub in ["upper", "work"] {
+            let path = dir.join(sub);
+            fs::create_dir(&path).map_err(io_context(format!("creating {}", path.display())))?;
+        }
+        snapshots.mount(&chains, dir)?;
+        Ok(Some(chains))
+    }
+
+    /// What a snapshot file records: the whole rootfs, or the upper
+    /// directory.
+    pub fn walk(&self) -> Result<Vec<Entry>> {
+        let (path, walked) = match self.lowers {
+            Some(_) => {
+                let upper = self.dir.join("upper");
+                let walked = walk_upper(&upper);
+                (upper, walked)
+            }
+            None => {
+                let rootfs = self.dir.join("rootfs");
+                let walked = snapshot::walk(&rootfs);
+                (rootfs, walked)
+            }
+        };
+        walked.map_err(io_context(format!("reading {}", path.display())))
+    }
+
+    /// The changes since `old` (a [`walk`](Self::walk) taken then).
+    pub fn current(&self, snapshots: &Snapshots, old: &[Entry]) -> Result<super::Current> {
+        let walk = self.walk()?;
+        let Some(chains) = self.lowers else {
+            return Ok(super::Current {
+                changes: changes::changes(old, &walk),
+                walk,
+                source: self.dir.join("rootfs"),
+            });
+        };
+        let upper = self.dir.join("upper");
+        let changes = snapshots.with_lower_view(chains, self.dir, |lower| {
+            changes(old, &walk, lower).map_err(io_context(format!("reading {}", upper.display())))
+        })?;
+        Ok(super::Current {
+            walk,
+            changes,
+            source: upper,
+        })
+    }
+}
+
 /// The snapshot store of one rimg store.
 pub struct Snapshots {
     dir: PathBuf,
@@ -324,6 +398,49 @@ pub fn unmount(target: &Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Detaches every mount at or below `dir` (deepest first), so that
+/// removing `dir` never reaches into a mounted rootfs or its layers.
+pub fn unmount_under(dir: &Path) -> io::Result<()> {
+    let Ok(dir) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let table = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(OsStr::from_bytes(&unescape_octal(field))))
+        .filter(|point| point.starts_with(&dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for point in points {
+        unmount(&point)?;
+    }
+    Ok(())
+}
+
+/// mountinfo's escapes (`\040` for a space) undone.
+fn unescape_octal(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], code) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Whether something is mounted at `path` (a directory of `parent`).
