@@ -1064,3 +1064,32 @@ fn rm_unmounts_what_a_killed_diff_left_mounted() {
     assert!(!is_mounted(&view));
     assert!(!fx.root().join("containers").join(id.trim_end()).exists());
 }
+
+#[test]
+fn builds_on_overlay_and_copy_make_the_same_layers_and_leave_no_mount() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    let context = fx.dir.path().join("context");
+    fs::create_dir(&context).unwrap();
+    fs::write(context.join("f"), b"f\n").unwrap();
+    fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {image}\nCOPY f /etc/f\nCOPY f /opaque/g\n"),
+    )
+    .unwrap();
+    let context = context.to_str().unwrap();
+    with_driver(&fx, "overlay", &["build", "-q", "-t", "ov:1", context]);
+    assert_eq!(snapshot_dirs(&fx).len(), 2, "the base image's layers");
+    assert!(!is_mounted(&fx.root()), "the build's tree is unmounted");
+    with_driver(
+        &fx,
+        "copy",
+        &["build", "-q", "--no-cache", "-t", "cp:1", context],
+    );
+    let (overlay, copy) = (layer_blobs(&fx, "ov:1"), layer_blobs(&fx, "cp:1"));
+    assert_eq!(overlay.len(), 4);
+    for (o, c) in overlay.iter().zip(&copy).skip(2) {
+        assert_eq!(read_tar(o), read_tar(c));
+    }
+}
