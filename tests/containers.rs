@@ -1093,3 +1093,21 @@ fn builds_on_overlay_and_copy_make_the_same_layers_and_leave_no_mount() {
         assert_eq!(read_tar(o), read_tar(c));
     }
 }
+
+#[test]
+fn snapshots_of_a_force_removed_image_go_with_its_last_container() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    with_driver(&fx, "overlay", &["create", "--name", "last", &image]);
+    fx.ok(&["rmi", "-f", &image]);
+    assert_eq!(snapshot_dirs(&fx).len(), 2, "the container still uses them");
+    fs::create_dir(fx.root().join("snapshots/.tmp-killed")).unwrap();
+    fx.ok(&["rm", "last"]);
+    assert!(snapshot_dirs(&fx).is_empty());
+    // A fresh unpack may be another rimg's, running: `check --repair`
+    // leaves it until it is old.
+    let check = fx.ok(&["system", "check", "--repair"]);
+    assert!(!check.contains("snapshot"), "{check}");
+    assert!(fx.root().join("snapshots/.tmp-killed").exists());
+}

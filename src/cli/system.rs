@@ -167,6 +167,14 @@ fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     for problem in &report.repaired {
         writeln!(out, "repaired: {problem}")?;
     }
+    if args.repair {
+        // Snapshots of images removed by a killed `rmi`, and unpacks a
+        // killed `create` left.
+        let swept = container::sweep_snapshots(&ctx.store)?;
+        if swept > 0 {
+            writeln!(out, "repaired: removed {swept} unused layer snapshot(s)")?;
+        }
+    }
     for problem in &report.problems {
         writeln!(out, "{problem}")?;
     }

@@ -513,7 +513,12 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<()> {
     // a large rootfs takes a while or is interrupted.
     let trash = containers.dir(&format!(".removing-{}", container.id));
     fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
-    remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))
+    remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))?;
+    // The last user of a force-removed image's snapshots.
+    if container.lowers.is_some() {
+        sweep_snapshots(store)?;
+    }
+    Ok(())
 }
 
 /// What `container prune` removed.
