@@ -1111,3 +1111,25 @@ fn snapshots_of_a_force_removed_image_go_with_its_last_container() {
     assert!(!check.contains("snapshot"), "{check}");
     assert!(fx.root().join("snapshots/.tmp-killed").exists());
 }
+
+#[test]
+fn mounted_snapshots_stay_even_when_nothing_records_them() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    // A build's working tree: mounted, in no container record, on layers
+    // no image may name yet.
+    let id = with_driver(&fx, "overlay", &["create", "--name", "tree", &image]);
+    let dir = fx.root().join("containers").join(id.trim_end());
+    fs::remove_file(dir.join("config.json")).unwrap();
+    fx.ok(&["rmi", &image]);
+    assert_eq!(snapshot_dirs(&fx).len(), 2);
+    let rootfs = std::ffi::CString::new(dir.join("rootfs").to_str().unwrap()).unwrap();
+    // SAFETY: `rootfs` is NUL-terminated and alive for the call.
+    assert_eq!(
+        unsafe { libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH) },
+        0
+    );
+    fx.ok(&["system", "check", "--repair"]);
+    assert!(snapshot_dirs(&fx).is_empty());
+}

@@ -261,13 +261,17 @@ impl Snapshots {
             .collect())
     }
 
-    /// Removes every snapshot not in `keep`, and unfinished ones; returns
-    /// how many snapshots went. The caller holds the store lock, under
-    /// which containers are recorded, so no snapshot in use goes.
+    /// Removes every snapshot not in `keep` and not mounted, and
+    /// unfinished ones an hour old; returns how many snapshots went. The
+    /// caller holds the store lock, under which containers are recorded,
+    /// so no snapshot in use goes.
     pub fn sweep(&self, keep: &BTreeSet<Digest>) -> Result<usize> {
+        // A build's working tree may stand on layers no image names yet:
+        // whatever is mounted stays.
+        let mounted = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut removed = 0;
         for chain in self.list()? {
-            if !keep.contains(&chain) {
+            if !keep.contains(&chain) && !mounted.contains(&*self.fs(&chain).to_string_lossy()) {
                 let path = self.dir.join(chain.hex());
                 super::remove_tree(&path)
                     .map_err(io_context(format!("removing {}", path.display())))?;
