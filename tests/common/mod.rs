@@ -53,18 +53,7 @@ impl Drop for Fixture {
     /// Detaches the containers' overlay mounts, so the temporary directory
     /// can go and no mount outlives the test.
     fn drop(&mut self) {
-        let containers = self.dir.path().join("root/containers");
-        for entry in std::fs::read_dir(containers)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let rootfs = entry.path().join("rootfs");
-            if let Ok(c) = std::ffi::CString::new(rootfs.into_os_string().into_encoded_bytes()) {
-                // SAFETY: `c` is NUL-terminated and alive for the call.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
+        let _ = rimg::container::overlay::unmount_under(self.dir.path());
     }
 }
 
