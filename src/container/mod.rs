@@ -45,7 +45,6 @@ use changes::Change;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use unpack::UnpackError;
 
@@ -342,27 +341,9 @@ struct Cleanup(Option<PathBuf>);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
-            if unmount_rootfs(&dir).is_ok() {
-                let _ = fs::remove_dir_all(dir);
-            }
+            let _ = remove_tree(&dir);
         }
     }
-}
-
-/// Unmounts the overlay at `dir/rootfs`, if one is mounted there, and any
-/// view of the lower layers a killed rimg left mounted.
-fn unmount_rootfs(dir: &Path) -> io::Result<()> {
-    let views = fs::read_dir(dir)?.flatten().filter(|e| {
-        e.file_name()
-            .as_bytes()
-            .starts_with(overlay::LOWER_VIEW_PREFIX.as_bytes())
-    });
-    for path in views.map(|e| e.path()).chain([dir.join("rootfs")]) {
-        if overlay::is_mounted(&path, dir) {
-            overlay::unmount(&path)?;
-        }
-    }
-    Ok(())
 }
 
 /// `create`/`run` options besides the image.
@@ -508,7 +489,6 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<()> {
     }
     let _lock = containers.lock(&container)?;
     let dir = containers.dir(&container.id);
-    unmount_rootfs(&dir).map_err(io_context(format!("unmounting {}", dir.display())))?;
     // Renamed first, so the container disappears at once even if deleting
     // a large rootfs takes a while or is interrupted.
     let trash = containers.dir(&format!(".removing-{}", container.id));

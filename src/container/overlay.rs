@@ -336,7 +336,7 @@ impl Snapshots {
         let mut lowers = self.lowers(chains);
         lowers.push(self.empty()?);
         let target = tempfile::Builder::new()
-            .prefix(LOWER_VIEW_PREFIX)
+            .prefix("lower-")
             .tempdir_in(dir)
             .map_err(io_context(format!(
                 "creating a directory in {}",
@@ -350,9 +350,6 @@ impl Snapshots {
         result
     }
 }
-
-/// The name of a temporary mount of a container's lower layers begins so.
-pub const LOWER_VIEW_PREFIX: &str = "lower-";
 
 fn option_path(path: &Path) -> Result<String> {
     let s = path.to_str().filter(|s| !s.contains([',', ':', '\\']));
