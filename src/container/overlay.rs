@@ -1,5 +1,6 @@
 //! Overlay snapshots: each layer unpacked once, alone, into a directory
-//! named by its chain ID, and containers as overlayfs mounts over them.
+//! named by its chain ID, and containers and build working trees as
+//! overlayfs mounts over them.
 //!
 //! ```text
 //! <root>/snapshots/<chain-id hex>/fs/   one layer's files, overlay whiteouts
@@ -12,7 +13,9 @@
 //!
 //! A snapshot is unpacked into a temporary directory and renamed into
 //! place, so a crash leaves either no snapshot or a whole one (and a
-//! `.tmp-*` directory that the next sweep removes). A layer is unpacked
+//! `.tmp-*` directory that a sweep removes once it is an hour old).
+//! Sweeps (`rmi`, `image prune`, `rm`, `system check --repair`) keep what
+//! an image, a container record or a mount names. A layer is unpacked
 //! with [`unpack`](super::unpack)'s overlay mode, so a hostile layer is
 //! confined to its snapshot directory as it is to a rootfs.
 //!
@@ -162,10 +165,6 @@ impl Snapshots {
         Snapshots {
             dir: store.root().join("snapshots"),
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The files of the layer stack `chain`'s top layer.
