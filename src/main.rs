@@ -61,6 +61,8 @@ enum StoreCommand {
     /// Manage rimg
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Display system-wide information
+    Info(system::InfoArgs),
     #[command(flatten)]
     Containers(containers::ContainerCommand),
     #[command(flatten)]
@@ -121,6 +123,7 @@ fn dispatch(ctx: &Context, command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Import(args) => images::run(ctx, I::Import(args)),
         StoreCommand::Image(command) => images::run(ctx, command),
         StoreCommand::System(command) => system::run(ctx, command),
+        StoreCommand::Info(args) => system::info(ctx, args),
         StoreCommand::Containers(command) => containers::run(ctx, command),
         StoreCommand::Build(command) => build::run(ctx, command),
         StoreCommand::Container(command) => containers::run(ctx, command),

@@ -14,6 +14,8 @@ use common::layout::ImageSpec as LayoutSpec;
 use common::random::Moments;
 use common::registry::Registry;
 use common::{rimg_command, Fixture, ImageSpec};
+// The containers' overlay mounts, detached before their directory goes.
+use rimg::container::overlay::unmount_under;
 use rimg::digest::Digest;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -250,6 +252,7 @@ fn sigkill_during_commit_keeps_the_store_consistent() {
         let start = Instant::now();
         let out = run(&root, args);
         assert!(out.status.success(), "commit: {out:?}");
+        let _ = unmount_under(dir.path());
         start.elapsed()
     };
     let mut moments = Moments(0x5EED_0003);
@@ -266,6 +269,7 @@ fn sigkill_during_commit_keeps_the_store_consistent() {
         let images = String::from_utf8_lossy(&run(&root, &["images"]).stdout).into_owned();
         assert!(images.contains("committed"), "{what}: {images}");
         assert_repairs_clean(&root, &what);
+        let _ = unmount_under(dir.path());
     }
     eprintln!("commit: {kills} of 10 kills landed mid-command");
 }

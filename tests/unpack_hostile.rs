@@ -9,7 +9,7 @@ mod layers;
 use layers::Layer;
 use rimg::container::unpack::{unpack_layer, Options, UnpackError};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 
@@ -223,10 +223,18 @@ fn whiteouts_through_symlinks_never_remove_outside_files() {
 fn device_nodes_are_only_made_by_root() {
     let s = Scene::new();
     let layer = Layer::new().char_device("dev/null", 1, 3).finish();
-    unpack_layer(&s.rootfs(), &layer[..], Options { privileged: false }).unwrap();
+    unpack_layer(&s.rootfs(), &layer[..], Options::default()).unwrap();
     assert!(!s.rootfs().join("dev/null").exists());
     if Options::for_current_user().privileged {
-        unpack_layer(&s.rootfs(), &layer[..], Options { privileged: true }).unwrap();
+        unpack_layer(
+            &s.rootfs(),
+            &layer[..],
+            Options {
+                privileged: true,
+                overlay: false,
+            },
+        )
+        .unwrap();
         let meta = fs::symlink_metadata(s.rootfs().join("dev/null")).unwrap();
         assert_eq!(meta.mode() & libc::S_IFMT, libc::S_IFCHR);
         assert_eq!(meta.rdev(), libc::makedev(1, 3));
@@ -270,4 +278,31 @@ fn create_reports_a_hostile_layer_and_leaves_nothing_behind() {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "a failed create left {left:?}");
+}
+
+#[test]
+fn overlay_snapshots_keep_whiteouts_and_links_inside() {
+    let s = Scene::new();
+    let layer = Layer::new()
+        .symlink("out", &s.outside_str())
+        .file("out/.wh.secret", b"", 0)
+        .file("out/.wh..wh..opq", b"", 0)
+        .file("out/new", b"pwned", 0o644)
+        .symlink("rel", "../../../../../../../../../..")
+        .file(&format!("rel{}/.wh.secret", s.outside_str()), b"", 0)
+        .finish();
+    let options = Options {
+        overlay: true,
+        ..Options::for_current_user()
+    };
+    unpack_layer(&s.rootfs(), &layer[..], options).unwrap();
+    s.assert_outside_untouched();
+    let confined = s.rootfs().join(s.outside_str().trim_start_matches('/'));
+    assert_file(&confined.join("new"), b"pwned");
+    if options.privileged {
+        // Overlay's whiteout: a character device 0/0, inside the snapshot.
+        let whiteout = fs::symlink_metadata(confined.join("secret")).unwrap();
+        assert!(whiteout.file_type().is_char_device());
+        assert_eq!(whiteout.rdev(), 0);
+    }
 }

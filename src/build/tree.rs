@@ -1,11 +1,15 @@
 //! A stage's working tree, as buildah's working container: the image's
-//! layers unpacked into a directory the first time a step needs files
-//! (a cache hit needs none), changed by RUN, COPY and ADD, and turned into
-//! one layer per step from what changed since the last one (the same
-//! snapshot, diff and layer writer as `commit`).
+//! layers made into a rootfs the first time a step needs files (a cache
+//! hit needs none), changed by RUN, COPY and ADD, and turned into one layer
+//! per step from what changed since the last one (the same snapshot, diff
+//! and layer writer as `commit`). As a container's, the rootfs is an
+//! overlay of the layers' snapshots when the storage driver allows, else
+//! the layers unpacked (see `container::overlay`); either way it is
+//! unmounted when the tree's directory is removed.
 
 use super::BuildError;
-use crate::container::{self, changes, snapshot};
+use crate::container::overlay::{Rootfs, Snapshots};
+use crate::container::{self, snapshot};
 use crate::digest::Digest;
 use crate::oci::Descriptor;
 use crate::runtime::ContainerSpec;
@@ -16,8 +20,11 @@ use std::path::{Path, PathBuf};
 pub struct WorkingTree {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
-    /// The rootfs as of the last layer.
+    /// The rootfs as of the last layer (with overlay: its upper directory).
     snapshot: Vec<snapshot::Entry>,
+    snapshots: Snapshots,
+    /// The layer snapshots under an overlay rootfs; `None` if unpacked.
+    lowers: Option<Vec<Digest>>,
 }
 
 /// A layer a step made.
@@ -27,7 +34,7 @@ pub struct StepLayer {
 }
 
 impl WorkingTree {
-    /// Unpacks `layers` into `dir/rootfs`, with the runtime's mount points
+    /// Makes `dir/rootfs` hold `layers`, with the runtime's mount points
     /// made before the snapshot so that no layer ever holds them.
     pub fn materialize(
         store: &Store,
@@ -41,21 +48,28 @@ impl WorkingTree {
             source,
         })?;
         let mut blobs = Vec::new();
+        let mut diff_ids = Vec::new();
         for layer in layers {
             // Leased first: a concurrent `rmi` cannot take them meanwhile.
             lease.reuse(&layer.digest)?;
             blobs.push(store.open_blob(&layer.digest)?);
+            // Measured once per blob (cached): the chain IDs name snapshots.
+            diff_ids.push(store.layer_info(layer)?.diff_id);
         }
-        container::unpack_blobs(layers, blobs, &rootfs)?;
+        let snapshots = Snapshots::new(store);
+        let lowers = Rootfs::make(&snapshots, layers, Some(&diff_ids), blobs, dir)?;
         container::run::prepare_rootfs(&rootfs, &ContainerSpec::default())?;
-        let snapshot = snapshot::walk(&rootfs).map_err(|source| BuildError::Io {
-            context: format!("reading {}", rootfs.display()),
-            source,
-        })?;
+        let snapshot = Rootfs {
+            dir,
+            lowers: lowers.as_deref(),
+        }
+        .walk()?;
         Ok(WorkingTree {
             dir: dir.to_path_buf(),
             rootfs,
             snapshot,
+            snapshots,
+            lowers,
         })
     }
 
@@ -67,17 +81,17 @@ impl WorkingTree {
         now: i64,
         clamp: Option<u64>,
     ) -> Result<Option<StepLayer>, BuildError> {
-        let new = snapshot::walk(&self.rootfs).map_err(|source| BuildError::Io {
-            context: format!("reading {}", self.rootfs.display()),
-            source,
-        })?;
-        let changes = changes::changes(&self.snapshot, &new);
-        if changes.is_empty() {
+        let current = Rootfs {
+            dir: &self.dir,
+            lowers: self.lowers.as_deref(),
+        }
+        .current(&self.snapshots, &self.snapshot)?;
+        if current.changes.is_empty() {
             return Ok(None);
         }
         let out = crate::image::writer::LayerWriter::uncompressed(lease)?;
-        let layer = container::write_layer(out, &self.rootfs, &changes, now, clamp)?;
-        self.snapshot = new;
+        let layer = container::write_layer(out, &current.source, &current.changes, now, clamp)?;
+        self.snapshot = current.walk;
         Ok(Some(StepLayer {
             descriptor: layer.descriptor,
             diff_id: layer.diff_id,

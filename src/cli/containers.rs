@@ -167,7 +167,7 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
             let containers = Containers::new(store);
             for arg in &args.containers {
                 let found = containers.find(arg)?;
-                let rootfs = containers.rootfs(&found);
+                let rootfs = containers.mounted_rootfs(&found)?;
                 let path = std::fs::canonicalize(&rootfs).unwrap_or(rootfs);
                 println!("{}", path.display());
             }

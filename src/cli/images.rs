@@ -183,6 +183,8 @@ fn rmi(ctx: &Context, args: RmiArgs) -> Result<ExitCode> {
     let results = image::remove_images(store, &args.images, args.force, || {
         Ok(container::image_users(store)?)
     })?;
+    // The removed images' layer snapshots go with them.
+    container::sweep_snapshots(store)?;
     let mut out = io::stdout().lock();
     let mut errors = Vec::new();
     let mut fatal = false;

@@ -1,5 +1,5 @@
 //! `system df`, `system check`, and the commands about rimg itself:
-//! `version` and `completion`.
+//! `info`, `version` and `completion`.
 
 use super::{exit_code, print_list, Context};
 use anyhow::Result;
@@ -31,6 +31,13 @@ pub struct DfArgs {
 
 #[derive(Args)]
 pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
     /// Format output using a custom template
     #[arg(short, long)]
     format: Option<String>,
@@ -71,6 +78,16 @@ pub fn version(args: VersionArgs) -> Result<ExitCode> {
     let template = args.format.as_deref().unwrap_or(rimg::version::TEMPLATE);
     let mut out = io::stdout().lock();
     format::render_each(template, &[rimg::version::info()], &[], &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `info [--format]`: the store's figures, storage driver and runtime.
+pub fn info(ctx: &Context, args: InfoArgs) -> Result<ExitCode> {
+    let template = args.format.as_deref().unwrap_or(container::info::TEMPLATE);
+    let info = container::info::info(&ctx.store)?;
+    let mut out = io::stdout().lock();
+    format::render_each(template, &[info], &[], &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -149,6 +166,14 @@ fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     for problem in &report.repaired {
         writeln!(out, "repaired: {problem}")?;
+    }
+    if args.repair {
+        // Snapshots of images removed by a killed `rmi`, and unpacks a
+        // killed `create` left.
+        let swept = container::sweep_snapshots(&ctx.store)?;
+        if swept > 0 {
+            writeln!(out, "repaired: removed {swept} unused layer snapshot(s)")?;
+        }
     }
     for problem in &report.problems {
         writeln!(out, "{problem}")?;

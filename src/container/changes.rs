@@ -259,6 +259,7 @@ mod tests {
                 ..Meta::default()
             },
             mount: false,
+            opaque: false,
         }
     }
 
@@ -273,6 +274,7 @@ mod tests {
                 ..Meta::default()
             },
             mount: false,
+            opaque: false,
         }
     }
 

@@ -8,8 +8,7 @@
 
 use super::changes::{self, Kind, LayerEntry};
 use super::{
-    io_context, snapshot, tarball, write_snapshot, Container, ContainerError, Containers, Head,
-    Result,
+    io_context, tarball, write_snapshot, Container, ContainerError, Containers, Head, Result,
 };
 use crate::digest::Digest;
 use crate::image::writer::{self, LayerWriter};
@@ -66,11 +65,11 @@ fn commit_files(store: &Store, arg: &str, options: &CommitOptions) -> Result<Dig
     let mut runtime = container_config.clone();
     instruction::apply_changes(&mut runtime, &options.changes)?;
 
-    let rootfs = containers.rootfs(&container);
-    let old = containers.read_snapshot(&container)?;
-    let mut new =
-        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
-    let changes = changes::changes(&old, &new);
+    let super::Current {
+        walk: mut new,
+        changes,
+        source: rootfs,
+    } = containers.current(&container)?;
     if let Some(reserved) = changes.iter().find(|c| {
         c.kind != Kind::Deleted && base_name(&c.path).starts_with(super::unpack::WHITEOUT_PREFIX)
     }) {

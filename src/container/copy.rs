@@ -85,7 +85,7 @@ fn locate<'a>(rootfs: &Path, path: &str, wanted: &Wanted<'a>) -> Result<Option<L
 pub fn archive<W: Write>(store: &Store, arg: &str, src: &str, out: W) -> Result<W> {
     let containers = Containers::new(store);
     let container = containers.find(arg)?;
-    let rootfs = containers.rootfs(&container);
+    let rootfs = containers.mounted_rootfs(&container)?;
     let not_found = || CopyError::NotFound(arg.to_string(), src.to_string());
     let want = wanted(src);
     let (dir, last) = locate(&rootfs, src, &want)?.ok_or_else(not_found)?;
@@ -116,6 +116,7 @@ pub fn archive<W: Write>(store: &Store, arg: &str, src: &str, out: W) -> Result<
                 path: name.clone(),
                 meta: snapshot::Meta::from_metadata(&meta),
                 mount: false,
+                opaque: false,
             });
             meta.is_dir().then_some(host)
         }
@@ -285,7 +286,7 @@ fn put_in<R: Read + Send>(
 ) -> Result<()> {
     let containers = Containers::new(store);
     let container = containers.find(arg)?;
-    let rootfs = containers.rootfs(&container);
+    let rootfs = containers.mounted_rootfs(&container)?;
     let want = wanted(dest);
     let is_dir = matches!(
         resolve::resolve_dir(&rootfs, &want.parts, false),

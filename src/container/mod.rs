@@ -6,6 +6,8 @@
 //! <root>/containers/<id>/config.json      the record (JSON, replaced by rename)
 //! <root>/containers/<id>/rootfs/          the container's filesystem
 //! <root>/containers/<id>/snapshot-<n>     lstat metadata of rootfs at the last create/commit
+//!                                         (with overlay: of the upper directory)
+//! <root>/containers/<id>/upper/, work/    overlay's directories (see [`overlay`])
 //! <root>/containers/<id>/lock             flock held while committing or removing
 //! ```
 //!
@@ -16,7 +18,9 @@
 pub mod changes;
 mod commit;
 pub mod copy;
+pub mod info;
 pub(crate) mod names;
+pub mod overlay;
 pub mod resolve;
 pub mod run;
 pub mod snapshot;
@@ -136,6 +140,11 @@ pub struct Container {
     /// `--rm`: removed once its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// With the overlay driver, the chain IDs of the snapshots mounted
+    /// under the container's upper directory, bottom first; `None` for a
+    /// container unpacked whole (the copy driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowers: Option<Vec<Digest>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -166,13 +175,50 @@ impl Container {
 /// The containers of one store.
 pub struct Containers {
     dir: PathBuf,
+    snapshots: overlay::Snapshots,
+}
+
+/// A container's changes since its snapshot.
+pub(crate) struct Current {
+    /// The walk they were found by: the next snapshot.
+    pub walk: Vec<snapshot::Entry>,
+    pub changes: Vec<Change>,
+    /// The directory holding the changed files (rootfs, or overlay's upper).
+    pub source: PathBuf,
 }
 
 impl Containers {
     pub fn new(store: &Store) -> Containers {
         Containers {
             dir: store.root().join("containers"),
+            snapshots: overlay::Snapshots::new(store),
         }
+    }
+
+    /// The rootfs, mounted again first if it is an overlay that is not
+    /// mounted (after a reboot, say).
+    pub fn mounted_rootfs(&self, container: &Container) -> Result<PathBuf> {
+        let rootfs = self.rootfs(container);
+        if let Some(chains) = &container.lowers {
+            let dir = self.dir(&container.id);
+            let _lock = crate::store::lock_file(&dir.join("mount.lock"))?;
+            if !overlay::is_mounted(&rootfs, &dir) {
+                self.snapshots.mount(chains, &dir)?;
+            }
+        }
+        Ok(rootfs)
+    }
+
+    /// The container's changes since its snapshot: with overlay, from its
+    /// upper directory alone.
+    pub(crate) fn current(&self, container: &Container) -> Result<Current> {
+        let old = self.read_snapshot(container)?;
+        let dir = self.dir(&container.id);
+        let rootfs = overlay::Rootfs {
+            dir: &dir,
+            lowers: container.lowers.as_deref(),
+        };
+        rootfs.current(&self.snapshots, &old)
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -289,13 +335,13 @@ fn write_snapshot(dir: &Path, entries: &[snapshot::Entry]) -> Result<String> {
         .into_owned())
 }
 
-/// Removes a directory tree when dropped, unless disarmed.
+/// Removes a container's directory when dropped, unless disarmed.
 struct Cleanup(Option<PathBuf>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
-            let _ = fs::remove_dir_all(dir);
+            let _ = remove_tree(&dir);
         }
     }
 }
@@ -346,10 +392,19 @@ pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Cont
     let mut cleanup = Cleanup(Some(dir.clone()));
     let rootfs = dir.join("rootfs");
     fs::create_dir(&rootfs).map_err(io_context(format!("creating {}", rootfs.display())))?;
-    unpack_blobs(&found.manifest.layers, blobs, &rootfs)?;
+    let lowers = overlay::Rootfs::make(
+        &containers.snapshots,
+        &found.manifest.layers,
+        Some(&found.config.rootfs.diff_ids),
+        blobs,
+        &dir,
+    )?;
     run::prepare_rootfs(&rootfs, &spec)?;
-    let entries =
-        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
+    let entries = overlay::Rootfs {
+        dir: &dir,
+        lowers: lowers.as_deref(),
+    }
+    .walk()?;
     let snapshot = write_snapshot(&dir, &entries)?;
     let mut record = Container {
         id,
@@ -364,6 +419,7 @@ pub fn create(store: &Store, image: &str, create: &CreateOptions) -> Result<Cont
         snapshot,
         spec: Some(spec),
         auto_remove: create.auto_remove,
+        lowers,
     };
     {
         let _lock = store.lock()?;
@@ -437,7 +493,12 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<()> {
     // a large rootfs takes a while or is interrupted.
     let trash = containers.dir(&format!(".removing-{}", container.id));
     fs::rename(&dir, &trash).map_err(io_context(format!("removing {}", dir.display())))?;
-    remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))
+    remove_tree(&trash).map_err(io_context(format!("removing {}", trash.display())))?;
+    // The last user of a force-removed image's snapshots.
+    if container.lowers.is_some() {
+        sweep_snapshots(store)?;
+    }
+    Ok(())
 }
 
 /// What `container prune` removed.
@@ -470,9 +531,11 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
     Ok(report)
 }
 
-/// `remove_dir_all`, making directories writable first if an unprivileged
-/// user cannot otherwise empty them.
+/// `remove_dir_all` after unmounting what is mounted inside (the overlay
+/// rootfs of a container or build tree), making directories writable
+/// first if an unprivileged user cannot otherwise empty them.
 pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    overlay::unmount_under(path)?;
     if fs::remove_dir_all(path).is_ok() {
         return Ok(());
     }
@@ -500,11 +563,7 @@ pub fn diff(store: &Store, arg: &str) -> Result<Vec<Change>> {
 }
 
 fn current_changes(containers: &Containers, container: &Container) -> Result<Vec<Change>> {
-    let old = containers.read_snapshot(container)?;
-    let rootfs = containers.rootfs(container);
-    let new =
-        snapshot::walk(&rootfs).map_err(io_context(format!("reading {}", rootfs.display())))?;
-    Ok(changes::changes(&old, &new))
+    Ok(containers.current(container)?.changes)
 }
 
 /// The bytes a container's changes add (`SizeRw`): the sizes of its added
@@ -523,7 +582,7 @@ pub fn size_rw(store: &Store, container: &Container) -> Result<u64> {
 pub fn export<W: Write>(store: &Store, arg: &str, out: W) -> Result<W> {
     let containers = Containers::new(store);
     let container = containers.find(arg)?;
-    let rootfs = containers.rootfs(&container);
+    let rootfs = containers.mounted_rootfs(&container)?;
     let context = || format!("exporting {}", rootfs.display());
     let entries = snapshot::walk(&rootfs).map_err(io_context(context()))?;
     let mut tar = tarball::TarWriter::new(out, &rootfs);
@@ -546,6 +605,20 @@ pub fn export_to_path(store: &Store, arg: &str, path: &Path) -> Result<()> {
         .into_inner()
         .map_err(|e| writing()(e.into_error()))?;
     file.commit().map_err(writing())
+}
+
+/// Removes the snapshots that no image and no container uses; returns how
+/// many went.
+pub fn sweep_snapshots(store: &Store) -> Result<usize> {
+    let _lock = store.lock()?;
+    let mut keep = std::collections::BTreeSet::new();
+    for image in Catalog::load(store)?.images() {
+        keep.extend(crate::oci::chain_ids(&image.config.rootfs.diff_ids));
+    }
+    for container in Containers::new(store).list()? {
+        keep.extend(container.lowers.into_iter().flatten());
+    }
+    overlay::Snapshots::new(store).sweep(&keep)
 }
 
 /// Which containers use which images: image ID → a container's ID.

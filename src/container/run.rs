@@ -266,7 +266,7 @@ impl<'a> Engine<'a> {
     fn bundle(&self, container: &Container, runtime: &Runtime) -> Result<PathBuf> {
         let spec = container.spec.as_ref().ok_or(ContainerError::NotRunnable)?;
         let dir = self.containers.dir(&container.id);
-        let rootfs = self.containers.rootfs(container);
+        let rootfs = self.containers.mounted_rootfs(container)?;
         check_command(&rootfs, &spec.process)?;
         Ok(runtime.write_bundle(spec, &rootfs, &dir)?)
     }

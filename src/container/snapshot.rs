@@ -9,7 +9,8 @@
 //!
 //! On disk a snapshot is a small binary file: a magic line, then one record
 //! per entry in walk order (little-endian: path length and bytes, mode,
-//! uid, gid, size, mtime, ctime, inode, birth time, rdev, link count).
+//! uid, gid, size, mtime, ctime, inode, birth time, rdev, link count, and a
+//! flags byte: 1 a mount point, 2 an opaque overlay directory).
 
 use std::cmp::Ordering;
 use std::ffi::OsStr;
@@ -100,6 +101,8 @@ pub struct Entry {
     /// The root of another filesystem mounted in the rootfs: recorded, but
     /// not descended into.
     pub mount: bool,
+    /// An overlay upper directory marked opaque (only upper walks set it).
+    pub opaque: bool,
 }
 
 impl Entry {
@@ -151,6 +154,7 @@ fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) -> io::Re
             path: path.clone(),
             meta: Meta::from_metadata(&metadata),
             mount,
+            opaque: false,
         });
         if descend {
             match walk_dir(&host, &path, dev, out) {
@@ -209,7 +213,7 @@ pub fn write<W: Write>(entries: &[Entry], out: W) -> io::Result<()> {
         out.write_all(&m.btime_nsec.to_le_bytes())?;
         out.write_all(&m.rdev.to_le_bytes())?;
         out.write_all(&m.nlink.to_le_bytes())?;
-        out.write_all(&[e.mount as u8])?;
+        out.write_all(&[e.mount as u8 | (e.opaque as u8) << 1])?;
     }
     out.flush()
 }
@@ -256,7 +260,8 @@ pub fn read<R: Read>(input: R) -> io::Result<Vec<Entry>> {
         entries.push(Entry {
             path,
             meta,
-            mount: mount[0] != 0,
+            mount: mount[0] & 1 != 0,
+            opaque: mount[0] & 2 != 0,
         });
     }
     Ok(entries)

@@ -175,6 +175,8 @@ fn xattr_records(host: &Path) -> Vec<(String, Vec<u8>)> {
     };
     let mut records: Vec<(String, Vec<u8>)> = names
         .filter(|name| !HOST_XATTRS.contains(&name.as_bytes()))
+        // An overlay upper directory's bookkeeping, not the file's.
+        .filter(|name| !super::unpack::is_overlay_xattr(name.as_bytes()))
         .filter_map(|name| {
             let value = xattr::get(host, &name).ok()??;
             Some((format!("SCHILY.xattr.{}", name.to_str()?), value))

@@ -64,11 +64,18 @@ fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> UnpackErr
     move |source| UnpackError::Io { context, source }
 }
 
-/// How much of an entry's metadata to apply.
-#[derive(Clone, Copy, Debug)]
+/// How much of an entry's metadata to apply, and what whiteouts do.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     /// Running as root: ownership is applied and device nodes are made.
     pub privileged: bool,
+    /// The layer is unpacked alone, into an empty directory that overlayfs
+    /// stacks over the layers below: whiteouts are recorded as overlay's
+    /// (`.wh.NAME` a character device 0/0 named `NAME`, `.wh..wh..opq` the
+    /// `trusted.overlay.opaque` attribute) instead of deleting anything,
+    /// and the layer's own `trusted.overlay.*` attributes are dropped, so
+    /// that it cannot steer overlayfs (redirects, metacopy) elsewhere.
+    pub overlay: bool,
 }
 
 impl Options {
@@ -76,8 +83,18 @@ impl Options {
         // SAFETY: geteuid has no preconditions and cannot fail.
         Options {
             privileged: unsafe { libc::geteuid() } == 0,
+            overlay: false,
         }
     }
+}
+
+/// The attribute that makes an overlay directory opaque.
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Whether `meta` is an overlay whiteout: a character device 0/0.
+pub fn is_overlay_whiteout(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
 /// Applies one uncompressed layer to `root`.
@@ -227,6 +244,9 @@ impl Layer<'_> {
         {
             for ext in extensions.flatten() {
                 if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                    if self.options.overlay && is_overlay_xattr(name) {
+                        continue;
+                    }
                     xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
                 }
             }
@@ -243,6 +263,10 @@ impl Layer<'_> {
     fn make_dir(&mut self, path: &PathBuf, meta: Meta) -> Result<(), UnpackError> {
         match fs::create_dir(path) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // A directory over this layer's own whiteout replaces the
+                // lower one: overlay must not merge the two.
+                let over_whiteout = self.options.overlay
+                    && fs::symlink_metadata(path).is_ok_and(|m| is_overlay_whiteout(&m));
                 let existing = remove_existing(path, true)?;
                 if existing == Cleared::RemovedPathway {
                     self.parents.clear();
@@ -250,6 +274,9 @@ impl Layer<'_> {
                 if existing != Cleared::KeptDir {
                     fs::create_dir(path)
                         .map_err(io_context(format!("creating {}", path.display())))?;
+                }
+                if over_whiteout {
+                    set_opaque(path)?;
                 }
             }
             other => other.map_err(io_context(format!("creating {}", path.display())))?,
@@ -338,6 +365,9 @@ impl Layer<'_> {
         self.parents.clear();
         if base == OPAQUE_MARKER {
             let dir = resolve_dir(self.root, parent, true)?.expect("created");
+            if self.options.overlay {
+                return set_opaque(&dir);
+            }
             return self.make_opaque(&dir);
         }
         if base.starts_with(WHITEOUT_META_PREFIX) {
@@ -347,12 +377,19 @@ impl Layer<'_> {
         if matches!(hidden, b"" | b"." | b"..") || hidden.contains(&b'/') {
             return Err(UnpackError::InvalidWhiteout(name.to_string()));
         }
-        let Some(dir) = resolve_dir(self.root, parent, false)? else {
+        // Overlay's whiteout hides the lower file from a directory of this
+        // layer, which must therefore exist.
+        let Some(dir) = resolve_dir(self.root, parent, self.options.overlay)? else {
             return Ok(());
         };
         let path = dir.join(OsStr::from_bytes(hidden));
-        if !self.unpacked.contains(&path) {
-            remove_existing(&path, false)?;
+        if self.unpacked.contains(&path) {
+            return Ok(());
+        }
+        remove_existing(&path, false)?;
+        if self.options.overlay {
+            mknod(&path, libc::S_IFCHR, 0, 0)
+                .map_err(io_context(format!("creating the whiteout {name}")))?;
         }
         Ok(())
     }
@@ -473,6 +510,16 @@ fn set_xattrs(path: &Path, xattrs: &[(Vec<u8>, Vec<u8>)]) {
     }
 }
 
+/// `trusted.overlay.*` and `user.overlay.*`: overlayfs's own attributes.
+pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
+fn set_opaque(dir: &Path) -> Result<(), UnpackError> {
+    xattr::set(dir, OVERLAY_OPAQUE_XATTR, b"y")
+        .map_err(io_context(format!("marking {} opaque", dir.display())))
+}
+
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
@@ -540,7 +587,7 @@ mod tests {
         entry(&mut b, Directory, "a/", "");
         entry(&mut b, Regular, "a/b/f2", "");
         let layer = b.into_inner().unwrap();
-        unpack_layer(dir.path(), &layer[..], Options { privileged: false }).unwrap();
+        unpack_layer(dir.path(), &layer[..], Options::default()).unwrap();
         assert!(dir.path().join("x/b/f1").is_file());
         assert!(dir.path().join("a/b/f2").is_file());
         assert!(!dir.path().join("x/b/f2").exists());

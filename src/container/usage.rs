@@ -16,7 +16,9 @@ pub fn prune_images(store: &Store, all: bool, filters: &PruneFilter) -> Result<P
         let users = users.get_or_init(|| image_users(store).ok());
         !filters.matches(i) || users.as_ref().is_none_or(|u| u.contains_key(&i.id))
     };
-    Ok(image::prune(store, all, keep)?)
+    let report = image::prune(store, all, keep)?;
+    super::sweep_snapshots(store)?;
+    Ok(report)
 }
 
 /// A container, its run state and what its changes add up to (its

@@ -28,7 +28,7 @@ mod ingest;
 mod lease;
 
 pub use build_cache::{CachePruned, CacheRecord, CacheUsage};
-pub use check::{CheckReport, Problem};
+pub use check::{CheckReport, Problem, TEMP_EXPIRY};
 pub use ingest::{Claim, Ingest};
 pub use lease::Lease;
 

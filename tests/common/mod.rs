@@ -50,6 +50,14 @@ impl Run {
     }
 }
 
+impl Drop for Fixture {
+    /// Detaches the containers' overlay mounts, so the temporary directory
+    /// can go and no mount outlives the test.
+    fn drop(&mut self) {
+        let _ = rimg::container::overlay::unmount_under(self.dir.path());
+    }
+}
+
 impl Fixture {
     pub fn new() -> Fixture {
         Fixture {

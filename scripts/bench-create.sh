@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Benchmarks `create` and `commit` of a large image with rimg's storage
+# drivers against Docker's overlay2, on the same imported tarball (by
+# default the debootstrapped Debian at target/tmp/debian-bookworm-minbase.tar
+# that tests/common/debian.rs builds):
+#   first create      rimg unpacks the layer into its snapshot (overlay) or
+#                     into the container (copy)
+#   create            the snapshot exists: an overlay mount
+#   commit            of a one-file change
+#   disk of 10        containers of the image, besides the image itself
+# Docker runs as a private daemon (scripts/private-dockerd.sh). Prints a
+# Markdown table of medians. Overlay needs root.
+#
+# Usage: scripts/bench-create.sh   (RUNS=5 TARBALL=… RIMG=path-to-rimg)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}
+TARBALL=${TARBALL:-${CARGO_TARGET_DIR:-target}/tmp/debian-bookworm-minbase.tar}
+if [ -z "${RIMG:-}" ]; then
+  cargo build --release --quiet
+  RIMG="${CARGO_TARGET_DIR:-$PWD/target}/release/rimg"
+fi
+[ -f "$TARBALL" ] || { echo "no $TARBALL (run tests/run_docker.rs once to build it)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/rimg-bench.XXXXXX)
+source scripts/private-dockerd.sh
+cleanup() {
+  for root in "$work"/rimg-*; do
+    [ -d "$root" ] && RIMG_ROOT="$root" "$RIMG" container prune -f >/dev/null 2>&1 || true
+  done
+  stop_private_dockerd
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+timed() { # FILE COMMAND...: appends the command's milliseconds to FILE
+  local file=$1 t0 t1
+  shift
+  t0=$(now_ms); "$@" >/dev/null; t1=$(now_ms)
+  echo $((t1 - t0)) >>"$file"
+}
+du_mb() { # the MB under the PATHs that exist
+  local p
+  for p in "$@"; do if [ -e "$p" ]; then du -sxm "$p"; fi; done | awk '{s += $1} END {print s + 0}'
+}
+
+start_private_dockerd "$work/docker"
+docker() { "${DOCKER[@]}" "$@"; }
+docker import "$TARBALL" bench:1 >/dev/null
+echo change >"$work/change.txt"
+
+declare -A first create commit disk
+for driver in overlay copy; do
+  root="$work/rimg-$driver"
+  rimg() { RIMG_STORAGE_DRIVER=$driver "$RIMG" --root "$root" "$@"; }
+  rimg import "$TARBALL" bench:1 >/dev/null
+  : >"$work/$driver-create"; : >"$work/$driver-commit"
+  sync
+  t0=$(now_ms); rimg create --name first bench:1 >/dev/null; t1=$(now_ms)
+  first[$driver]=$((t1 - t0))
+  rimg rm first >/dev/null
+  for i in $(seq 1 "$RUNS"); do
+    timed "$work/$driver-create" rimg create --name "c$i" bench:1
+    cp "$work/change.txt" "$(rimg mount "c$i")/bench-change"
+    timed "$work/$driver-commit" rimg commit "c$i"
+  done
+  for i in $(seq $((RUNS + 1)) 10); do rimg create --name "c$i" bench:1 >/dev/null; done
+  disk[$driver]=$(du_mb "$root"/containers "$root"/snapshots)
+  create[$driver]=$(median <"$work/$driver-create")
+  commit[$driver]=$(median <"$work/$driver-commit")
+  rimg container prune -f >/dev/null
+done
+
+: >"$work/docker-create"; : >"$work/docker-commit"
+ids=()
+for i in $(seq 1 10); do
+  t0=$(now_ms); cid=$(docker create bench:1 /none); t1=$(now_ms)
+  ids+=("$cid")
+  if [ "$i" -le "$RUNS" ]; then
+    echo $((t1 - t0)) >>"$work/docker-create"
+    docker cp "$work/change.txt" "$cid:/bench-change"
+    timed "$work/docker-commit" docker commit "$cid"
+  fi
+done
+docker_disk=$(du_mb "$work/docker/data/overlay2")
+docker rm "${ids[@]}" >/dev/null
+dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
+
+echo
+echo "Image: $(basename "$TARBALL"), $(( $(stat -c %s "$TARBALL") / 1000000 )) MB, one layer; medians of $RUNS runs."
+echo
+echo "| step | rimg overlay | rimg copy | docker (overlay2) | overlay / docker |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | – | |"
+echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") |"
+echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") |"
+echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${docker_disk} MB (all of overlay2) | |"

@@ -1,0 +1,580 @@
+//! Overlay snapshots: each layer unpacked once, alone, into a directory
+//! named by its chain ID, and containers and build working trees as
+//! overlayfs mounts over them.
+//!
+//! ```text
+//! <root>/snapshots/<chain-id hex>/fs/   one layer's files, overlay whiteouts
+//! <root>/snapshots/empty/               the bottom of a lower-only mount
+//! <root>/snapshots/.tmp-*/              a snapshot being unpacked
+//! <root>/containers/<id>/upper/         the container's changes (overlay's upper)
+//! <root>/containers/<id>/work/          overlay's work directory
+//! <root>/containers/<id>/rootfs/        the mount point
+//! ```
+//!
+//! A snapshot is unpacked into a temporary directory and renamed into
+//! place, so a crash leaves either no snapshot or a whole one (and a
+//! `.tmp-*` directory that a sweep removes once it is an hour old).
+//! Sweeps (`rmi`, `image prune`, `rm`, `system check --repair`) keep what
+//! an image, a container record or a mount names. A layer is unpacked
+//! with [`unpack`](super::unpack)'s overlay mode, so a hostile layer is
+//! confined to its snapshot directory as it is to a rootfs.
+//!
+//! Changes are read from the upper directory only: a path the upper does
+//! not hold is the lower layers', which never change. The container's
+//! snapshot file then records the upper directory (not the whole rootfs)
+//! at the last create or commit; the state of the rootfs at both times is
+//! rebuilt for the paths either upper holds (plus what lies under their
+//! whiteouts and opaque directories, read from a read-only mount of the
+//! lower layers), and compared as the copy method compares whole walks.
+
+use super::changes::{self, Change};
+use super::snapshot::{self, walk_order, Entry, Meta};
+use super::unpack::{self, UnpackError};
+use super::{io_context, ContainerError, Result};
+use crate::digest::Digest;
+use crate::layer;
+use crate::oci::{self, Descriptor};
+use crate::store::Store;
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File};
+use std::io::{self, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// How containers' filesystems are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// Kernel overlayfs over layer snapshots (root only).
+    Overlay,
+    /// Every layer unpacked into the container's own directory.
+    Copy,
+}
+
+impl Driver {
+    /// `RIMG_STORAGE_DRIVER=copy|overlay` chooses; otherwise overlay when
+    /// running as root on a kernel that has it.
+    pub fn current() -> Driver {
+        match std::env::var("RIMG_STORAGE_DRIVER").as_deref() {
+            Ok("copy") => return Driver::Copy,
+            Ok("overlay") => return Driver::Overlay,
+            _ => {}
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let has_overlay = fs::read_to_string("/proc/filesystems")
+            .is_ok_and(|s| s.lines().any(|l| l.ends_with("\toverlay")));
+        if root && has_overlay {
+            Driver::Overlay
+        } else {
+            Driver::Copy
+        }
+    }
+
+    /// Docker's name for it in `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Overlay => "overlay2",
+            Driver::Copy => "vfs",
+        }
+    }
+}
+
+/// A rootfs at `dir/rootfs`: the layers unpacked into it, or with
+/// `lowers` an overlay of those snapshots under `dir/upper`.
+pub(crate) struct Rootfs<'a> {
+    pub dir: &'a Path,
+    pub lowers: Option<&'a [Digest]>,
+}
+
+impl Rootfs<'_> {
+    /// Makes `dir/rootfs` (which must exist) hold `layers` (their blobs
+    /// open, `diff_ids` from the image's config if known) with the current
+    /// driver; returns the snapshots under it, `None` if unpacked whole.
+    pub fn make(
+        snapshots: &Snapshots,
+        layers: &[Descriptor],
+        diff_ids: Option<&[Digest]>,
+        blobs: Vec<File>,
+        dir: &Path,
+    ) -> Result<Option<Vec<Digest>>> {
+        // Without each layer's diff ID there are no chain IDs to name
+        // snapshots by.
+        let diff_ids = diff_ids.filter(|d| d.len() == layers.len());
+        let Some(diff_ids) = diff_ids.filter(|_| Driver::current() == Driver::Overlay) else {
+            super::unpack_blobs(layers, blobs, &dir.join("rootfs"))?;
+            return Ok(None);
+        };
+        let chains = snapshots.prepare(layers, diff_ids, blobs)?;
+        for sub in ["upper", "work"] {
+            let path = dir.join(sub);
+            fs::create_dir(&path).map_err(io_context(format!("creating {}", path.display())))?;
+        }
+        snapshots.mount(&chains, dir)?;
+        Ok(Some(chains))
+    }
+
+    /// What a snapshot file records: the whole rootfs, or the upper
+    /// directory.
+    pub fn walk(&self) -> Result<Vec<Entry>> {
+        let (path, walked) = match self.lowers {
+            Some(_) => {
+                let upper = self.dir.join("upper");
+                let walked = walk_upper(&upper);
+                (upper, walked)
+            }
+            None => {
+                let rootfs = self.dir.join("rootfs");
+                let walked = snapshot::walk(&rootfs);
+                (rootfs, walked)
+            }
+        };
+        walked.map_err(io_context(format!("reading {}", path.display())))
+    }
+
+    /// The changes since `old` (a [`walk`](Self::walk) taken then).
+    pub fn current(&self, snapshots: &Snapshots, old: &[Entry]) -> Result<super::Current> {
+        let walk = self.walk()?;
+        let Some(chains) = self.lowers else {
+            return Ok(super::Current {
+                changes: changes::changes(old, &walk),
+                walk,
+                source: self.dir.join("rootfs"),
+            });
+        };
+        let upper = self.dir.join("upper");
+        let changes = snapshots.with_lower_view(chains, self.dir, |lower| {
+            changes(old, &walk, lower).map_err(io_context(format!("reading {}", upper.display())))
+        })?;
+        Ok(super::Current {
+            walk,
+            changes,
+            source: upper,
+        })
+    }
+}
+
+/// The snapshot store of one rimg store.
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    pub fn new(store: &Store) -> Snapshots {
+        Snapshots {
+            dir: store.root().join("snapshots"),
+        }
+    }
+
+    /// The files of the layer stack `chain`'s top layer.
+    pub fn fs(&self, chain: &Digest) -> PathBuf {
+        self.dir.join(chain.hex()).join("fs")
+    }
+
+    /// An empty directory: overlayfs wants two lower layers when there is
+    /// no upper one.
+    fn empty(&self) -> Result<PathBuf> {
+        let empty = self.dir.join("empty");
+        match fs::create_dir(&empty) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                Err(io_context(format!("creating {}", empty.display()))(e))
+            }
+            _ => Ok(empty),
+        }
+    }
+
+    /// Makes sure each of `layers` (bottom first, their blobs open) has a
+    /// snapshot; returns their chain IDs, bottom first.
+    pub fn prepare(
+        &self,
+        layers: &[Descriptor],
+        diff_ids: &[Digest],
+        blobs: Vec<File>,
+    ) -> Result<Vec<Digest>> {
+        let chains = oci::chain_ids(diff_ids);
+        fs::create_dir_all(&self.dir)
+            .map_err(io_context(format!("creating {}", self.dir.display())))?;
+        for ((layer, chain), blob) in layers.iter().zip(&chains).zip(blobs) {
+            if !self.fs(chain).is_dir() {
+                self.unpack(layer, chain, blob)?;
+            }
+        }
+        Ok(chains)
+    }
+
+    /// Unpacks one layer into a temporary directory, renamed into place
+    /// once whole.
+    fn unpack(&self, layer: &Descriptor, chain: &Digest, blob: File) -> Result<()> {
+        let unpack_error = |source| ContainerError::Unpack {
+            layer: layer.digest.clone(),
+            source,
+        };
+        let io_error = |context: &str| {
+            let context = context.to_string();
+            move |source| unpack_error(UnpackError::Io { context, source })
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.dir)
+            .map_err(io_context(format!(
+                "creating a directory in {}",
+                self.dir.display()
+            )))?;
+        let root = tmp.path().join("fs");
+        fs::create_dir(&root).map_err(io_error("creating the snapshot"))?;
+        let size = blob.metadata().map_err(io_error("decompressing"))?.len();
+        let reader = layer::decompress(BufReader::with_capacity(1 << 20, blob), Some(size))
+            .map_err(io_error("decompressing"))?;
+        let options = unpack::Options {
+            overlay: true,
+            ..unpack::Options::for_current_user()
+        };
+        unpack::unpack_layer(&root, reader, options).map_err(unpack_error)?;
+        let target = self.dir.join(chain.hex());
+        let tmp = tmp.keep();
+        match fs::rename(&tmp, &target) {
+            Ok(()) => Ok(()),
+            // Another rimg made the same snapshot meanwhile.
+            Err(_) if target.is_dir() => {
+                let _ = super::remove_tree(&tmp);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = super::remove_tree(&tmp);
+                Err(io_context(format!("renaming {}", tmp.display()))(e))
+            }
+        }
+    }
+
+    /// The chain IDs that have a snapshot.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_context(format!("reading {}", self.dir.display()))(e)),
+        };
+        Ok(entries
+            .flatten()
+            .filter_map(|e| Digest::parse(&format!("sha256:{}", e.file_name().to_str()?)).ok())
+            .collect())
+    }
+
+    /// Removes every snapshot not in `keep` and not mounted, and
+    /// unfinished ones an hour old; returns how many snapshots went. The
+    /// caller holds the store lock, under which containers are recorded,
+    /// so no snapshot in use goes.
+    pub fn sweep(&self, keep: &BTreeSet<Digest>) -> Result<usize> {
+        // A build's working tree may stand on layers no image names yet:
+        // whatever is mounted stays.
+        let mounted = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut removed = 0;
+        for chain in self.list()? {
+            if !keep.contains(&chain) && !mounted.contains(&*self.fs(&chain).to_string_lossy()) {
+                let path = self.dir.join(chain.hex());
+                super::remove_tree(&path)
+                    .map_err(io_context(format!("removing {}", path.display())))?;
+                removed += 1;
+            }
+        }
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > crate::store::TEMP_EXPIRY);
+                if entry.file_name().as_bytes().starts_with(b".tmp-") && old {
+                    let _ = super::remove_tree(&entry.path());
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The lower directories for `chains` (bottom first), top first as
+    /// overlayfs takes them.
+    fn lowers(&self, chains: &[Digest]) -> Vec<PathBuf> {
+        chains.iter().rev().map(|c| self.fs(c)).collect()
+    }
+
+    /// Mounts the container's overlay at `rootfs` over `chains`.
+    pub fn mount(&self, chains: &[Digest], dir: &Path) -> Result<()> {
+        let mut lowers = self.lowers(chains);
+        if lowers.is_empty() {
+            lowers.push(self.empty()?);
+        }
+        // Whatever the kernel's defaults: a copied-up file holds its data
+        // (no metacopy) and a renamed lower directory is copied, not
+        // redirected, so the upper directory alone says what changed.
+        let options = format!(
+            "{},upperdir={},workdir={},redirect_dir=off,metacopy=off",
+            lowerdir(&lowers)?,
+            option_path(&dir.join("upper"))?,
+            option_path(&dir.join("work"))?
+        );
+        let rootfs = dir.join("rootfs");
+        mount_overlay(&rootfs, &options, 0).map_err(io_context(format!(
+            "mounting the overlay at {}",
+            rootfs.display()
+        )))
+    }
+
+    /// Runs `f` with the lower layers mounted read-only in a temporary
+    /// directory under `dir`.
+    pub fn with_lower_view<T>(
+        &self,
+        chains: &[Digest],
+        dir: &Path,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        if chains.is_empty() {
+            return f(&self.empty()?);
+        }
+        let mut lowers = self.lowers(chains);
+        lowers.push(self.empty()?);
+        let target = tempfile::Builder::new()
+            .prefix("lower-")
+            .tempdir_in(dir)
+            .map_err(io_context(format!(
+                "creating a directory in {}",
+                dir.display()
+            )))?;
+        mount_overlay(target.path(), &lowerdir(&lowers)?, libc::MS_RDONLY).map_err(io_context(
+            format!("mounting the lower layers at {}", target.path().display()),
+        ))?;
+        let result = f(target.path());
+        let _ = unmount(target.path());
+        result
+    }
+}
+
+fn option_path(path: &Path) -> Result<String> {
+    let s = path.to_str().filter(|s| !s.contains([',', ':', '\\']));
+    s.map(str::to_string).ok_or_else(|| ContainerError::Io {
+        context: format!("{} cannot be an overlay mount option", path.display()),
+        source: io::ErrorKind::InvalidInput.into(),
+    })
+}
+
+fn lowerdir(lowers: &[PathBuf]) -> Result<String> {
+    let paths = lowers
+        .iter()
+        .map(|p| option_path(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(format!("lowerdir={}", paths.join(":")))
+}
+
+fn cstring(s: &[u8]) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn mount_overlay(target: &Path, options: &str, flags: libc::c_ulong) -> io::Result<()> {
+    let source = cstring(b"overlay")?;
+    let target = cstring(target.as_os_str().as_bytes())?;
+    let data = cstring(options.as_bytes())?;
+    // SAFETY: every pointer is a NUL-terminated string alive for the call.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            source.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detaches the mount at `target`.
+pub fn unmount(target: &Path) -> io::Result<()> {
+    let target = cstring(target.as_os_str().as_bytes())?;
+    // SAFETY: `target` is NUL-terminated and alive for the call.
+    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detaches every mount at or below `dir` (deepest first), so that
+/// removing `dir` never reaches into a mounted rootfs or its layers.
+pub fn unmount_under(dir: &Path) -> io::Result<()> {
+    let Ok(dir) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let table = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(OsStr::from_bytes(&unescape_octal(field))))
+        .filter(|point| point.starts_with(&dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for point in points {
+        unmount(&point)?;
+    }
+    Ok(())
+}
+
+/// mountinfo's escapes (`\040` for a space) undone.
+fn unescape_octal(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], code) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether something is mounted at `path` (a directory of `parent`).
+pub fn is_mounted(path: &Path, parent: &Path) -> bool {
+    match (fs::symlink_metadata(path), fs::symlink_metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+fn is_whiteout(meta: &Meta) -> bool {
+    meta.file_type() == libc::S_IFCHR && meta.rdev == 0
+}
+
+/// Walks an upper directory, marking its opaque directories.
+pub fn walk_upper(upper: &Path) -> io::Result<Vec<Entry>> {
+    let mut entries = snapshot::walk(upper)?;
+    for entry in entries.iter_mut().filter(|e| e.meta.is_dir()) {
+        entry.opaque = xattr::get(entry.host_path(upper), unpack::OVERLAY_OPAQUE_XATTR)
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == b"y");
+    }
+    Ok(entries)
+}
+
+/// What an upper directory makes of a path.
+enum Seen<'a> {
+    Upper(&'a Entry),
+    Hidden,
+    Lower,
+}
+
+struct Upper<'a>(HashMap<&'a [u8], &'a Entry>);
+
+impl<'a> Upper<'a> {
+    fn new(entries: &'a [Entry]) -> Upper<'a> {
+        Upper(entries.iter().map(|e| (&e.path[..], e)).collect())
+    }
+
+    fn look(&self, path: &[u8]) -> Seen<'a> {
+        if let Some(e) = self.0.get(path) {
+            return if is_whiteout(&e.meta) {
+                Seen::Hidden
+            } else {
+                Seen::Upper(e)
+            };
+        }
+        let mut prefix = path;
+        while let Some(slash) = prefix.iter().rposition(|&b| b == b'/') {
+            prefix = &prefix[..slash];
+            if let Some(e) = self.0.get(prefix) {
+                if is_whiteout(&e.meta) || !e.meta.is_dir() || e.opaque {
+                    return Seen::Hidden;
+                }
+            }
+        }
+        Seen::Lower
+    }
+}
+
+/// The changes between two states of an upper directory (`old` at the
+/// last create or commit, `new` now) over the lower layers mounted at
+/// `lower`: the same as comparing walks of the whole rootfs.
+pub fn changes(old: &[Entry], new: &[Entry], lower: &Path) -> io::Result<Vec<Change>> {
+    let mut paths: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut lower_meta: HashMap<Vec<u8>, Meta> = HashMap::new();
+    for e in old.iter().chain(new) {
+        paths.insert(e.path.clone());
+        if is_whiteout(&e.meta) || e.opaque {
+            // What the whiteout or opaque directory hides.
+            let host = e.host_path(lower);
+            if fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+                for below in snapshot::walk(&host)? {
+                    let path = [&e.path[..], b"/", &below.path].concat();
+                    paths.insert(path.clone());
+                    lower_meta.insert(path, below.meta);
+                }
+            }
+        }
+    }
+    let mut paths: Vec<Vec<u8>> = paths.into_iter().collect();
+    paths.sort_by(|a, b| walk_order(a, b));
+    let mut lower_of = |path: &[u8]| -> io::Result<Option<Meta>> {
+        if let Some(meta) = lower_meta.get(path) {
+            return Ok(Some(*meta));
+        }
+        let meta = match fs::symlink_metadata(lower.join(OsStr::from_bytes(path))) {
+            Ok(m) => Some(Meta::from_metadata(&m)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(meta) = meta {
+            lower_meta.insert(path.to_vec(), meta);
+        }
+        Ok(meta)
+    };
+    let (old_upper, new_upper) = (Upper::new(old), Upper::new(new));
+    let (mut old_view, mut new_view) = (Vec::new(), Vec::new());
+    for path in &paths {
+        for (upper, view) in [(&old_upper, &mut old_view), (&new_upper, &mut new_view)] {
+            let meta = match upper.look(path) {
+                Seen::Hidden => None,
+                Seen::Lower => lower_of(path)?,
+                Seen::Upper(e) => {
+                    let mut meta = e.meta;
+                    // A directory copied up is still the lower one; only
+                    // an opaque one replaced it.
+                    if meta.is_dir() && !e.opaque {
+                        if let Some(below) = lower_of(path)?.filter(Meta::is_dir) {
+                            meta.ino = below.ino;
+                            meta.btime = below.btime;
+                            meta.btime_nsec = below.btime_nsec;
+                        }
+                    }
+                    Some(meta)
+                }
+            };
+            if let Some(meta) = meta {
+                view.push(Entry {
+                    path: path.clone(),
+                    meta,
+                    mount: false,
+                    opaque: false,
+                });
+            }
+        }
+    }
+    Ok(changes::changes(&old_view, &new_view))
+}
