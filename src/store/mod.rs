@@ -317,9 +317,12 @@ impl Store {
             .prefix(prefix)
             .tempfile_in(self.tmp_dir())
             .map_err(io_context("creating a temporary file in the store"))?;
+        // Waited for, not tried: another command's sweep may be probing
+        // the new file this very moment (it locks each file briefly to see
+        // whether it is idle, and removes only old ones).
         tmp.as_file()
-            .try_lock()
-            .map_err(|e| io_context("locking a temporary file in the store")(e.into()))?;
+            .lock()
+            .map_err(io_context("locking a temporary file in the store"))?;
         Ok(tmp)
     }
 
