@@ -97,6 +97,8 @@ fn docker_pulls_and_runs_what_rimg_pushed() {
     let registry = Registry::start();
     let docker = Dockerd::start();
     let work = TempDir::new().unwrap();
+    // Its container's overlay mount goes before the directory does.
+    let _unmounts = common::Unmounts(work.path());
     let root = work.path().join("root");
     let user = User {
         docker: &docker,

@@ -58,6 +58,17 @@ impl Drop for Fixture {
     }
 }
 
+/// Detaches the overlay mounts under a directory when dropped: for a test
+/// that makes containers in a temporary directory of its own (declare it
+/// after the directory, so it goes first).
+pub struct Unmounts<'a>(pub &'a Path);
+
+impl Drop for Unmounts<'_> {
+    fn drop(&mut self) {
+        let _ = rimg::container::overlay::unmount_under(self.0);
+    }
+}
+
 impl Fixture {
     pub fn new() -> Fixture {
         Fixture {
