@@ -319,25 +319,12 @@ pub fn content_digest(items: &[Item], owner: &Ownership) -> Result<String, Build
         } else if item.meta.is_file() {
             let mut file = fs::File::open(&item.host)
                 .map_err(io_error(format!("reading {}", item.host.display())))?;
-            io::copy(&mut file, &mut HashWriter(&mut hasher))
+            io::copy(&mut file, &mut hasher)
                 .map_err(io_error(format!("reading {}", item.host.display())))?;
         }
         hasher.update(b"\n");
     }
     Ok(hasher.finish().hex().to_string())
-}
-
-struct HashWriter<'a>(&'a mut Hasher);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Writes `items` as a tar stream (names relative to the rootfs), owned

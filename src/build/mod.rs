@@ -1436,22 +1436,10 @@ impl<'a> Builder<'a> {
             what: what.to_string(),
             reason: e.to_string(),
         };
-        let (reader, writer) = io::pipe().map_err(io_error("copying"))?;
-        std::thread::scope(|scope| -> Result<()> {
-            let items = &items;
-            let producer =
-                scope.spawn(move || context::write_tar(items, &owner, clamp, writer).map(drop));
-            let applied = container::unpack::unpack_layer(
-                &rootfs,
-                reader,
-                container::unpack::Options::for_current_user(),
-            );
-            let produced = producer
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the copying thread panicked")));
-            applied.map_err(|e| failed(&e))?;
-            produced.map_err(|e| failed(&e))
-        })?;
+        unpack_produced(&rootfs, |writer| {
+            context::write_tar(&items, &owner, clamp, writer).map(drop)
+        })
+        .map_err(|e| failed(&e))?;
         for (archive, dest) in &archives {
             extract_archive(&rootfs, archive, dest).map_err(|e| failed(&e))?;
         }
@@ -1624,22 +1612,34 @@ fn extract_archive(rootfs: &Path, archive: &Path, dest: &str) -> io::Result<()> 
     if !prefix.is_empty() {
         prefix.push(b'/');
     }
-    let (pipe_reader, pipe_writer) = io::pipe()?;
+    unpack_produced(rootfs, |writer| {
+        container::copy::relocate(reader, writer, &prefix, None, None, true)
+    })
+}
+
+/// Unpacks into `rootfs`, on a thread of its own, the tar stream `produce`
+/// writes into the pipe it is given; the unpacker's error first, as the
+/// cause of the producer's broken pipe.
+fn unpack_produced(
+    rootfs: &Path,
+    produce: impl FnOnce(io::PipeWriter) -> io::Result<()>,
+) -> io::Result<()> {
+    let (reader, writer) = io::pipe()?;
     std::thread::scope(|scope| {
         let unpacker = scope.spawn(move || {
             container::unpack::unpack_layer(
                 rootfs,
-                pipe_reader,
+                reader,
                 container::unpack::Options::for_current_user(),
             )
             .map_err(|e| io::Error::other(e.to_string()))
         });
-        let rewritten = container::copy::relocate(reader, pipe_writer, &prefix, None, None, true);
-        let applied = unpacker
+        let produced = produce(writer);
+        let unpacked = unpacker
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the extracting thread panicked")));
-        applied?;
-        rewritten
+            .unwrap_or_else(|_| Err(io::Error::other("the unpacking thread panicked")));
+        unpacked?;
+        produced
     })
 }
 

@@ -126,27 +126,14 @@ impl Store {
     /// The records and the space only they hold.
     pub fn cache_usage(&self) -> Result<CacheUsage> {
         let records = self.cache_records()?;
-        let index = self.read_index()?;
         // Blobs images keep: referenced from the index alone.
-        let mut kept_by_images = BTreeSet::new();
-        for entry in &index.manifests {
-            kept_by_images.insert(entry.digest.clone());
-            if let Ok(manifest) = self.read_json::<Manifest>(&entry.digest) {
-                kept_by_images.insert(manifest.config.digest);
-                kept_by_images.extend(manifest.layers.into_iter().map(|l| l.digest));
-            }
-        }
+        let kept_by_images = self.blobs_under(self.read_index()?.manifests);
         let size_of = |digest: &Digest| fs::metadata(self.blob_path(digest)).map_or(0, |m| m.len());
         let mut counted = BTreeSet::new();
         let mut usage = CacheUsage::default();
         for (key, record) in records {
             let mut own = 0;
-            let mut blobs = vec![record.manifest.digest.clone()];
-            if let Ok(manifest) = self.read_json::<Manifest>(&record.manifest.digest) {
-                blobs.push(manifest.config.digest);
-                blobs.extend(manifest.layers.into_iter().map(|l| l.digest));
-            }
-            for blob in blobs {
+            for blob in self.blobs_under(vec![record.manifest.clone()]) {
                 if !kept_by_images.contains(&blob) && counted.insert(blob.clone()) {
                     own += size_of(&blob);
                 }
@@ -171,13 +158,9 @@ impl Store {
     pub fn cache_prune(&self) -> Result<CachePruned> {
         let records = self.cache_records()?;
         let lock: StoreLock = self.lock()?;
-        let mut candidates = BTreeSet::new();
-        for (key, record) in &records {
-            candidates.insert(record.manifest.digest.clone());
-            if let Ok(manifest) = self.read_json::<Manifest>(&record.manifest.digest) {
-                candidates.insert(manifest.config.digest);
-                candidates.extend(manifest.layers.into_iter().map(|l| l.digest));
-            }
+        let candidates =
+            self.blobs_under(records.iter().map(|(_, r)| r.manifest.clone()).collect());
+        for (key, _) in &records {
             let path = self.build_cache_dir().join(key.hex());
             match fs::remove_file(&path) {
                 Ok(()) => {}

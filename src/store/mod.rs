@@ -449,9 +449,16 @@ impl Store {
     /// configs and layers. Blobs missing from the store are included too;
     /// they are still referenced.
     pub fn referenced_blobs(&self, index: &Index) -> Result<BTreeSet<Digest>> {
+        let mut roots: Vec<Descriptor> = index.manifests.clone();
+        roots.extend(self.cached_manifests()?);
+        Ok(self.blobs_under(roots))
+    }
+
+    /// `roots` and every blob reachable from them: for nested indexes their
+    /// children, for manifests their config and layers.
+    pub(super) fn blobs_under(&self, roots: Vec<Descriptor>) -> BTreeSet<Digest> {
         let mut seen = BTreeSet::new();
-        let mut pending: Vec<Descriptor> = index.manifests.clone();
-        pending.extend(self.cached_manifests()?);
+        let mut pending = roots;
         while let Some(desc) = pending.pop() {
             if !seen.insert(desc.digest.clone()) {
                 continue;
@@ -467,7 +474,7 @@ impl Store {
                 }
             }
         }
-        Ok(seen)
+        seen
     }
 
     /// Removes the given blobs (and their cached layer info) unless `keep`
