@@ -27,8 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+source scripts/bench-lib.sh
 
 echo "building the image tarball from $SOURCE ..." >&2
 tar -C / -cf "$work/rootfs.tar" "${SOURCE#/}" 2>/dev/null || true
@@ -76,7 +75,6 @@ done
 rc=$(median <"$work/rimg-create"); rm_=$(median <"$work/rimg-commit")
 dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
 tx=$(median <"$work/tar-x")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo
 echo "Image: $SOURCE as one layer, $((bytes / 1000000)) MB, $files entries; medians of $RUNS runs."
