@@ -17,7 +17,7 @@ use crate::oci::{annotation, media_type, Descriptor, ImageConfig, Index, Manifes
 use crate::platform;
 use crate::reference::Reference;
 use crate::registry::{code, Client, FetchedManifest, RegistryError, Repository};
-use crate::store::{Lease, Store};
+use crate::store::{Lease, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -83,7 +83,13 @@ fn update(
     change: impl Fn(Option<&LocalList>) -> Result<Option<Vec<Descriptor>>, ManifestError>,
 ) -> Result<BTreeSet<Digest>, ManifestError> {
     for _ in 0..MAX_RETRIES {
-        let before = load(store, list)?;
+        let before = match load(store, list) {
+            Ok(before) => before,
+            // Another rimg replaced the list, and removed its blob, between
+            // our reading the index and the list: read both again.
+            Err(ManifestError::Store(StoreError::BlobMissing(_))) => continue,
+            Err(e) => return Err(e),
+        };
         let entry = match change(before.as_ref())? {
             Some(elements) => Some(store_list(lease, list, elements)?),
             None => None,
