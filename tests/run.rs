@@ -729,3 +729,19 @@ fn a_relative_command_is_found_in_the_working_directory() {
         "found\n"
     );
 }
+
+/// A relative `--root` names the store from the working directory (the
+/// runtime, which runs from the bundle's directory, was given the
+/// relative rootfs path and failed with "invalid rootfs").
+#[test]
+fn a_relative_root_works_as_an_absolute_one() {
+    let fx = fixture();
+    let parent = fx.root();
+    let parent = parent.parent().unwrap();
+    let name = fx.root().file_name().unwrap().to_owned();
+    let mut cmd = rimg_command(std::path::Path::new(&name));
+    cmd.current_dir(parent)
+        .args(["run", "--rm", "base", "echo", "relative"]);
+    let out = common::checked(cmd, "rimg run with a relative --root");
+    assert_eq!(String::from_utf8(out).unwrap(), "relative\n");
+}

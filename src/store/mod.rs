@@ -129,8 +129,13 @@ impl Store {
     /// Opens the store at `root`, creating an empty layout if nothing is
     /// there yet.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        let root = root.into();
+        // Absolute: paths under the root go to runtimes and mounts, which
+        // resolve them from directories of their own.
+        let root = std::path::absolute(&root)
+            .map_err(io_context(format!("resolving {}", root.display())))?;
         let store = Store {
-            root: root.into(),
+            root,
             stop: Stop::default(),
         };
         for dir in [store.blob_dir(), store.tmp_dir(), store.layer_info_dir()] {
