@@ -1171,3 +1171,68 @@ fn quiet_iidfile_labels_network_and_platform() {
         "{other:?}"
     );
 }
+
+/// The layer snapshots under `fx`'s store (chain IDs; `empty` and
+/// unfinished ones left out).
+fn snapshots(fx: &Fixture) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(fx.root().join("snapshots"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 64)
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// On overlay, each step's layer gets its snapshot during the build, so
+/// that a later build reusing the step mounts it instead of unpacking it
+/// (a one-file rebuild spent half its time unpacking the cached steps'
+/// layers); the snapshots stay while the cache holds the steps and go
+/// with `builder prune`.
+#[test]
+fn cached_steps_keep_their_layer_snapshots() {
+    let fx = fixture();
+    let dir = context(
+        &fx,
+        "ctx",
+        &[
+            ("one", "1\n"),
+            (
+                "Dockerfile",
+                "FROM base\nRUN echo a > /a\nRUN echo b > /b\nCOPY one /one\n",
+            ),
+        ],
+    );
+    build_ok(&fx, &dir, &["-t", "s:1"]);
+    let overlay =
+        rimg::container::overlay::Driver::current() == rimg::container::overlay::Driver::Overlay;
+    let made = snapshots(&fx);
+    // The base's, and one per step layer.
+    assert_eq!(made.len(), if overlay { 4 } else { 0 }, "{made:?}");
+
+    // Another tag's removal sweeps snapshots: the cached steps' stay.
+    fx.ok(&["tag", "s:1", "s:2"]);
+    fx.ok(&["rmi", "s:2"]);
+    assert_eq!(snapshots(&fx), made);
+
+    // A changed file: the cached steps' snapshots are used as they are.
+    fs::write(dir.join("one"), "one\n").unwrap();
+    build_ok(&fx, &dir, &["-t", "s:1"]);
+    let rebuilt = snapshots(&fx);
+    assert!(made.iter().all(|s| rebuilt.contains(s)), "{rebuilt:?}");
+    assert_eq!(
+        fx.ok(&["run", "--rm", "s:1", "cat", "/a", "/b", "/one"]),
+        "a\nb\none\n"
+    );
+
+    // Without the cache and the images (the first build's is dangling
+    // now), only the base's is left.
+    fx.ok(&["rmi", "s:1"]);
+    fx.ok(&["builder", "prune", "-f"]);
+    fx.ok(&["image", "prune", "-f"]);
+    assert_eq!(snapshots(&fx).len(), usize::from(overlay));
+    assert_consistent(&fx.root(), "after builder prune");
+}

@@ -1080,7 +1080,11 @@ fn builds_on_overlay_and_copy_make_the_same_layers_and_leave_no_mount() {
     .unwrap();
     let context = context.to_str().unwrap();
     with_driver(&fx, "overlay", &["build", "-q", "-t", "ov:1", context]);
-    assert_eq!(snapshot_dirs(&fx).len(), 2, "the base image's layers");
+    assert_eq!(
+        snapshot_dirs(&fx).len(),
+        4,
+        "the base image's layers and the two steps'"
+    );
     assert!(!is_mounted(&fx.root()), "the build's tree is unmounted");
     with_driver(
         &fx,

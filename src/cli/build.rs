@@ -371,6 +371,8 @@ fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let pruned = ctx.store.cache_prune()?;
+    // The steps' layer snapshots go with their records.
+    rimg::container::sweep_snapshots(&ctx.store)?;
     let mut out = io::stdout().lock();
     if !pruned.records.is_empty() {
         writeln!(out, "Deleted build cache objects:")?;

@@ -618,6 +618,16 @@ pub fn sweep_snapshots(store: &Store) -> Result<usize> {
     for container in Containers::new(store).list()? {
         keep.extend(container.lowers.into_iter().flatten());
     }
+    // A build's steps keep theirs while the cache holds them: the next
+    // build that reuses a step then mounts it at once.
+    for (_, record) in store.cache_records()? {
+        let config = store
+            .read_json::<crate::oci::Manifest>(&record.manifest.digest)
+            .and_then(|m| store.read_json::<crate::oci::ImageConfig>(&m.config.digest));
+        if let Ok(config) = config {
+            keep.extend(crate::oci::chain_ids(&config.rootfs.diff_ids));
+        }
+    }
     overlay::Snapshots::new(store).sweep(&keep)
 }
 

@@ -156,6 +156,7 @@ impl Rootfs<'_> {
 }
 
 /// The snapshot store of one rimg store.
+#[derive(Clone)]
 pub struct Snapshots {
     dir: PathBuf,
 }
@@ -196,11 +197,17 @@ impl Snapshots {
         fs::create_dir_all(&self.dir)
             .map_err(io_context(format!("creating {}", self.dir.display())))?;
         for ((layer, chain), blob) in layers.iter().zip(&chains).zip(blobs) {
-            if !self.fs(chain).is_dir() {
-                self.unpack(layer, chain, blob)?;
-            }
+            self.ensure(layer, chain, blob)?;
         }
         Ok(chains)
+    }
+
+    /// Makes sure `layer` (its blob open) has its snapshot as `chain`.
+    pub fn ensure(&self, layer: &Descriptor, chain: &Digest, blob: File) -> Result<()> {
+        if self.fs(chain).is_dir() {
+            return Ok(());
+        }
+        self.unpack(layer, chain, blob)
     }
 
     /// Unpacks one layer into a temporary directory, renamed into place
