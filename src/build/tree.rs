@@ -5,10 +5,11 @@
 //! and layer writer as `commit`). As a container's, the rootfs is an
 //! overlay of the layers' snapshots when the storage driver allows, else
 //! the layers unpacked (see `container::overlay`); either way it is
-//! unmounted when the tree's directory is removed. On overlay, each
-//! step's layer also gets its snapshot, unpacked in the background while
-//! the build goes on: a later build that reuses the step mounts it at once
-//! instead of unpacking it first.
+//! unmounted when the tree's directory is removed. On overlay, as in
+//! BuildKit, each step's upper directory then becomes that layer's
+//! snapshot and the tree is mounted again over it with an empty upper one:
+//! a later build that reuses the step mounts it at once instead of
+//! unpacking its layer first, and nothing is written twice.
 
 use super::BuildError;
 use crate::container::overlay::{Rootfs, Snapshots};
@@ -30,16 +31,6 @@ pub struct WorkingTree {
     lowers: Option<Vec<Digest>>,
     /// The diff IDs of the layers so far, the steps' included.
     diff_ids: Vec<Digest>,
-    /// Step layers' snapshots being unpacked.
-    unpacking: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for WorkingTree {
-    fn drop(&mut self) {
-        for thread in self.unpacking.drain(..) {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// A layer a step made.
@@ -86,7 +77,6 @@ impl WorkingTree {
             snapshots,
             lowers,
             diff_ids,
-            unpacking: Vec::new(),
         })
     }
 
@@ -108,34 +98,22 @@ impl WorkingTree {
         }
         let out = crate::image::writer::LayerWriter::uncompressed(lease)?;
         let layer = container::write_layer(out, &current.source, &current.changes, now, clamp)?;
-        self.snapshot = current.walk;
         self.diff_ids.push(layer.diff_id.clone());
-        if self.lowers.is_some() {
-            self.snapshot_in_background(lease, &layer.descriptor)?;
+        match &mut self.lowers {
+            Some(lowers) => {
+                let chain = crate::oci::chain_ids(&self.diff_ids)
+                    .pop()
+                    .unwrap_or_else(|| layer.diff_id.clone());
+                self.snapshots.adopt_upper(&chain, &self.dir)?;
+                lowers.push(chain);
+                self.snapshots.mount(lowers, &self.dir)?;
+                self.snapshot = Vec::new();
+            }
+            None => self.snapshot = current.walk,
         }
         Ok(Some(StepLayer {
             descriptor: layer.descriptor,
             diff_id: layer.diff_id,
         }))
-    }
-
-    /// Unpacks the step layer `descriptor` into its snapshot on a thread of
-    /// its own (joined when the tree goes). Only later builds need it, so a
-    /// failure just leaves them to unpack it themselves.
-    fn snapshot_in_background(
-        &mut self,
-        lease: &Lease,
-        descriptor: &Descriptor,
-    ) -> Result<(), BuildError> {
-        let Some(chain) = crate::oci::chain_ids(&self.diff_ids).pop() else {
-            return Ok(());
-        };
-        let blob = lease.store().open_blob(&descriptor.digest)?;
-        let snapshots = self.snapshots.clone();
-        let layer = descriptor.clone();
-        self.unpacking.push(std::thread::spawn(move || {
-            let _ = snapshots.ensure(&layer, &chain, blob);
-        }));
-        Ok(())
     }
 }

@@ -156,7 +156,6 @@ impl Rootfs<'_> {
 }
 
 /// The snapshot store of one rimg store.
-#[derive(Clone)]
 pub struct Snapshots {
     dir: PathBuf,
 }
@@ -197,17 +196,11 @@ impl Snapshots {
         fs::create_dir_all(&self.dir)
             .map_err(io_context(format!("creating {}", self.dir.display())))?;
         for ((layer, chain), blob) in layers.iter().zip(&chains).zip(blobs) {
-            self.ensure(layer, chain, blob)?;
+            if !self.fs(chain).is_dir() {
+                self.unpack(layer, chain, blob)?;
+            }
         }
         Ok(chains)
-    }
-
-    /// Makes sure `layer` (its blob open) has its snapshot as `chain`.
-    pub fn ensure(&self, layer: &Descriptor, chain: &Digest, blob: File) -> Result<()> {
-        if self.fs(chain).is_dir() {
-            return Ok(());
-        }
-        self.unpack(layer, chain, blob)
     }
 
     /// Unpacks one layer into a temporary directory, renamed into place
@@ -252,6 +245,49 @@ impl Snapshots {
                 Err(io_context(format!("renaming {}", tmp.display()))(e))
             }
         }
+    }
+
+    /// Makes the upper directory of the overlay mounted at `dir/rootfs`
+    /// the snapshot `chain` (its layer's files, in the same overlay format
+    /// as an unpacked one), and leaves `dir` unmounted with an empty upper
+    /// and work directory. A snapshot `chain` that exists already is kept
+    /// and the upper directory dropped.
+    pub fn adopt_upper(&self, chain: &Digest, dir: &Path) -> Result<()> {
+        let rootfs = dir.join("rootfs");
+        // Not detached: a mount something still used could change the
+        // snapshot after this.
+        let target = cstring(rootfs.as_os_str().as_bytes()).map_err(io_context("unmounting"))?;
+        // SAFETY: `target` is NUL-terminated and alive for the call.
+        if unsafe { libc::umount2(target.as_ptr(), 0) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io_context(format!("unmounting {}", rootfs.display()))(e));
+        }
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let target = self.dir.join(chain.hex());
+        if !target.is_dir() {
+            let tmp = tempfile::Builder::new()
+                .prefix(".tmp-")
+                .tempdir_in(&self.dir)
+                .map_err(io_context(format!(
+                    "creating a directory in {}",
+                    self.dir.display()
+                )))?;
+            fs::rename(&upper, tmp.path().join("fs"))
+                .map_err(io_context(format!("moving {}", upper.display())))?;
+            let tmp = tmp.keep();
+            if fs::rename(&tmp, &target).is_err() {
+                // Another rimg made the same snapshot meanwhile.
+                let _ = super::remove_tree(&tmp);
+            }
+        }
+        for path in [&upper, &work] {
+            if path.exists() {
+                super::remove_tree(path)
+                    .map_err(io_context(format!("removing {}", path.display())))?;
+            }
+            fs::create_dir(path).map_err(io_context(format!("creating {}", path.display())))?;
+        }
+        Ok(())
     }
 
     /// The chain IDs that have a snapshot.
