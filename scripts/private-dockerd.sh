@@ -9,11 +9,13 @@
 #   stop_private_dockerd                          # e.g. from an EXIT trap
 
 PRIVATE_DOCKERD_PID=""
+PRIVATE_DOCKERD_DIR=""
 
 start_private_dockerd() {
   local dir=$1
   shift
   mkdir -p "$dir"
+  PRIVATE_DOCKERD_DIR=$(realpath "$dir")
   dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
     -H "unix://$dir/docker.sock" "$@" >"$dir/dockerd.log" 2>&1 &
@@ -35,4 +37,8 @@ stop_private_dockerd() {
   kill "$PRIVATE_DOCKERD_PID" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$PRIVATE_DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
   PRIVATE_DOCKERD_PID=""
+  # What the engine leaves mounted (its default network namespace after a
+  # `build --network host`), deepest first, so that the directory can go.
+  awk -v dir="$PRIVATE_DOCKERD_DIR/" 'index($5, dir) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | while read -r point; do umount -l "$point" 2>/dev/null || true; done
 }
