@@ -1257,3 +1257,21 @@ fn cached_steps_keep_their_layer_snapshots() {
     assert_eq!(snapshots(&fx).len(), 1);
     assert_consistent(&fx.root(), "after builder prune");
 }
+
+/// An image of more layers than one page of mount options can list by
+/// absolute path (about forty) is built and run on overlay: mount(2) took
+/// them all in one `lowerdir` and failed with EINVAL.
+#[test]
+fn an_image_of_sixty_layers_builds_and_runs() {
+    let fx = fixture();
+    let mut dockerfile = String::from("FROM base\n");
+    for i in 0..60 {
+        dockerfile.push_str(&format!("COPY f /f{i}\n"));
+    }
+    let dir = context(&fx, "ctx", &[("f", "x\n"), ("Dockerfile", &dockerfile)]);
+    build_ok(&fx, &dir, &["-q", "-t", "tall:1"]);
+    assert_eq!(
+        fx.ok(&["run", "--rm", "tall:1", "cat", "/f0", "/f59"]),
+        "x\nx\n"
+    );
+}

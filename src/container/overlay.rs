@@ -39,6 +39,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -348,17 +349,18 @@ impl Snapshots {
         if lowers.is_empty() {
             lowers.push(self.empty()?);
         }
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
         // Whatever the kernel's defaults: a copied-up file holds its data
         // (no metacopy) and a renamed lower directory is copied, not
         // redirected, so the upper directory alone says what changed.
-        let options = format!(
-            "{},upperdir={},workdir={},redirect_dir=off,metacopy=off",
-            lowerdir(&lowers)?,
-            option_path(&dir.join("upper"))?,
-            option_path(&dir.join("work"))?
-        );
+        let options = [
+            ("upperdir", option_path(&upper)?),
+            ("workdir", option_path(&work)?),
+            ("redirect_dir", "off".to_string()),
+            ("metacopy", "off".to_string()),
+        ];
         let rootfs = dir.join("rootfs");
-        mount_overlay(&rootfs, &options, 0).map_err(io_context(format!(
+        mount_overlay(&rootfs, &lowers, &options, false).map_err(io_context(format!(
             "mounting the overlay at {}",
             rootfs.display()
         )))
@@ -384,9 +386,10 @@ impl Snapshots {
                 "creating a directory in {}",
                 dir.display()
             )))?;
-        mount_overlay(target.path(), &lowerdir(&lowers)?, libc::MS_RDONLY).map_err(io_context(
-            format!("mounting the lower layers at {}", target.path().display()),
-        ))?;
+        mount_overlay(target.path(), &lowers, &[], true).map_err(io_context(format!(
+            "mounting the lower layers at {}",
+            target.path().display()
+        )))?;
         let result = f(target.path());
         let _ = unmount(target.path());
         result
@@ -401,19 +404,152 @@ fn option_path(path: &Path) -> Result<String> {
     })
 }
 
-fn lowerdir(lowers: &[PathBuf]) -> Result<String> {
-    let paths = lowers
-        .iter()
-        .map(|p| option_path(p))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(format!("lowerdir={}", paths.join(":")))
-}
-
 fn cstring(s: &[u8]) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-fn mount_overlay(target: &Path, options: &str, flags: libc::c_ulong) -> io::Result<()> {
+/// Mounts an overlay at `target` over `lowers` (top first) with `options`
+/// (name, value). Layer by layer where the kernel takes `lowerdir+` (6.8
+/// on): mount(2) takes every option in one page, which a `lowerdir` of
+/// absolute paths fills at about forty layers, fewer than images and
+/// builds have.
+fn mount_overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    options: &[(&str, String)],
+    read_only: bool,
+) -> io::Result<()> {
+    let lowers = lowers
+        .iter()
+        .map(|p| option_path(p).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
+        .collect::<io::Result<Vec<_>>>()?;
+    match NewMount::open()? {
+        Some(mount) if mount.lower_by_lower(&lowers)? => {
+            mount.set("source", "overlay")?;
+            for (name, value) in options {
+                mount.set(name, value)?;
+            }
+            mount.attach(target, read_only)
+        }
+        _ => {
+            let mut data = format!("lowerdir={}", lowers.join(":"));
+            for (name, value) in options {
+                data.push_str(&format!(",{name}={value}"));
+            }
+            let flags = if read_only { libc::MS_RDONLY } else { 0 };
+            legacy_mount(target, &data, flags)
+        }
+    }
+}
+
+/// An overlay being configured through the kernel's file system context
+/// API (fsopen, fsconfig, fsmount, move_mount).
+struct NewMount(std::os::fd::OwnedFd);
+
+impl NewMount {
+    /// `None` on a kernel without the API.
+    fn open() -> io::Result<Option<NewMount>> {
+        // SAFETY: a NUL-terminated name and flags; the result is a new fd
+        // or -1.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), libc::FSOPEN_CLOEXEC) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOSYS) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: fsopen returned this descriptor, owned by no one else.
+        Ok(Some(NewMount(unsafe {
+            std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int)
+        })))
+    }
+
+    /// Adds each lower layer; `false` if the kernel has no `lowerdir+`.
+    fn lower_by_lower(&self, lowers: &[String]) -> io::Result<bool> {
+        for (i, lower) in lowers.iter().enumerate() {
+            match self.set("lowerdir+", lower) {
+                Err(e) if i == 0 && e.raw_os_error() == Some(libc::EINVAL) => return Ok(false),
+                other => other?,
+            }
+        }
+        Ok(true)
+    }
+
+    fn set(&self, name: &str, value: &str) -> io::Result<()> {
+        let (name, value) = (cstring(name.as_bytes())?, cstring(value.as_bytes())?);
+        self.config(libc::FSCONFIG_SET_STRING, name.as_ptr(), value.as_ptr())
+    }
+
+    fn config(
+        &self,
+        command: libc::c_uint,
+        name: *const libc::c_char,
+        value: *const libc::c_char,
+    ) -> io::Result<()> {
+        // SAFETY: the fd is open; `name` and `value` are NUL-terminated
+        // strings alive for the call, or null where the command takes none.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                command,
+                name,
+                value,
+                0,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Creates the file system and mounts it at `target`.
+    fn attach(self, target: &Path, read_only: bool) -> io::Result<()> {
+        let null = std::ptr::null();
+        self.config(libc::FSCONFIG_CMD_CREATE, null, null)?;
+        let attributes = if read_only {
+            libc::MOUNT_ATTR_RDONLY
+        } else {
+            0
+        };
+        // SAFETY: the fd is a created file system context.
+        let mount = unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                self.0.as_raw_fd(),
+                libc::FSMOUNT_CLOEXEC,
+                attributes,
+            )
+        };
+        if mount < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fsmount returned this descriptor, owned by no one else.
+        let mount = unsafe { std::os::fd::OwnedFd::from_raw_fd(mount as libc::c_int) };
+        let target = cstring(target.as_os_str().as_bytes())?;
+        // SAFETY: an open mount fd, an empty path (with the flag that
+        // says so) and a NUL-terminated target alive for the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                mount.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+fn legacy_mount(target: &Path, options: &str, flags: libc::c_ulong) -> io::Result<()> {
     let source = cstring(b"overlay")?;
     let target = cstring(target.as_os_str().as_bytes())?;
     let data = cstring(options.as_bytes())?;
