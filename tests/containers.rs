@@ -1134,17 +1134,31 @@ fn mounted_snapshots_stay_even_when_nothing_records_them() {
     assert!(snapshot_dirs(&fx).is_empty());
 }
 
-/// What `du -sxB1` says `path` takes: blocks, each inode once, as rimg
-/// counts a snapshot.
-fn du(path: &std::path::Path) -> u64 {
-    let out = std::process::Command::new("du")
-        .arg("-sxB1")
+/// Runs a system tool on `path`, failing the test unless it succeeds;
+/// what it printed.
+fn tool(program: &str, args: &[&str], path: &std::path::Path) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What `du -sxB1` says `path` takes: blocks, each inode once, as rimg
+/// counts a snapshot.
+fn du(path: &std::path::Path) -> u64 {
+    let text = tool("du", &["-sxB1"], path);
     text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Copies a snapshot under a new chain ID, as if an image that is gone
+/// had left it.
+fn copy_snapshot(fx: &Fixture, from: &str, to: &str) {
+    let snapshots = fx.root().join("snapshots");
+    let to = snapshots.join(to);
+    tool("cp", &["-a", snapshots.join(from).to_str().unwrap()], &to);
 }
 
 /// `system df -v`'s layer snapshots section: its title after `Layer
@@ -1212,16 +1226,6 @@ fn system_df_v_counts_layer_snapshots_until_rm_and_rmi() {
     assert_eq!(df_snapshots(&fx), None);
 }
 
-/// Sets `path`'s modification time `ago` (as `touch -d` reads it).
-fn touch_ago(path: &std::path::Path, ago: &str) {
-    let status = std::process::Command::new("touch")
-        .args(["-d", ago])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn system_check_reports_unused_snapshots_and_repair_removes_exactly_those() {
     let Some((fx, image)) = overlay_fixture() else {
@@ -1242,18 +1246,12 @@ fn system_check_reports_unused_snapshots_and_repair_removes_exactly_those() {
     let snapshots = fx.root().join("snapshots");
     // What a killed `rmi` leaves: a snapshot no one names.
     let unused = "ab".repeat(32);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(snapshots.join(&used[0]))
-        .arg(snapshots.join(&unused))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_snapshot(&fx, &used[0], &unused);
     // An unpack killed two hours ago, and one that may still be running.
     let killed = snapshots.join(".tmp-killed");
     fs::create_dir_all(killed.join("fs/etc")).unwrap();
     fs::write(killed.join("fs/etc/half"), vec![7u8; 10_000]).unwrap();
-    touch_ago(&killed, "2 hours ago");
+    tool("touch", &["-d", "2 hours ago"], &killed);
     let young = snapshots.join(".tmp-young");
     fs::create_dir(&young).unwrap();
     let (unused_bytes, killed_bytes) = (du(&snapshots.join(&unused)), du(&killed));
@@ -1298,17 +1296,6 @@ fn system_check_reports_unused_snapshots_and_repair_removes_exactly_those() {
     );
 }
 
-/// Runs `chattr FLAG path` (as root: `+i` makes a file impossible to
-/// remove, `-i` lets it go again).
-fn chattr(flag: &str, path: &std::path::Path) {
-    let status = std::process::Command::new("chattr")
-        .arg(flag)
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn a_snapshot_whose_removal_stops_halfway_is_not_left_under_its_chain_id() {
     let Some((fx, image)) = overlay_fixture() else {
@@ -1319,16 +1306,11 @@ fn a_snapshot_whose_removal_stops_halfway_is_not_left_under_its_chain_id() {
     // An unused snapshot with a file that cannot be removed: the next
     // `create` of its layer must unpack it again, not use what is left.
     let unused = "cd".repeat(32);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(snapshots.join(&snapshot_dirs(&fx)[0]))
-        .arg(snapshots.join(&unused))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_snapshot(&fx, &snapshot_dirs(&fx)[0], &unused);
     let stuck = snapshots.join(&unused).join("fs/stuck");
     fs::write(&stuck, b"immutable").unwrap();
-    chattr("+i", &stuck);
+    // As root, `chattr +i` makes a file impossible to remove.
+    tool("chattr", &["+i"], &stuck);
 
     let run = fx.run(&["system", "check", "--repair"]);
     let leftovers: Vec<PathBuf> = fs::read_dir(&snapshots)
@@ -1345,7 +1327,7 @@ fn a_snapshot_whose_removal_stops_halfway_is_not_left_under_its_chain_id() {
     // Removable again, wherever it is now, so the test's directory goes.
     let moved = leftovers.iter().map(|dir| dir.join("fs/stuck"));
     for path in moved.chain([stuck]).filter(|p| p.exists()) {
-        chattr("-i", &path);
+        tool("chattr", &["-i"], &path);
     }
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -1358,7 +1340,7 @@ fn a_snapshot_whose_removal_stops_halfway_is_not_left_under_its_chain_id() {
     assert!(!snapshots.join(&unused).exists());
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     // What is left is an unfinished snapshot, swept once it is old.
-    touch_ago(&leftovers[0], "2 hours ago");
+    tool("touch", &["-d", "2 hours ago"], &leftovers[0]);
     let repaired = fx.ok(&["system", "check", "--repair"]);
     assert!(
         repaired.contains(&format!(

@@ -220,6 +220,18 @@ impl Snapshots {
         Ok(chains)
     }
 
+    /// A new `.tmp-*` directory: an unfinished snapshot until renamed to
+    /// its chain ID, which sweeps remove once an hour old.
+    fn tmp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.dir)
+            .map_err(io_context(format!(
+                "creating a directory in {}",
+                self.dir.display()
+            )))
+    }
+
     /// Unpacks one layer into a temporary directory, renamed into place
     /// once whole.
     fn unpack(&self, layer: &Descriptor, chain: &Digest, blob: File) -> Result<()> {
@@ -231,13 +243,7 @@ impl Snapshots {
             let context = context.to_string();
             move |source| unpack_error(UnpackError::Io { context, source })
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.dir)
-            .map_err(io_context(format!(
-                "creating a directory in {}",
-                self.dir.display()
-            )))?;
+        let tmp = self.tmp_dir()?;
         let root = tmp.path().join("fs");
         fs::create_dir(&root).map_err(io_error("creating the snapshot"))?;
         let size = blob.metadata().map_err(io_error("decompressing"))?.len();
@@ -338,14 +344,7 @@ impl Snapshots {
     pub fn remove(&self, unused: &Unused) -> Result<()> {
         let removing = match unused.chain {
             Some(_) => {
-                let tmp = tempfile::Builder::new()
-                    .prefix(".tmp-")
-                    .tempdir_in(&self.dir)
-                    .map_err(io_context(format!(
-                        "creating a directory in {}",
-                        self.dir.display()
-                    )))?
-                    .keep();
+                let tmp = self.tmp_dir()?.keep();
                 // Over the empty directory just made: a unique free name.
                 fs::rename(&unused.path, &tmp)
                     .map_err(io_context(format!("removing {}", unused.path.display())))?;
