@@ -8,6 +8,8 @@
 #   create            the snapshot exists: an overlay mount
 #   commit            of a one-file change
 #   disk of 10        containers of the image, besides the image itself
+#   system df         with those 10 containers (-v: with overlay, the first
+#                     call measures the snapshot, later ones read its record)
 # Docker runs as a private daemon (scripts/private-dockerd.sh). Prints a
 # Markdown table of medians. Overlay needs root.
 #
@@ -51,7 +53,7 @@ docker() { "${DOCKER[@]}" "$@"; }
 docker import "$TARBALL" bench:1 >/dev/null
 echo change >"$work/change.txt"
 
-declare -A first create commit disk
+declare -A first create commit disk df dfv
 for driver in overlay copy; do
   root="$work/rimg-$driver"
   rimg() { RIMG_STORAGE_DRIVER=$driver "$RIMG" --root "$root" "$@"; }
@@ -68,6 +70,15 @@ for driver in overlay copy; do
   done
   for i in $(seq $((RUNS + 1)) 10); do rimg create --name "c$i" bench:1 >/dev/null; done
   disk[$driver]=$(du_mb "$root"/containers "$root"/snapshots)
+  : >"$work/$driver-df"; : >"$work/$driver-dfv"
+  t0=$(now_ms); rimg system df -v >/dev/null; t1=$(now_ms)
+  dfv_first=$((t1 - t0))
+  for i in $(seq 1 "$RUNS"); do
+    timed "$work/$driver-df" rimg system df
+    timed "$work/$driver-dfv" rimg system df -v
+  done
+  df[$driver]=$(median <"$work/$driver-df")
+  dfv[$driver]="$(median <"$work/$driver-dfv") ms (first: $dfv_first ms)"
   create[$driver]=$(median <"$work/$driver-create")
   commit[$driver]=$(median <"$work/$driver-commit")
   rimg container prune -f >/dev/null
@@ -85,6 +96,12 @@ for i in $(seq 1 10); do
   fi
 done
 docker_disk=$(du_mb "$work/docker/data/overlay2")
+: >"$work/docker-df"; : >"$work/docker-dfv"
+for i in $(seq 1 "$RUNS"); do
+  timed "$work/docker-df" docker system df
+  timed "$work/docker-dfv" docker system df -v
+done
+ddf=$(median <"$work/docker-df"); ddfv=$(median <"$work/docker-dfv")
 docker rm "${ids[@]}" >/dev/null
 dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
 
@@ -97,3 +114,5 @@ echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | – 
 echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") |"
 echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") |"
 echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${docker_disk} MB (all of overlay2) | |"
+echo "| system df, 10 containers | ${df[overlay]} ms | ${df[copy]} ms | ${ddf} ms | $(ratio "${df[overlay]}" "$ddf") |"
+echo "| system df -v, 10 containers | ${dfv[overlay]} | ${dfv[copy]} | ${ddfv} ms | |"

@@ -1128,12 +1128,236 @@ fn mounted_snapshots_stay_even_when_nothing_records_them() {
     fs::remove_file(dir.join("config.json")).unwrap();
     fx.ok(&["rmi", &image]);
     assert_eq!(snapshot_dirs(&fx).len(), 2);
-    let rootfs = std::ffi::CString::new(dir.join("rootfs").to_str().unwrap()).unwrap();
-    // SAFETY: `rootfs` is NUL-terminated and alive for the call.
-    assert_eq!(
-        unsafe { libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH) },
-        0
-    );
+    // In use for `system df -v` and `system check` too.
+    let (title, rows) = df_snapshots(&fx).unwrap();
+    assert!(title.ends_with(", reclaimable 0B (0%)"), "{title}");
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row[2..], ["0", "0", "false"], "{row:?}");
+    }
+    let check = fx.ok(&["system", "check"]);
+    assert!(!check.contains("snapshot"), "{check}");
+    rimg::container::overlay::unmount(&dir.join("rootfs")).unwrap();
+    let (title, _) = df_snapshots(&fx).unwrap();
+    assert!(title.ends_with(" (100%)"), "{title}");
     fx.ok(&["system", "check", "--repair"]);
     assert!(snapshot_dirs(&fx).is_empty());
+}
+
+/// Runs a system tool on `path`, failing the test unless it succeeds;
+/// what it printed.
+fn tool(program: &str, args: &[&str], path: &std::path::Path) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What `du -sxB1` says `path` takes: blocks, each inode once, as rimg
+/// counts a snapshot.
+fn du(path: &std::path::Path) -> u64 {
+    let text = tool("du", &["-sxB1"], path);
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Copies a snapshot under a new chain ID, as if an image that is gone
+/// had left it.
+fn copy_snapshot(fx: &Fixture, from: &str, to: &str) {
+    let snapshots = fx.root().join("snapshots");
+    let to = snapshots.join(to);
+    tool("cp", &["-a", snapshots.join(from).to_str().unwrap()], &to);
+}
+
+/// `system df -v`'s layer snapshots section: its title after `Layer
+/// snapshots usage: ` and its rows' columns, sorted; `None` if it has none.
+fn df_snapshots(fx: &Fixture) -> Option<(String, Vec<Vec<String>>)> {
+    let out = fx.ok(&["system", "df", "-v"]);
+    let (docker_part, section) = out.split_once("\nLayer snapshots usage: ")?;
+    assert!(
+        docker_part.ends_with(
+            "\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"
+        ),
+        "{out}"
+    );
+    let mut lines = section.lines();
+    let title = lines.next().unwrap().to_string();
+    assert_eq!(lines.next(), Some(""), "{out}");
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["CHAIN", "ID", "SIZE", "IMAGES", "CONTAINERS", "RECLAIMABLE"]
+    );
+    let mut rows: Vec<Vec<String>> = lines
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    rows.sort();
+    Some((title, rows))
+}
+
+#[test]
+fn system_df_v_counts_layer_snapshots_until_rm_and_rmi() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    let size = rimg::format::human_size4;
+    assert_eq!(df_snapshots(&fx), None, "none before a container");
+    with_driver(&fx, "overlay", &["create", "--name", "cc", &image]);
+    let mut chains = snapshot_dirs(&fx);
+    chains.sort();
+    let snapshots = fx.root().join("snapshots");
+    let rows = |containers: &str, reclaimable: &str| -> (u64, Vec<Vec<String>>) {
+        let sizes: Vec<u64> = chains.iter().map(|c| du(&snapshots.join(c))).collect();
+        let rows = chains
+            .iter()
+            .zip(&sizes)
+            .map(|(chain, bytes)| {
+                let row = [&chain[..12], &size(*bytes), "1", containers, reclaimable];
+                row.map(str::to_string).to_vec()
+            })
+            .collect();
+        (sizes.iter().sum(), rows)
+    };
+    // Measured the first time (before anything records the sizes), read
+    // back the second: the same bytes `du` counts.
+    let (total, expected) = rows("1", "false");
+    let in_use = format!("{}, reclaimable 0B (0%)", size(total));
+    assert_eq!(df_snapshots(&fx), Some((in_use.clone(), expected)));
+    let (total, expected) = rows("1", "false");
+    let in_use = format!("{}, reclaimable 0B (0%)", size(total));
+    assert_eq!(df_snapshots(&fx), Some((in_use, expected)));
+    // Once no container uses the image, they go with it.
+    fx.ok(&["rm", "cc"]);
+    let (total, expected) = rows("0", "true");
+    let unused = format!("{}, reclaimable {} (100%)", size(total), size(total));
+    assert_eq!(df_snapshots(&fx), Some((unused, expected)));
+    fx.ok(&["rmi", &image]);
+    assert_eq!(df_snapshots(&fx), None);
+}
+
+#[test]
+fn system_check_reports_unused_snapshots_and_repair_removes_exactly_those() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    let id = with_driver(&fx, "overlay", &["create", "--name", "user", &image]);
+    // Only the container's record keeps its snapshots: no image names
+    // them, nothing is mounted on them.
+    fx.ok(&["rmi", "-f", &image]);
+    let rootfs = fx
+        .root()
+        .join("containers")
+        .join(id.trim_end())
+        .join("rootfs");
+    rimg::container::overlay::unmount(&rootfs).unwrap();
+    let mut used = snapshot_dirs(&fx);
+    used.sort();
+    let snapshots = fx.root().join("snapshots");
+    // What a killed `rmi` leaves: a snapshot no one names.
+    let unused = "ab".repeat(32);
+    copy_snapshot(&fx, &used[0], &unused);
+    // An unpack killed two hours ago, and one that may still be running.
+    let killed = snapshots.join(".tmp-killed");
+    fs::create_dir_all(killed.join("fs/etc")).unwrap();
+    fs::write(killed.join("fs/etc/half"), vec![7u8; 10_000]).unwrap();
+    tool("touch", &["-d", "2 hours ago"], &killed);
+    let young = snapshots.join(".tmp-young");
+    fs::create_dir(&young).unwrap();
+    let (unused_bytes, killed_bytes) = (du(&snapshots.join(&unused)), du(&killed));
+    let expected = [
+        format!("unused layer snapshot sha256:{unused} ({unused_bytes} bytes), named by no image, container or mount"),
+        format!(
+            "unfinished layer snapshot {} ({killed_bytes} bytes), left by a stopped unpack or removal",
+            killed.display()
+        ),
+    ];
+    let about_snapshots = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.contains("snapshot"))
+            .map(str::to_string)
+            .collect()
+    };
+
+    let run = fx.run(&["system", "check"]);
+    assert_eq!(run.code, 0, "leftovers are not damage: {run:?}");
+    assert_eq!(about_snapshots(&run.stdout), expected);
+    let leftovers = format!(
+        "2 leftover(s) of stopped commands ({}), not damage\n",
+        rimg::format::human_size(unused_bytes + killed_bytes)
+    );
+    assert!(run.stdout.ends_with(&leftovers), "{}", run.stdout);
+
+    let repaired = fx.ok(&["system", "check", "--repair"]);
+    assert_eq!(
+        about_snapshots(&repaired),
+        expected.map(|line| format!("repaired: {line}"))
+    );
+    let mut left = snapshot_dirs(&fx);
+    left.sort();
+    assert_eq!(left, used, "what a container uses stays");
+    assert!(!killed.exists() && young.exists());
+    assert!(fx
+        .ok(&["system", "check"])
+        .ends_with(": the store is consistent\n"));
+    assert_eq!(
+        fs::read(mount(&fx, "user").join("opaque/new")).unwrap(),
+        b"visible\n"
+    );
+}
+
+#[test]
+fn a_snapshot_whose_removal_stops_halfway_is_not_left_under_its_chain_id() {
+    let Some((fx, image)) = overlay_fixture() else {
+        return;
+    };
+    with_driver(&fx, "overlay", &["create", "--name", "cc", &image]);
+    let snapshots = fx.root().join("snapshots");
+    // An unused snapshot with a file that cannot be removed: the next
+    // `create` of its layer must unpack it again, not use what is left.
+    let unused = "cd".repeat(32);
+    copy_snapshot(&fx, &snapshot_dirs(&fx)[0], &unused);
+    let stuck = snapshots.join(&unused).join("fs/stuck");
+    fs::write(&stuck, b"immutable").unwrap();
+    // As root, `chattr +i` makes a file impossible to remove.
+    tool("chattr", &["+i"], &stuck);
+
+    let run = fx.run(&["system", "check", "--repair"]);
+    let leftovers: Vec<PathBuf> = fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(".tmp-")
+        })
+        .collect();
+    // Removable again, wherever it is now, so the test's directory goes.
+    let moved = leftovers.iter().map(|dir| dir.join("fs/stuck"));
+    for path in moved.chain([stuck]).filter(|p| p.exists()) {
+        tool("chattr", &["-i"], &path);
+    }
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("unused layer snapshot sha256:{unused} ("))),
+        "reported, not repaired: {}",
+        run.stdout
+    );
+    assert!(!snapshots.join(&unused).exists());
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    // What is left is an unfinished snapshot, swept once it is old.
+    tool("touch", &["-d", "2 hours ago"], &leftovers[0]);
+    let repaired = fx.ok(&["system", "check", "--repair"]);
+    assert!(
+        repaired.contains(&format!(
+            "repaired: unfinished layer snapshot {} (",
+            leftovers[0].display()
+        )),
+        "{repaired}"
+    );
+    assert!(!leftovers[0].exists());
 }

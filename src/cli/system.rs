@@ -59,8 +59,8 @@ enum Shell {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Remove corrupt and orphaned blobs, leftover temporary files and
-    /// downloads cut short more than a day ago
+    /// Remove corrupt and orphaned blobs, leftover temporary files, unused
+    /// layer snapshots and downloads cut short more than a day ago
     #[arg(long)]
     repair: bool,
 }
@@ -126,7 +126,9 @@ fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
     // table per section, each after its title.
     let now = Utc::now();
     let cache_title = format!("\nBuild cache usage: {}\n\n", human_size4(cache.size));
-    let sections = [
+    let snapshots = container::snapshot_usage(&ctx.store, &catalog, &containers)?;
+    let snapshots_title = format!("\n{}\n\n", view::df_snapshots_title(&snapshots));
+    let mut sections = vec![
         (
             "Images space usage:\n\n",
             view::DF_IMAGES_TABLE,
@@ -152,6 +154,19 @@ fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
             view::df_build_cache_rows(&cache, now),
         ),
     ];
+    // rimg's own, after Docker's sections, and only when there are
+    // snapshots (never with the copy driver): the four rows and sections
+    // above keep Docker's figures, where an image's size is its unpacked
+    // layers' whether or not they are unpacked; this says what the
+    // unpacked copies take besides the store's blobs.
+    if !snapshots.is_empty() {
+        sections.push((
+            snapshots_title.as_str(),
+            view::DF_SNAPSHOTS_TABLE,
+            view::df_snapshots_header(),
+            view::df_snapshot_rows(&snapshots),
+        ));
+    }
     let mut out = io::stdout().lock();
     for (title, table, header, rows) in sections {
         out.write_all(title.as_bytes())?;
@@ -162,18 +177,11 @@ fn df(ctx: &Context, args: DfArgs) -> Result<ExitCode> {
 }
 
 fn check(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
-    let report = ctx.store.check(args.repair)?;
+    // The store's blobs and files, then the containers' layer snapshots.
+    let report = container::check(&ctx.store, args.repair)?;
     let mut out = io::stdout().lock();
     for problem in &report.repaired {
         writeln!(out, "repaired: {problem}")?;
-    }
-    if args.repair {
-        // Snapshots of images removed by a killed `rmi`, and unpacks a
-        // killed `create` left.
-        let swept = container::sweep_snapshots(&ctx.store)?;
-        if swept > 0 {
-            writeln!(out, "repaired: removed {swept} unused layer snapshot(s)")?;
-        }
     }
     for problem in &report.problems {
         writeln!(out, "{problem}")?;

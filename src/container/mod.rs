@@ -31,18 +31,19 @@ mod usage;
 
 pub(crate) use commit::write_layer;
 pub use commit::{commit, CommitOptions};
-pub use usage::{disk_usage, prune_images, ContainerUsage};
+pub use usage::{disk_usage, prune_images, snapshot_usage, ContainerUsage, SnapshotUsage};
 
 use crate::digest::Digest;
 use crate::durable::{self, AtomicFile, Mode};
 use crate::image::instruction::InstructionError;
-use crate::image::{Catalog, ImageError, ImageUsers};
+use crate::image::{Catalog, Image, ImageError, ImageUsers};
 use crate::layer;
 use crate::oci::Descriptor;
 use crate::runtime::ContainerSpec;
-use crate::store::{io_context as store_io, Store, StoreError};
+use crate::store::{io_context as store_io, CheckReport, Problem, Store, StoreError, StoreLock};
 use changes::Change;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -607,17 +608,50 @@ pub fn export_to_path(store: &Store, arg: &str, path: &Path) -> Result<()> {
     file.commit().map_err(writing())
 }
 
-/// Removes the snapshots that no image and no container uses; returns how
-/// many went.
-pub fn sweep_snapshots(store: &Store) -> Result<usize> {
-    let _lock = store.lock()?;
-    let mut keep = std::collections::BTreeSet::new();
-    for image in Catalog::load(store)?.images() {
-        keep.extend(crate::oci::chain_ids(&image.config.rootfs.diff_ids));
+/// Who uses a layer snapshot.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotUsers {
+    /// Images whose layers it is.
+    pub images: usize,
+    /// Containers mounted over it (their `lowers`).
+    pub containers: usize,
+    /// Whether an image a container uses names it: then it goes only
+    /// with the container, as the image does.
+    pub active: bool,
+}
+
+/// The snapshots `images` and `containers` name, and by whom. What no one
+/// names here (and no mount uses) is what sweeps remove.
+fn snapshot_users<'a>(
+    images: &[Image],
+    containers: impl Iterator<Item = &'a Container>,
+) -> BTreeMap<Digest, SnapshotUsers> {
+    let mut users: BTreeMap<Digest, SnapshotUsers> = BTreeMap::new();
+    let mut active = BTreeSet::new();
+    for container in containers {
+        active.extend(container.images().cloned());
+        for chain in container.lowers.iter().flatten() {
+            users.entry(chain.clone()).or_default().containers += 1;
+        }
     }
-    for container in Containers::new(store).list()? {
-        keep.extend(container.lowers.into_iter().flatten());
+    for image in images {
+        let used = active.contains(&image.id);
+        for chain in crate::oci::chain_ids(&image.config.rootfs.diff_ids) {
+            let entry = users.entry(chain).or_default();
+            entry.images += 1;
+            entry.active |= used;
+        }
     }
+    users
+}
+
+/// The snapshots that images and containers name. The caller holds the
+/// store lock, under which images and containers are recorded, so the
+/// answer holds while it does.
+fn snapshots_in_use(store: &Store, _lock: &StoreLock) -> Result<BTreeSet<Digest>> {
+    let containers = Containers::new(store).list()?;
+    let users = snapshot_users(Catalog::load(store)?.images(), containers.iter());
+    let mut in_use: BTreeSet<Digest> = users.into_keys().collect();
     // A build's steps keep theirs while the cache holds them: the next
     // build that reuses a step then mounts it at once.
     for (_, record) in store.cache_records()? {
@@ -625,10 +659,51 @@ pub fn sweep_snapshots(store: &Store) -> Result<usize> {
             .read_json::<crate::oci::Manifest>(&record.manifest.digest)
             .and_then(|m| store.read_json::<crate::oci::ImageConfig>(&m.config.digest));
         if let Ok(config) = config {
-            keep.extend(crate::oci::chain_ids(&config.rootfs.diff_ids));
+            in_use.extend(crate::oci::chain_ids(&config.rootfs.diff_ids));
         }
     }
-    overlay::Snapshots::new(store).sweep(&keep)
+    Ok(in_use)
+}
+
+/// Removes the snapshots that no image, no container and no mount uses,
+/// and unpacks killed commands left.
+pub fn sweep_snapshots(store: &Store) -> Result<()> {
+    let lock = store.lock()?;
+    overlay::Snapshots::new(store).sweep(&snapshots_in_use(store, &lock)?)
+}
+
+/// `system check`: the store's own check, then what the snapshots'
+/// sweeps would remove — snapshots no image, container or mount uses,
+/// unpacks left unfinished — reported with the space it takes, as
+/// leftovers (not damage); `repair` removes exactly those.
+pub fn check(store: &Store, repair: bool) -> Result<CheckReport> {
+    let mut report = store.check(repair)?;
+    let lock = store.lock()?;
+    let snapshots = overlay::Snapshots::new(store);
+    for unused in snapshots.unused(&snapshots_in_use(store, &lock)?)? {
+        let size = match &unused.chain {
+            Some(chain) => snapshots.size(chain)?.map(|(size, _)| size),
+            None => overlay::measure(&unused.path)?,
+        };
+        // Removed since it was listed: an unpack that failed cleans up
+        // after itself without the store lock.
+        let Some(size) = size else {
+            continue;
+        };
+        let problem = match unused.chain.clone() {
+            Some(chain) => Problem::UnusedSnapshot { chain, size },
+            None => Problem::UnfinishedSnapshot {
+                path: unused.path.clone(),
+                size,
+            },
+        };
+        if repair && snapshots.remove(&unused).is_ok() {
+            report.repaired.push(problem);
+        } else {
+            report.problems.push(problem);
+        }
+    }
+    Ok(report)
 }
 
 /// Which containers use which images: image ID → a container's ID.

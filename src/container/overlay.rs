@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! <root>/snapshots/<chain-id hex>/fs/   one layer's files, overlay whiteouts
+//! <root>/snapshots/<chain-id hex>/size  the bytes it takes, once measured
 //! <root>/snapshots/empty/               the bottom of a lower-only mount
-//! <root>/snapshots/.tmp-*/              a snapshot being unpacked
+//! <root>/snapshots/.tmp-*/              a snapshot being unpacked or removed
 //! <root>/containers/<id>/upper/         the container's changes (overlay's upper)
 //! <root>/containers/<id>/work/          overlay's work directory
 //! <root>/containers/<id>/rootfs/        the mount point
@@ -13,9 +14,12 @@
 //!
 //! A snapshot is unpacked into a temporary directory and renamed into
 //! place, so a crash leaves either no snapshot or a whole one (and a
-//! `.tmp-*` directory that a sweep removes once it is an hour old).
-//! Sweeps (`rmi`, `image prune`, `rm`, `system check --repair`) keep what
-//! an image, a container record or a mount names. A layer is unpacked
+//! `.tmp-*` directory that a sweep removes once it is an hour old); a
+//! snapshot is renamed to such a name before it is removed, so a removal
+//! cut short leaves no part of one under its chain ID either. Sweeps
+//! (`rmi`, `image prune`, `rm`, `system check --repair`) keep what an
+//! image, a container record or a mount names; `system check` reports
+//! what they would remove, and `system df -v` what each snapshot takes. A layer is unpacked
 //! with [`unpack`](super::unpack)'s overlay mode, so a hostile layer is
 //! confined to its snapshot directory as it is to a rootfs.
 //!
@@ -32,10 +36,11 @@ use super::snapshot::{self, walk_order, Entry, Meta};
 use super::unpack::{self, UnpackError};
 use super::{io_context, ContainerError, Result};
 use crate::digest::Digest;
+use crate::durable;
 use crate::layer;
 use crate::oci::{self, Descriptor};
-use crate::store::Store;
-use std::collections::{BTreeSet, HashMap};
+use crate::store::{Store, StoreLock};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, BufReader};
@@ -161,6 +166,18 @@ pub struct Snapshots {
     dir: PathBuf,
 }
 
+/// A snapshot no image, container or mount uses, or an unpack left
+/// unfinished: what a sweep removes and `system check` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    pub path: PathBuf,
+    /// The snapshot's chain ID; `None` for an unfinished unpack.
+    pub chain: Option<Digest>,
+}
+
+/// The file beside a snapshot's `fs/` that records the bytes it takes.
+const SIZE_RECORD: &str = "size";
+
 impl Snapshots {
     pub fn new(store: &Store) -> Snapshots {
         Snapshots {
@@ -204,6 +221,18 @@ impl Snapshots {
         Ok(chains)
     }
 
+    /// A new `.tmp-*` directory: an unfinished snapshot until renamed to
+    /// its chain ID, which sweeps remove once an hour old.
+    fn tmp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.dir)
+            .map_err(io_context(format!(
+                "creating a directory in {}",
+                self.dir.display()
+            )))
+    }
+
     /// Unpacks one layer into a temporary directory, renamed into place
     /// once whole.
     fn unpack(&self, layer: &Descriptor, chain: &Digest, blob: File) -> Result<()> {
@@ -215,13 +244,7 @@ impl Snapshots {
             let context = context.to_string();
             move |source| unpack_error(UnpackError::Io { context, source })
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.dir)
-            .map_err(io_context(format!(
-                "creating a directory in {}",
-                self.dir.display()
-            )))?;
+        let tmp = self.tmp_dir()?;
         let root = tmp.path().join("fs");
         fs::create_dir(&root).map_err(io_error("creating the snapshot"))?;
         let size = blob.metadata().map_err(io_error("decompressing"))?.len();
@@ -304,23 +327,27 @@ impl Snapshots {
             .collect())
     }
 
-    /// Removes every snapshot not in `keep` and not mounted, and
-    /// unfinished ones an hour old; returns how many snapshots went. The
-    /// caller holds the store lock, under which containers are recorded,
-    /// so no snapshot in use goes.
-    pub fn sweep(&self, keep: &BTreeSet<Digest>) -> Result<usize> {
-        // A build's working tree may stand on layers no image names yet:
-        // whatever is mounted stays.
-        let mounted = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut removed = 0;
-        for chain in self.list()? {
-            if !keep.contains(&chain) && !mounted.contains(&*self.fs(&chain).to_string_lossy()) {
-                let path = self.dir.join(chain.hex());
-                super::remove_tree(&path)
-                    .map_err(io_context(format!("removing {}", path.display())))?;
-                removed += 1;
-            }
-        }
+    /// Whether the snapshot `chain` is a lower layer of a mount in `table`
+    /// ([`mount_table`]): a container's, or a build's working tree,
+    /// which may stand on layers no image names yet.
+    pub fn is_mounted(&self, table: &str, chain: &Digest) -> bool {
+        table.contains(&*self.fs(chain).to_string_lossy())
+    }
+
+    /// What a sweep removes: every snapshot not in `keep` and not
+    /// mounted, and unpacks left unfinished an hour ago (a younger one may
+    /// be another rimg's, running).
+    pub fn unused(&self, keep: &BTreeSet<Digest>) -> Result<Vec<Unused>> {
+        let mounted = mount_table();
+        let mut unused: Vec<Unused> = self
+            .list()?
+            .into_iter()
+            .filter(|chain| !keep.contains(chain) && !self.is_mounted(&mounted, chain))
+            .map(|chain| Unused {
+                path: self.dir.join(chain.hex()),
+                chain: Some(chain),
+            })
+            .collect();
         if let Ok(entries) = fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 let old = entry
@@ -330,11 +357,77 @@ impl Snapshots {
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age > crate::store::TEMP_EXPIRY);
                 if entry.file_name().as_bytes().starts_with(b".tmp-") && old {
-                    let _ = super::remove_tree(&entry.path());
+                    unused.push(Unused {
+                        path: entry.path(),
+                        chain: None,
+                    });
                 }
             }
         }
-        Ok(removed)
+        Ok(unused)
+    }
+
+    /// Removes what [`unused`](Self::unused) finds. The caller holds the
+    /// store lock, under which containers are recorded, so no snapshot in
+    /// use goes. An unfinished unpack that cannot be removed now is tried
+    /// again next time.
+    pub fn sweep(&self, keep: &BTreeSet<Digest>) -> Result<()> {
+        for unused in self.unused(keep)? {
+            match self.remove(&unused) {
+                Err(_) if unused.chain.is_none() => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes one of what [`unused`](Self::unused) found. A snapshot is
+    /// renamed to an unfinished one's name first: should its removal stop
+    /// halfway, what is left is swept later, never taken for a whole
+    /// snapshot by the next [`prepare`](Self::prepare).
+    pub fn remove(&self, unused: &Unused) -> Result<()> {
+        let removing = match unused.chain {
+            Some(_) => {
+                let tmp = self.tmp_dir()?.keep();
+                // Over the empty directory just made: a unique free name.
+                fs::rename(&unused.path, &tmp)
+                    .map_err(io_context(format!("removing {}", unused.path.display())))?;
+                tmp
+            }
+            None => unused.path.clone(),
+        };
+        super::remove_tree(&removing)
+            .map_err(io_context(format!("removing {}", removing.display())))
+    }
+
+    /// The bytes the snapshot `chain` takes on disk, as recorded by an
+    /// earlier [`record_size`](Self::record_size) (plus the record's own
+    /// blocks), else measured; `None` if it is gone (removed meanwhile).
+    /// The second value says whether it was measured now, so worth
+    /// recording.
+    pub fn size(&self, chain: &Digest) -> Result<Option<(u64, bool)>> {
+        let dir = self.dir.join(chain.hex());
+        if let Some(size) = read_size_record(&dir.join(SIZE_RECORD)) {
+            return Ok(Some((size, false)));
+        }
+        Ok(measure(&dir)?.map(|size| (size, true)))
+    }
+
+    /// Records the snapshot `chain`'s measured size, so later `system df`
+    /// calls read it instead of walking the tree: a snapshot never changes
+    /// once in place (overlayfs never writes to a lower layer). The caller
+    /// holds the store lock, so no sweep is removing the directory (a
+    /// file written into it then would make that removal fail). Best
+    /// effort: unrecorded, it is measured again next time.
+    pub fn record_size(&self, _lock: &StoreLock, chain: &Digest, size: u64) {
+        let dir = self.dir.join(chain.hex());
+        if dir.is_dir() {
+            let _ = durable::AtomicFile::create(&dir.join(SIZE_RECORD), durable::Mode::Private)
+                .and_then(|file| {
+                    io::Write::write_all(&mut file.as_file(), size.to_string().as_bytes())?;
+                    file.commit_unsynced()
+                });
+        }
     }
 
     /// The lower directories for `chains` (bottom first), top first as
@@ -394,6 +487,61 @@ impl Snapshots {
         let _ = unmount(target.path());
         result
     }
+}
+
+/// What a size record says, with the blocks the record itself takes.
+/// A record is only ever written whole (renamed into place), but an
+/// unreadable one is measured again rather than trusted.
+fn read_size_record(path: &Path) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let blocks = file.metadata().ok()?.blocks();
+    let mut text = String::new();
+    io::Read::read_to_string(&mut file, &mut text).ok()?;
+    let size: u64 = text.trim().parse().ok()?;
+    Some(size + blocks * 512)
+}
+
+/// The bytes the tree at `root` takes on disk (see [`disk_use`]); `None`
+/// if it is gone, removed before or while it was measured.
+pub fn measure(root: &Path) -> Result<Option<u64>> {
+    match disk_use(root) {
+        Ok(size) => Ok(Some(size)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_context(format!("measuring {}", root.display()))(e)),
+    }
+}
+
+/// The bytes the tree at `root` takes on disk, as `du -sx` counts them:
+/// allocated blocks (`st_blocks`), not apparent sizes, each inode once
+/// however many names it has. Blocks are what removing the tree frees: a
+/// layer of many small files and directories takes more than their
+/// lengths add up to (Debian bookworm's minbase layer: 215.4MB of blocks,
+/// 202.2MB apparent), and a sparse file far less.
+fn disk_use(root: &Path) -> io::Result<u64> {
+    let top = fs::symlink_metadata(root)?;
+    let mut total = top.blocks() * 512;
+    let mut linked = HashSet::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.dev() != top.dev() {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if meta.nlink() > 1 && !linked.insert(meta.ino()) {
+                continue;
+            }
+            total += meta.blocks() * 512;
+        }
+    }
+    Ok(total)
 }
 
 fn option_path(path: &Path) -> Result<String> {
@@ -567,6 +715,13 @@ fn legacy_mount(target: &Path, options: &str, flags: libc::c_ulong) -> io::Resul
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The mounts as `/proc/self/mountinfo` lists them (overlays with their
+/// lower directories); empty, as if nothing were mounted, if it cannot be
+/// read.
+pub fn mount_table() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()
 }
 
 /// Detaches the mount at `target`.

@@ -1,7 +1,9 @@
 //! What containers hold on to: the image commands that must know which
-//! images containers use (`image prune`, `system df`).
+//! images containers use (`image prune`, `system df`), and the layer
+//! snapshots under them (`system df -v`).
 
-use super::{image_users, size_rw, Container, Containers, Result};
+use super::{image_users, overlay, size_rw, Container, Containers, Result, SnapshotUsers};
+use crate::digest::Digest;
 use crate::image::{self, Catalog, DiskUsage, Image, PruneFilter, PruneReport};
 use crate::store::Store;
 use std::cell::OnceCell;
@@ -54,4 +56,65 @@ pub fn disk_usage(store: &Store, catalog: &Catalog) -> Result<(DiskUsage, Vec<Co
     }
     usage.containers = containers.len();
     Ok((usage, containers))
+}
+
+/// One layer snapshot's share of the disk, for `system df -v`.
+#[derive(Debug)]
+pub struct SnapshotUsage {
+    pub chain: Digest,
+    /// The bytes it takes on disk (see [`overlay::measure`]).
+    pub size: u64,
+    pub users: SnapshotUsers,
+    /// Whether a mount (a container's, a build's working tree) stands on
+    /// it.
+    pub mounted: bool,
+}
+
+impl SnapshotUsage {
+    /// Whether removing the images no container uses (`image prune -a`)
+    /// would free it: as an image's unique layers, its snapshots are
+    /// reclaimable exactly when it is.
+    pub fn reclaimable(&self) -> bool {
+        self.users.containers == 0 && !self.users.active && !self.mounted
+    }
+}
+
+/// `system df -v`: the layer snapshots with the bytes each takes and who
+/// uses it. A snapshot's size is measured once and recorded beside it (it
+/// never changes), so only snapshots new since the last call are walked.
+pub fn snapshot_usage(
+    store: &Store,
+    catalog: &Catalog,
+    containers: &[ContainerUsage],
+) -> Result<Vec<SnapshotUsage>> {
+    let snapshots = overlay::Snapshots::new(store);
+    let users = super::snapshot_users(catalog.images(), containers.iter().map(|c| &c.container));
+    let mounts = overlay::mount_table();
+    let mut usage = Vec::new();
+    let mut measured = Vec::new();
+    for chain in snapshots.list()? {
+        // Removed since it was listed: no longer there to count.
+        let Some((size, new)) = snapshots.size(&chain)? else {
+            continue;
+        };
+        if new {
+            measured.push((chain.clone(), size));
+        }
+        usage.push(SnapshotUsage {
+            users: users.get(&chain).copied().unwrap_or_default(),
+            mounted: snapshots.is_mounted(&mounts, &chain),
+            chain,
+            size,
+        });
+    }
+    // Recorded only if no other rimg holds the store: a read command does
+    // not wait on writers for a cache.
+    if !measured.is_empty() {
+        if let Some(lock) = store.try_lock()? {
+            for (chain, size) in &measured {
+                snapshots.record_size(&lock, chain, *size);
+            }
+        }
+    }
+    Ok(usage)
 }

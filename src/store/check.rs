@@ -45,6 +45,14 @@ pub enum Problem {
     /// A download no running rimg is writing: the next pull of the blob
     /// resumes it. `--repair` removes it once it has expired.
     Resumable { path: PathBuf, size: u64 },
+    /// A layer snapshot no image, container or mount uses: what a killed
+    /// `rmi` or `rm` did not get to remove. Found by `container::check`,
+    /// which knows the containers (the store does not).
+    UnusedSnapshot { chain: Digest, size: u64 },
+    /// A layer snapshot's unpack (or removal) a killed command left an
+    /// hour ago or more. Found by `container::check`, as unused snapshots
+    /// are.
+    UnfinishedSnapshot { path: PathBuf, size: u64 },
 }
 
 impl Problem {
@@ -60,7 +68,10 @@ impl Problem {
     /// The bytes a leftover takes on disk (none for damage).
     fn reclaimable(&self) -> u64 {
         match self {
-            Problem::Orphan { size, .. } | Problem::Resumable { size, .. } => *size,
+            Problem::Orphan { size, .. }
+            | Problem::Resumable { size, .. }
+            | Problem::UnusedSnapshot { size, .. }
+            | Problem::UnfinishedSnapshot { size, .. } => *size,
             Problem::Leftover(path) | Problem::StaleCache(path) => {
                 fs::metadata(path).map_or(0, |m| m.len())
             }
@@ -92,6 +103,15 @@ impl fmt::Display for Problem {
             Problem::Resumable { path, size } => write!(
                 f,
                 "resumable download {} ({size} bytes), kept for the next pull",
+                path.display()
+            ),
+            Problem::UnusedSnapshot { chain, size } => write!(
+                f,
+                "unused layer snapshot {chain} ({size} bytes), named by no image, container or mount"
+            ),
+            Problem::UnfinishedSnapshot { path, size } => write!(
+                f,
+                "unfinished layer snapshot {} ({size} bytes), left by a stopped unpack or removal",
                 path.display()
             ),
         }
@@ -203,6 +223,8 @@ impl Store {
                 Problem::Resumable { path, .. } => remove_if_expired(path, PARTIAL_EXPIRY),
                 // Pulling or loading the image again is the repair.
                 Problem::Incomplete { .. } => false,
+                // Not the store's to find (see `container::check`).
+                Problem::UnusedSnapshot { .. } | Problem::UnfinishedSnapshot { .. } => false,
             };
             if fixed {
                 report.repaired.push(problem);

@@ -295,6 +295,21 @@ impl Store {
         })
     }
 
+    /// The store's lock if no one holds it now: for a read command that
+    /// would only record something for later and must not wait on a
+    /// writer to do so.
+    pub fn try_lock(&self) -> Result<Option<StoreLock>> {
+        let path = self.meta_dir().join("lock");
+        let file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(io_context(format!("locking {}", path.display()))(e))
+            }
+        }
+    }
+
     /// Reads `index.json`. Needs no lock: writers replace it by rename.
     pub fn read_index(&self) -> Result<Index> {
         let path = self.index_path();
@@ -552,15 +567,20 @@ pub struct StoreLock {
 /// Opens (creating it if need be) and exclusively flocks `path`; the lock
 /// lasts as long as the returned file.
 pub(crate) fn lock_file(path: &Path) -> Result<File> {
-    let file = fs::OpenOptions::new()
+    let file = open_lock_file(path)?;
+    file.lock()
+        .map_err(io_context(format!("locking {}", path.display())))?;
+    Ok(file)
+}
+
+/// Opens a lock file, creating it if need be.
+fn open_lock_file(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(io_context(format!("opening {}", path.display())))?;
-    file.lock()
-        .map_err(io_context(format!("locking {}", path.display())))?;
-    Ok(file)
+        .map_err(io_context(format!("opening {}", path.display())))
 }
 
 /// fsyncs a directory so a rename into it survives a crash.

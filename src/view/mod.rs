@@ -5,7 +5,7 @@ mod inspect;
 pub use inspect::{inspect, Metadata, INSPECT_TYPES};
 
 use crate::container::state::State;
-use crate::container::{Container, ContainerUsage};
+use crate::container::{Container, ContainerUsage, SnapshotUsage};
 use crate::format::units::{go_zero_time, history_created_since, image_created_since};
 use crate::format::{ellipsis, human_size, human_size4, time_ago};
 use crate::image::{Catalog, DiskUsage, Image, ImageUsage, ListRow};
@@ -35,6 +35,10 @@ pub const DF_IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.
 pub const DF_CONTAINERS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
 pub const DF_VOLUMES_TABLE: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
 pub const DF_BUILD_CACHE_TABLE: &str = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
+/// rimg's own section of `system df -v`: the overlay driver's layer
+/// snapshots.
+pub const DF_SNAPSHOTS_TABLE: &str =
+    "table {{.ID}}\t{{.Size}}\t{{.Images}}\t{{.Containers}}\t{{.Reclaimable}}";
 
 /// Column titles for the fields a `table` format may use.
 pub fn images_header() -> Value {
@@ -298,6 +302,44 @@ pub fn df_build_cache_header() -> Value {
         "ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
         "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED",
     })
+}
+
+pub fn df_snapshots_header() -> Value {
+    json!({
+        "ID": "CHAIN ID", "Size": "SIZE", "Images": "IMAGES", "Containers": "CONTAINERS",
+        "Reclaimable": "RECLAIMABLE",
+    })
+}
+
+/// `system df -v`'s layer snapshots' title: their total and what of it
+/// removing unused images would free.
+pub fn df_snapshots_title(snapshots: &[SnapshotUsage]) -> String {
+    let total = snapshots.iter().map(|s| s.size).sum();
+    let free = snapshots
+        .iter()
+        .filter(|s| s.reclaimable())
+        .map(|s| s.size)
+        .sum();
+    format!(
+        "Layer snapshots usage: {}, reclaimable {}",
+        human_size4(total),
+        reclaimable(free, total)
+    )
+}
+
+/// `system df -v`'s layer snapshots, by chain ID, short as image IDs.
+pub fn df_snapshot_rows(snapshots: &[SnapshotUsage]) -> Vec<Value> {
+    snapshots
+        .iter()
+        .map(|s| {
+            json!({
+                "ID": &s.chain.hex()[..12], "Size": human_size4(s.size),
+                "Images": s.users.images.to_string(),
+                "Containers": s.users.containers.to_string(),
+                "Reclaimable": s.reclaimable().to_string(),
+            })
+        })
+        .collect()
 }
 
 /// `SIZE (PERCENT%)`, or just the size when there is nothing at all.

@@ -2,9 +2,10 @@
 //! crowd of concurrent writers: `system check` finds nothing corrupt,
 //! stray or incomplete and exits 0 — only leftovers of stopped commands
 //! (orphaned blobs of an unfinished pull or load, resumable downloads,
-//! idle temporary files, stale cache entries) — and every file under
-//! `blobs/sha256` hashes to its name, checked here independently of
-//! rimg's own check.
+//! idle temporary files, stale cache entries, layer snapshots of an image
+//! a killed `rmi` removed, unpacks a killed `create` left) — and every
+//! file under `blobs/sha256` hashes to its name, checked here
+//! independently of rimg's own check.
 
 use super::rimg_command;
 use rimg::digest::Digest;
@@ -17,6 +18,8 @@ const REPAIRABLE: &[&str] = &[
     "leftover temporary file ",
     "stale layer cache entry ",
     "resumable download ",
+    "unused layer snapshot ",
+    "unfinished layer snapshot ",
 ];
 
 /// Runs `rimg system check` and fails the test on anything but repairable
