@@ -1164,10 +1164,73 @@ fn quiet_iidfile_labels_network_and_platform() {
         fx.ok(&["run", "--rm", "flags:1", "cat", "/links"]).trim(),
         "1"
     );
-    let other = build(&fx, &dir, &["--platform", "linux/s390x"]);
+    let bad = build(&fx, &dir, &["--platform", "s390x"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("invalid platform"), "{bad:?}");
+}
+
+/// `--platform` and `FROM --platform` build for another platform, as
+/// BuildKit does without emulation for steps that run nothing: the base
+/// is pulled for that platform (a multi-platform list's entry), `scratch`
+/// and the image say it, and TARGETARCH is it. A base here only for
+/// another platform is Docker's error.
+#[test]
+fn builds_for_another_platform() {
+    use common::layout::ImageSpec as LayoutSpec;
+    let registry = common::registry::Registry::start();
+    let fx = fixture();
+    let (amd64, arm64, list) = (
+        registry.image("multi/amd64"),
+        registry.image("multi/arm64"),
+        registry.image("multi/list"),
+    );
+    for (seed, arch) in [(1, "amd64"), (2, "arm64")] {
+        let spec = LayoutSpec::new(seed, 1, 512).platform(arch, None);
+        let dest = format!("multi/{arch}:latest");
+        registry.push_image_with(&spec, &dest, &["--format", "v2s2"]);
+    }
+    fx.ok(&["manifest", "create", "--insecure", &list, &amd64, &arm64]);
+    fx.ok(&["manifest", "push", "--insecure", &list]);
+    let platform_of = |image: &str| {
+        fx.ok(&[
+            "inspect",
+            "-f",
+            "{{.Os}}/{{.Architecture}} {{.Config.Labels.arch}}",
+            image,
+        ])
+    };
+
+    let dockerfile = format!("FROM {list}\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n");
+    let dir = context(&fx, "ctx", &[("Dockerfile", &dockerfile)]);
+    build_ok(&fx, &dir, &["--platform", "linux/arm64", "-t", "arm:1"]);
+    assert_eq!(platform_of("arm:1"), "linux/arm64 arm64\n");
+    let scratch = context(
+        &fx,
+        "scratch",
+        &[(
+            "Dockerfile",
+            "FROM --platform=linux/arm64 scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n",
+        )],
+    );
+    build_ok(&fx, &scratch, &["-t", "scratch:1"]);
+    // FROM --platform sets the stage's; TARGETARCH stays the build's.
+    let host = fx.ok(&["inspect", "-f", "{{.Architecture}}", "base"]);
+    assert_eq!(
+        platform_of("scratch:1"),
+        format!("linux/arm64 {}", host.trim_end()) + "\n"
+    );
+
+    // Only an amd64 image by that name, and the registry has none.
+    let local = registry.image("only/here:1");
+    fx.ok(&["tag", "base", &local]);
+    let dir = context(&fx, "local", &[("Dockerfile", &format!("FROM {local}\n"))]);
+    let other = build(&fx, &dir, &["--platform", "linux/arm64"]);
     assert_eq!(other.code, 1, "{other:?}");
     assert!(
-        other.stderr.contains("this machine's platform only"),
+        other.stderr.contains(&format!(
+            "image with reference {local} was found but does not match the specified platform: wanted linux/arm64, actual: linux/{}",
+            host.trim_end()
+        )),
         "{other:?}"
     );
 }

@@ -30,7 +30,7 @@ use crate::dockerfile::{parser, DockerfileError};
 use crate::image::instruction::{self as apply, InstructionError};
 use crate::image::writer;
 use crate::image::{Catalog, ImageError};
-use crate::oci::{Descriptor, Field, History, ImageConfig, KeepOrder, RuntimeConfig};
+use crate::oci::{Descriptor, Field, History, ImageConfig, KeepOrder, Platform, RuntimeConfig};
 use crate::reference::Reference;
 use crate::runtime::{Network, ProcessConfig, Runtime, RuntimeError};
 use crate::store::{Lease, Store, StoreError};
@@ -45,6 +45,13 @@ use tree::{StepLayer, WorkingTree};
 pub enum BuildError {
     #[error(transparent)]
     Dockerfile(#[from] DockerfileError),
+    /// Docker's words for a base that is not for the platform asked for.
+    #[error("image with reference {image} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    Platform {
+        image: String,
+        wanted: String,
+        actual: String,
+    },
     /// The context or Dockerfile could not be had, in Docker's words.
     #[error("{0}")]
     Context(String),
@@ -120,8 +127,9 @@ pub type HostError = Box<dyn std::error::Error + Send + Sync>;
 /// What the caller provides: the network, through its registry client
 /// and async runtime.
 pub trait Host {
-    /// Pulls `name` into the store (printing its progress).
-    fn pull(&self, name: &str) -> std::result::Result<(), HostError>;
+    /// Pulls `name` into the store (printing its progress), for
+    /// `platform` if given, else this machine's.
+    fn pull(&self, name: &str, platform: Option<&Platform>) -> std::result::Result<(), HostError>;
     /// Downloads `url` (ADD's remote source) into the file `dest`; its
     /// `Last-Modified` time, if the server sent one.
     fn download(&self, url: &str, dest: &Path) -> std::result::Result<Option<i64>, HostError>;
@@ -155,6 +163,8 @@ pub struct BuildOptions {
     /// `SOURCE_DATE_EPOCH`: every time in the image, and no file's mtime
     /// in a layer, later than this.
     pub source_date_epoch: Option<i64>,
+    /// `--platform`: what to build for; `None` is this machine's.
+    pub platform: Option<Platform>,
 }
 
 /// What a build made.
@@ -179,20 +189,19 @@ const PROXY_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
-/// The platform ARGs BuildKit defines in the global scope.
-fn platform_args() -> Vec<(String, String)> {
-    let host = crate::platform::host();
-    let platform = match &host.variant {
-        Some(v) => format!("{}/{}/{v}", host.os, host.architecture),
-        None => format!("{}/{}", host.os, host.architecture),
-    };
-    let variant = host.variant.clone().unwrap_or_default();
+/// The platform ARGs BuildKit defines in the global scope: TARGET* for
+/// the platform built for, BUILD* for this machine.
+fn platform_args(target: &Platform) -> Vec<(String, String)> {
     let mut args = Vec::new();
-    for prefix in ["TARGET", "BUILD"] {
-        args.push((format!("{prefix}PLATFORM"), platform.clone()));
-        args.push((format!("{prefix}OS"), host.os.clone()));
-        args.push((format!("{prefix}ARCH"), host.architecture.clone()));
-        args.push((format!("{prefix}VARIANT"), variant.clone()));
+    for (prefix, platform) in [("TARGET", target), ("BUILD", &crate::platform::host())] {
+        let variant = platform.variant.clone().unwrap_or_default();
+        args.push((
+            format!("{prefix}PLATFORM"),
+            crate::platform::format(platform),
+        ));
+        args.push((format!("{prefix}OS"), platform.os.clone()));
+        args.push((format!("{prefix}ARCH"), platform.architecture.clone()));
+        args.push((format!("{prefix}VARIANT"), variant));
     }
     args
 }
@@ -369,7 +378,11 @@ impl<'a> Builder<'a> {
         fs::create_dir(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
         let dir_lock = crate::store::lock_file(&dir.join("lock"))?;
         let lexer = Lexer::new(stages.escape);
-        let mut global_args = platform_args();
+        let target = options
+            .platform
+            .clone()
+            .unwrap_or_else(crate::platform::host);
+        let mut global_args = platform_args(&target);
         let mut consumed = BTreeSet::new();
         for def in &stages.global_args {
             let value = arg_value(def, &options.build_args, &lexer, &global_args)?;
@@ -536,14 +549,22 @@ impl<'a> Builder<'a> {
         let count = self.stage_step.2;
         self.show(|r| r.step(step, total, (&label, 1, count), &stage.original))?;
         let name = self.expand_global(&stage.from.image)?;
+        // `FROM --platform` (often `$BUILDPLATFORM`), else `--platform`.
+        let platform = match &stage.from.platform {
+            Some(p) => Some(
+                crate::platform::parse(&self.expand_global(p)?)
+                    .map_err(|e| BuildError::Expansion(e.to_string()))?,
+            ),
+            None => self.options.platform.clone(),
+        };
         let mut state = if name.eq_ignore_ascii_case("scratch") {
-            let host = crate::platform::host();
+            let platform = platform.unwrap_or_else(crate::platform::host);
             State {
                 index: stage.index,
                 config: ImageConfig {
-                    architecture: host.architecture,
-                    os: host.os,
-                    variant: host.variant,
+                    architecture: platform.architecture,
+                    os: platform.os,
+                    variant: platform.variant,
                     rootfs: crate::oci::RootFs {
                         kind: "layers".into(),
                         ..Default::default()
@@ -572,7 +593,7 @@ impl<'a> Builder<'a> {
                 stepped: base.stepped,
             }
         } else {
-            let (id, config, layers) = self.base_image(&name)?;
+            let (id, config, layers) = self.base_image(&name, platform.as_ref())?;
             State {
                 index: stage.index,
                 config,
@@ -626,7 +647,13 @@ impl<'a> Builder<'a> {
     }
 
     /// A base image from the store, pulled first if missing or `--pull`.
-    fn base_image(&mut self, name: &str) -> Result<(Digest, ImageConfig, Vec<Descriptor>)> {
+    /// The image `name`, pulled if missing, with `--pull`, or (when a
+    /// platform is asked for) for another platform.
+    fn base_image(
+        &mut self,
+        name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<(Digest, ImageConfig, Vec<Descriptor>)> {
         let find = |store: &Store| -> Result<Option<(Digest, ImageConfig, Vec<Descriptor>)>> {
             let catalog = Catalog::load(store)?;
             Ok(catalog.find(name).ok().map(|found| {
@@ -638,22 +665,42 @@ impl<'a> Builder<'a> {
                 )
             }))
         };
+        let fits = |config: &ImageConfig| {
+            platform
+                .is_none_or(|p| crate::platform::matches(p, &crate::platform::of_config(config)))
+        };
         let found = if self.options.pull {
             None
         } else {
-            find(self.store)?
+            find(self.store)?.filter(|(_, config, _)| fits(config))
         };
         let (id, config, layers) = match found {
             Some(found) => found,
             None => {
                 self.show(|r| r.flush())?;
-                self.host.pull(name).map_err(|source| BuildError::Pull {
-                    image: name.to_string(),
-                    source,
-                })?;
-                find(self.store)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?
+                let pulled = self.host.pull(name, platform);
+                match (pulled, find(self.store)?) {
+                    (Ok(()), Some(found)) => found,
+                    (Ok(()), None) => return Err(ImageError::NotFound(name.to_string()).into()),
+                    // One here for another platform says more than the
+                    // registry's answer.
+                    (Err(_), Some(found)) if platform.is_some() => found,
+                    (Err(source), _) => {
+                        return Err(BuildError::Pull {
+                            image: name.to_string(),
+                            source,
+                        })
+                    }
+                }
             }
         };
+        if let Some(wanted) = platform.filter(|_| !fits(&config)) {
+            return Err(BuildError::Platform {
+                image: name.to_string(),
+                wanted: crate::platform::format(wanted),
+                actual: crate::platform::format(&crate::platform::of_config(&config)),
+            });
+        }
         // The base's blobs stay until the build ends, whatever `rmi` does.
         self.lease.reuse(&id)?;
         for layer in &layers {
@@ -859,7 +906,10 @@ impl<'a> Builder<'a> {
                     .as_ref()
                     .and_then(|r| r.id.clone())
                     .map_or_else(|| "scratch".to_string(), |id| id.to_string()),
-                None => self.base_image(from)?.0.to_string(),
+                None => {
+                    let platform = self.options.platform.clone();
+                    self.base_image(from, platform.as_ref())?.0.to_string()
+                }
             };
             let key = format!("{id}\0{:?}\0{flags}", copy.sources);
             let kind = match &copy.sources[..] {
@@ -1030,7 +1080,9 @@ impl<'a> Builder<'a> {
             }
             return Ok(result.tree.as_ref().expect("just made").rootfs.clone());
         }
-        let (id, _, layers) = self.base_image(from)?;
+        // An image's files, as BuildKit's, for the platform built for.
+        let platform = self.options.platform.clone();
+        let (id, _, layers) = self.base_image(from, platform.as_ref())?;
         let dir = self.dir.join(format!("image-{}", &id.hex()[..12]));
         if !dir.exists() {
             WorkingTree::materialize(self.store, &self.lease, &layers, &dir)?;
@@ -1202,7 +1254,7 @@ impl<'a> Builder<'a> {
             let mut images = Vec::new();
             for name in &self.options.cache_from {
                 // An image that cannot be had is no cache, as in Docker.
-                if let Ok((_, config, layers)) = self.base_image(name) {
+                if let Ok((_, config, layers)) = self.base_image(name, None) {
                     images.push((config, layers));
                 }
             }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use rimg::build::{self, source, BuildOptions, Host, HostError};
 use rimg::format::human_size4;
 use rimg::image;
+use rimg::oci::Platform;
 use rimg::runtime::Network as RunNetwork;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -61,7 +62,7 @@ pub struct BuildArgs {
     /// Set metadata for an image
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
-    /// Set platform if server is multi-platform capable (only this machine's)
+    /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
     /// Set the networking mode for the RUN instructions during build (host or none)
@@ -116,8 +117,8 @@ struct Network<'a> {
 }
 
 impl Host for Network<'_> {
-    fn pull(&self, name: &str) -> Result<(), HostError> {
-        super::registry::pull_image(self.ctx, name, self.quiet).map_err(|e| e.into())
+    fn pull(&self, name: &str, platform: Option<&Platform>) -> Result<(), HostError> {
+        super::registry::pull_image(self.ctx, name, platform, self.quiet).map_err(|e| e.into())
     }
 
     fn download(&self, url: &str, dest: &Path) -> Result<Option<i64>, HostError> {
@@ -240,13 +241,11 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         "none" => RunNetwork::None,
         other => bail!("network mode {other:?} not supported: rimg builds with host or none"),
     };
-    if let Some(platform) = &args.platform {
-        let wanted = rimg::platform::parse(platform)?;
-        let host = rimg::platform::host();
-        if wanted.os != host.os || wanted.architecture != host.architecture {
-            bail!("building for {platform} is not supported: rimg builds for this machine's platform only");
-        }
-    }
+    let platform = args
+        .platform
+        .as_deref()
+        .map(rimg::platform::parse)
+        .transpose()?;
     let tmp = ctx.store.tmp_dir();
     let dockerfile_path = args.file.as_deref().filter(|f| *f != "-").map(Path::new);
     let dockerfile_stdin = match args.file.as_deref() {
@@ -302,6 +301,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         secrets,
         runtime: args.runtime.clone(),
         source_date_epoch,
+        platform,
     };
     let host = Network {
         ctx,

@@ -5,6 +5,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use rimg::image::pull::{self, PullOptions};
 use rimg::image::push::{self, PushOptions};
+use rimg::oci::Platform;
 use rimg::progress::Progress;
 use rimg::reference::Reference;
 use rimg::registry::search::{SearchFilter, DEFAULT_LIMIT};
@@ -112,13 +113,18 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
 
 /// Pulls `image` for `run` or `build`, whose store lacks it; the progress
 /// is shown unless `quiet`.
-pub fn pull_image(ctx: &Context, image: &str, quiet: bool) -> Result<()> {
+pub fn pull_image(
+    ctx: &Context,
+    image: &str,
+    platform: Option<&Platform>,
+    quiet: bool,
+) -> Result<()> {
     let (reference, _) = Reference::parse_for_transfer(image, false)?;
     let client = ctx.registry_client(None)?;
     let progress = Progress::new(quiet);
     let options = PullOptions {
         all_tags: false,
-        platform: None,
+        platform: platform.cloned(),
         max_concurrent_downloads: pull::DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     };
     ctx.block_on(pull::pull(

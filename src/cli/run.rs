@@ -281,7 +281,7 @@ fn pull_as_asked(ctx: &Context, image: &str, pull: &str) -> Result<()> {
         }
         eprintln!("Unable to find image '{image}' locally");
     }
-    super::registry::pull_image(ctx, image, true)
+    super::registry::pull_image(ctx, image, None, true)
 }
 
 fn create_container(
