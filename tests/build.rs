@@ -261,8 +261,9 @@ fn a_failing_run_tags_nothing_and_keeps_the_finished_steps() {
         )],
     );
     let failed = build(&fx, &dir, &["-t", "broken:1"]);
-    // The command's status, as Docker 20.10 exits (tests/build_docker.rs).
-    assert_eq!(failed.code, 3, "{failed:?}");
+    // Exit status 1, as Docker's BuildKit builder; the command's is in the
+    // message.
+    assert_eq!(failed.code, 1, "{failed:?}");
     assert!(
         failed
             .stderr

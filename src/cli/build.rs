@@ -325,12 +325,9 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
             eprintln!("build interrupted: the steps that finished are kept in the build cache");
             return Ok(ExitCode::from(128 + signal as u8));
         }
-        // As Docker 20.10's classic builder: the command's own status.
-        Err(e @ build::BuildError::CommandFailed { code, .. }) => {
-            let _ = io::stdout().flush();
-            super::print_error(&e.into());
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1).max(1)));
-        }
+        // The command's status is in the message; the build's is 1, as
+        // Docker's since BuildKit became its builder (20.10's classic
+        // builder exited with the command's).
         Err(e) => return Err(e.into()),
     };
     let mut stdout = io::stdout().lock();
