@@ -52,9 +52,11 @@ impl Run {
 
 impl Drop for Fixture {
     /// Detaches the containers' overlay mounts, so the temporary directory
-    /// can go and no mount outlives the test.
+    /// can go and no mount outlives the test, and removes the runtime's
+    /// state for the store (under /run, which the test's directory is not).
     fn drop(&mut self) {
         let _ = rimg::container::overlay::unmount_under(self.dir.path());
+        let _ = std::fs::remove_dir_all(rimg::runtime::state_dir(&self.root()));
     }
 }
 
