@@ -103,7 +103,7 @@ impl WorkingTree {
             Some(lowers) => {
                 let chain = crate::oci::chain_ids(&self.diff_ids)
                     .pop()
-                    .unwrap_or_else(|| layer.diff_id.clone());
+                    .expect("a diff ID was just pushed");
                 self.snapshots.adopt_upper(&chain, &self.dir)?;
                 lowers.push(chain);
                 self.snapshots.mount(lowers, &self.dir)?;
