@@ -595,7 +595,9 @@ fn mount_overlay(
 struct NewMount(std::os::fd::OwnedFd);
 
 impl NewMount {
-    /// `None` on a kernel without the API.
+    /// `None` on a kernel without the API, or where a seccomp filter
+    /// refuses it (with EPERM, as older container runtimes' filters
+    /// answer system calls they do not know) while mount(2) may work.
     fn open() -> io::Result<Option<NewMount>> {
         // SAFETY: a NUL-terminated name and flags; the result is a new fd
         // or -1.
@@ -604,7 +606,7 @@ impl NewMount {
         if fd < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::ENOSYS) => Ok(None),
+                Some(libc::ENOSYS | libc::EPERM) => Ok(None),
                 _ => Err(e),
             };
         }
