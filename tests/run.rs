@@ -745,3 +745,17 @@ fn a_relative_root_works_as_an_absolute_one() {
     let out = common::checked(cmd, "rimg run with a relative --root");
     assert_eq!(String::from_utf8(out).unwrap(), "relative\n");
 }
+
+/// A run killed while runc wrote its PID file leaves runc's temporary
+/// `.pid` in the bundle; the next start removes it (runc refused to start
+/// the container again: "open …/.pid: file exists").
+#[test]
+fn a_start_clears_what_a_killed_runtime_left_in_the_bundle() {
+    let fx = fixture();
+    fx.ok(&["run", "--name", "twice", "base", "true"]);
+    let id = fx.ok(&["ps", "-aq", "--no-trunc"]);
+    let bundle = fx.root().join("containers").join(id.trim()).join("bundle");
+    std::fs::write(bundle.join(".pid"), "").unwrap();
+    fx.ok(&["start", "-a", "twice"]);
+    fx.ok(&["rm", "twice"]);
+}

@@ -752,11 +752,15 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The runtime's log and PID file in `bundle`, gone from any earlier run.
+/// The runtime's log and PID file in `bundle`, gone from any earlier run,
+/// with runc's temporary `.pid`: a run killed between runc writing it and
+/// renaming it into place leaves it, and runc then refuses every later
+/// start ("open …/.pid: file exists").
 fn fresh_run_files(bundle: &Path) -> (PathBuf, PathBuf) {
     let (log, pid_file) = (bundle.join("runtime.log"), bundle.join("pid"));
-    let _ = fs::remove_file(&log);
-    let _ = fs::remove_file(&pid_file);
+    for stale in [&log, &pid_file, &bundle.join(".pid")] {
+        let _ = fs::remove_file(stale);
+    }
     (log, pid_file)
 }
 
