@@ -650,12 +650,64 @@ fn containers_and_commit(sides: &mut Sides, failures: &mut Vec<String>) -> usize
     // A commit of a commit: history names the parent's ID in its row.
     made(sides, &["create", "--name", "c2", "com:1"]);
     made(sides, &["commit", "c2", "com:2"]);
-    let steps: [(&[&str], Check); 28] = [
+    let steps: [(&[&str], Check); 37] = [
         (&["ps", "-a", "-s"], Unordered),
         (
             &["ps", "-a", "--format", "{{.Names}}: {{.Size}}"],
             Unordered,
         ),
+        // Filters: regular expressions on the name with its `/`, a status
+        // listing stopped containers without -a, ancestors and their
+        // descendants, creation order, keys that match nothing.
+        (
+            &["ps", "-a", "--format", "{{.Names}}", "-f", "name=c1"],
+            Exact,
+        ),
+        (
+            &["ps", "-a", "--format", "{{.Names}}", "-f", "name=^/c"],
+            Unordered,
+        ),
+        (
+            &["ps", "--format", "{{.Names}}", "-f", "status=created"],
+            Unordered,
+        ),
+        (
+            &["ps", "-a", "--format", "{{.Names}}", "-f", "ancestor=com:1"],
+            Exact,
+        ),
+        (
+            &[
+                "ps",
+                "-a",
+                "--format",
+                "{{.Names}}",
+                "-f",
+                "ancestor=loaded:1",
+            ],
+            Unordered,
+        ),
+        (
+            &["ps", "-a", "--format", "{{.Names}}", "-f", "before=c2"],
+            Exact,
+        ),
+        (
+            &[
+                "ps",
+                "-a",
+                "--format",
+                "{{.Names}}",
+                "-f",
+                "since=c1",
+                "-f",
+                "status=created",
+            ],
+            Exact,
+        ),
+        (
+            &["ps", "-aq", "-f", "exited=0", "-f", "label=nosuch"],
+            Exact,
+        ),
+        (&["ps", "-a", "-f", "colour=red"], ExitCode),
         (
             &[
                 "inspect",

@@ -759,3 +759,51 @@ fn a_start_clears_what_a_killed_runtime_left_in_the_bundle() {
     fx.ok(&["start", "-a", "twice"]);
     fx.ok(&["rm", "twice"]);
 }
+
+/// `ps --filter` keys Docker's differential suite cannot compare (its
+/// containers never run): exit codes, networks and volumes.
+#[test]
+fn ps_filters_by_exit_code_network_and_volume() {
+    let fx = fixture();
+    let data = fx.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let volume = format!("{}:/data", data.display());
+    fx.ok(&["run", "--name", "plain", "base", "true"]);
+    let failed = fx.run(&[
+        "run",
+        "--name",
+        "boxed",
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        "base",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(failed.code, 3, "{failed:?}");
+    let names = |filters: &[&str]| {
+        let mut args = vec!["ps", "--format", "{{.Names}}"];
+        args.extend(filters);
+        let mut names: Vec<String> = fx.ok(&args).lines().map(str::to_string).collect();
+        names.sort();
+        names.join(" ")
+    };
+    assert_eq!(names(&["-a", "-f", "exited=3"]), "boxed");
+    assert_eq!(
+        names(&["-a", "-f", "exited=0", "-f", "exited=3"]),
+        "boxed plain"
+    );
+    // `exited` alone lists only what `ps` lists (running ones); `status`
+    // lists stopped ones without -a, as Docker does.
+    assert_eq!(names(&["-f", "exited=3"]), "");
+    assert_eq!(names(&["-f", "status=exited"]), "boxed plain");
+    assert_eq!(names(&["-a", "-f", "network=none"]), "boxed");
+    assert_eq!(names(&["-a", "-f", "network=host"]), "plain");
+    assert_eq!(names(&["-a", "-f", "volume=/data"]), "boxed");
+    assert_eq!(
+        names(&["-a", "-f", "name=^/pl", "-f", "status=exited"]),
+        "plain"
+    );
+}

@@ -7,6 +7,7 @@ use super::{exit_code, print_errors, print_table, refuse_terminal_output, run, C
 use anyhow::Result;
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use rimg::container::filter::ContainerFilter;
 use rimg::container::run::Engine;
 use rimg::container::{self, CommitOptions, ContainerError, Containers};
 use rimg::image::{Catalog, Sizes};
@@ -201,17 +202,13 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
 }
 
 fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
-    let mut statuses = Vec::new();
-    for filter in &args.filter {
-        match filter.split_once('=') {
-            Some(("status", s @ ("created" | "running" | "exited"))) => {
-                statuses.push(s.to_string())
-            }
-            Some(("status", s)) => anyhow::bail!("Invalid filter 'status={s}'"),
-            _ => anyhow::bail!("Invalid filter '{filter}'"),
-        }
-    }
     let catalog = Catalog::load(&ctx.store)?;
+    let engine = Engine::new(&ctx.store, None);
+    let containers = engine.containers().list()?;
+    let filter = ContainerFilter::parse(&args.filter, &containers, |name| {
+        let image = catalog.image(&catalog.find(name).ok()?);
+        Some((image.id.clone(), image.config.rootfs.diff_ids.clone()))
+    })?;
     let now = Utc::now();
     // As the docker CLI: sizes cost a walk of each container, so they are
     // measured for -s, or when the format uses them (`{{.Size}}`, and
@@ -219,16 +216,16 @@ fn ps(ctx: &Context, args: PsArgs) -> Result<ExitCode> {
     let format = args.format.as_deref().unwrap_or("");
     let sized = !args.quiet && (args.size || format.contains(".Size") || format.contains("json"));
     let mut sizes = Sizes::new(&ctx.store);
-    let engine = Engine::new(&ctx.store, None);
     let mut items = Vec::new();
-    for c in engine.containers().list()? {
+    for c in containers {
         let state = engine.state(&c)?;
-        let shown = if statuses.is_empty() {
-            args.all || state.is_running()
-        } else {
-            statuses.iter().any(|s| s == state.name())
-        };
-        if !shown {
+        let image = catalog.images().iter().find(|i| i.id == c.image_id);
+        let lineage: Vec<_> = image
+            .map(|i| catalog.lineage(i).into_iter().map(|i| &i.id).collect())
+            .unwrap_or_default();
+        if !(args.all || filter.has_status() || state.is_running())
+            || !filter.matches(&c, &state, image, &lineage)
+        {
             continue;
         }
         let mut row = view::container_row(&c, &state, &catalog, !args.no_trunc, now);

@@ -18,6 +18,7 @@
 pub mod changes;
 mod commit;
 pub mod copy;
+pub mod filter;
 pub mod info;
 pub(crate) mod names;
 pub mod overlay;
