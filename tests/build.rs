@@ -1213,6 +1213,22 @@ fn builds_for_another_platform() {
             "FROM --platform=linux/arm64 scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n",
         )],
     );
+    // The same steps for this machine first: no cache hit across
+    // platforms.
+    fs::write(
+        scratch.join("Dockerfile.host"),
+        "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n",
+    )
+    .unwrap();
+    let host_file = scratch.join("Dockerfile.host");
+    let host_file = host_file.to_str().unwrap();
+    build_ok(&fx, &scratch, &["-f", host_file, "-t", "host:1"]);
+    build_ok(
+        &fx,
+        &scratch,
+        &["-f", host_file, "--platform", "linux/arm64", "-t", "arm:2"],
+    );
+    assert_eq!(platform_of("arm:2"), "linux/arm64 arm64\n");
     build_ok(&fx, &scratch, &["-t", "scratch:1"]);
     // FROM --platform sets the stage's; TARGETARCH stays the build's.
     let host = fx.ok(&["inspect", "-f", "{{.Architecture}}", "base"]);

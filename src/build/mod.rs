@@ -646,7 +646,6 @@ impl<'a> Builder<'a> {
         Ok(state)
     }
 
-    /// A base image from the store, pulled first if missing or `--pull`.
     /// The image `name`, pulled if missing, with `--pull`, or (when a
     /// platform is asked for) for another platform.
     fn base_image(
@@ -1112,10 +1111,15 @@ impl<'a> Builder<'a> {
         created_by: String,
         work: Work<'_>,
     ) -> Result<()> {
-        let parent = state
-            .id
-            .as_ref()
-            .map_or("scratch".to_string(), Digest::to_string);
+        // `scratch` for a platform: the same steps for another one make
+        // another image.
+        let parent = state.id.as_ref().map_or_else(
+            || {
+                let platform = crate::platform::of_config(&state.config);
+                format!("scratch {}", crate::platform::format(&platform))
+            },
+            Digest::to_string,
+        );
         let contents = match &work {
             Work::Copy(_, plan) => plan.digest.clone(),
             Work::Run(command) => command.key.clone(),
