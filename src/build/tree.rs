@@ -29,8 +29,6 @@ pub struct WorkingTree {
     snapshots: Snapshots,
     /// The layer snapshots under an overlay rootfs; `None` if unpacked.
     lowers: Option<Vec<Digest>>,
-    /// The diff IDs of the layers so far, the steps' included.
-    diff_ids: Vec<Digest>,
 }
 
 /// A layer a step made.
@@ -76,7 +74,6 @@ impl WorkingTree {
             snapshot,
             snapshots,
             lowers,
-            diff_ids,
         })
     }
 
@@ -98,12 +95,9 @@ impl WorkingTree {
         }
         let out = crate::image::writer::LayerWriter::uncompressed(lease)?;
         let layer = container::write_layer(out, &current.source, &current.changes, now, clamp)?;
-        self.diff_ids.push(layer.diff_id.clone());
         match &mut self.lowers {
             Some(lowers) => {
-                let chain = crate::oci::chain_ids(&self.diff_ids)
-                    .pop()
-                    .expect("a diff ID was just pushed");
+                let chain = crate::oci::chain_id(lowers.last(), &layer.diff_id);
                 self.snapshots.adopt_upper(&chain, &self.dir)?;
                 lowers.push(chain);
                 self.snapshots.mount(lowers, &self.dir)?;

@@ -255,6 +255,12 @@ impl Snapshots {
             ..unpack::Options::for_current_user()
         };
         unpack::unpack_layer(&root, reader, options).map_err(unpack_error)?;
+        self.put_in_place(tmp, chain)
+    }
+
+    /// Renames `tmp`, a whole snapshot, to `chain`'s name; drops it if
+    /// another rimg made the same snapshot meanwhile.
+    fn put_in_place(&self, tmp: tempfile::TempDir, chain: &Digest) -> Result<()> {
         let target = self.dir.join(chain.hex());
         let tmp = tmp.keep();
         match fs::rename(&tmp, &target) {
@@ -280,29 +286,13 @@ impl Snapshots {
         let rootfs = dir.join("rootfs");
         // Not detached: a mount something still used could change the
         // snapshot after this.
-        let target = cstring(rootfs.as_os_str().as_bytes()).map_err(io_context("unmounting"))?;
-        // SAFETY: `target` is NUL-terminated and alive for the call.
-        if unsafe { libc::umount2(target.as_ptr(), 0) } != 0 {
-            let e = io::Error::last_os_error();
-            return Err(io_context(format!("unmounting {}", rootfs.display()))(e));
-        }
+        umount2(&rootfs, 0).map_err(io_context(format!("unmounting {}", rootfs.display())))?;
         let (upper, work) = (dir.join("upper"), dir.join("work"));
-        let target = self.dir.join(chain.hex());
-        if !target.is_dir() {
-            let tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempdir_in(&self.dir)
-                .map_err(io_context(format!(
-                    "creating a directory in {}",
-                    self.dir.display()
-                )))?;
+        if !self.fs(chain).is_dir() {
+            let tmp = self.tmp_dir()?;
             fs::rename(&upper, tmp.path().join("fs"))
                 .map_err(io_context(format!("moving {}", upper.display())))?;
-            let tmp = tmp.keep();
-            if fs::rename(&tmp, &target).is_err() {
-                // Another rimg made the same snapshot meanwhile.
-                let _ = super::remove_tree(&tmp);
-            }
+            self.put_in_place(tmp, chain)?;
         }
         for path in [&upper, &work] {
             if path.exists() {
@@ -431,17 +421,18 @@ impl Snapshots {
     }
 
     /// The lower directories for `chains` (bottom first), top first as
-    /// overlayfs takes them.
-    fn lowers(&self, chains: &[Digest]) -> Vec<PathBuf> {
-        chains.iter().rev().map(|c| self.fs(c)).collect()
+    /// overlayfs takes them, then `empty` if given, as mount options.
+    fn lowers(&self, chains: &[Digest], empty: bool) -> Result<Vec<String>> {
+        let mut lowers: Vec<PathBuf> = chains.iter().rev().map(|c| self.fs(c)).collect();
+        if empty {
+            lowers.push(self.empty()?);
+        }
+        lowers.iter().map(|p| option_path(p)).collect()
     }
 
     /// Mounts the container's overlay at `rootfs` over `chains`.
     pub fn mount(&self, chains: &[Digest], dir: &Path) -> Result<()> {
-        let mut lowers = self.lowers(chains);
-        if lowers.is_empty() {
-            lowers.push(self.empty()?);
-        }
+        let lowers = self.lowers(chains, chains.is_empty())?;
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         // Whatever the kernel's defaults: a copied-up file holds its data
         // (no metacopy) and a renamed lower directory is copied, not
@@ -470,8 +461,7 @@ impl Snapshots {
         if chains.is_empty() {
             return f(&self.empty()?);
         }
-        let mut lowers = self.lowers(chains);
-        lowers.push(self.empty()?);
+        let lowers = self.lowers(chains, true)?;
         let target = tempfile::Builder::new()
             .prefix("lower-")
             .tempdir_in(dir)
@@ -563,16 +553,12 @@ fn cstring(s: &[u8]) -> io::Result<CString> {
 /// builds have.
 fn mount_overlay(
     target: &Path,
-    lowers: &[PathBuf],
+    lowers: &[String],
     options: &[(&str, String)],
     read_only: bool,
 ) -> io::Result<()> {
-    let lowers = lowers
-        .iter()
-        .map(|p| option_path(p).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
-        .collect::<io::Result<Vec<_>>>()?;
     match NewMount::open()? {
-        Some(mount) if mount.lower_by_lower(&lowers)? => {
+        Some(mount) if mount.lower_by_lower(lowers)? => {
             mount.set("source", "overlay")?;
             for (name, value) in options {
                 mount.set(name, value)?;
@@ -728,9 +714,13 @@ pub fn mount_table() -> String {
 
 /// Detaches the mount at `target`.
 pub fn unmount(target: &Path) -> io::Result<()> {
+    umount2(target, libc::MNT_DETACH)
+}
+
+fn umount2(target: &Path, flags: libc::c_int) -> io::Result<()> {
     let target = cstring(target.as_os_str().as_bytes())?;
     // SAFETY: `target` is NUL-terminated and alive for the call.
-    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+    if unsafe { libc::umount2(target.as_ptr(), flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
