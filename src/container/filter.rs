@@ -7,7 +7,7 @@
 use super::state::State;
 use super::Container;
 use crate::digest::Digest;
-use crate::image::Image;
+use crate::image::{Image, LabelFilter};
 use crate::runtime::Network;
 use regex::Regex;
 
@@ -30,7 +30,7 @@ pub enum FilterError {
 pub struct ContainerFilter {
     ids: Vec<Regex>,
     names: Vec<Regex>,
-    labels: Vec<(String, Option<String>)>,
+    labels: LabelFilter,
     exited: Vec<i32>,
     statuses: Vec<String>,
     /// Images (ID and diff IDs): a container of one, or of an image built
@@ -59,10 +59,7 @@ impl ContainerFilter {
             match key {
                 "id" => filter.ids.push(Regex::new(value).map_err(|_| invalid())?),
                 "name" => filter.names.push(Regex::new(value).map_err(|_| invalid())?),
-                "label" => filter.labels.push(match value.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (value.to_string(), None),
-                }),
+                "label" => filter.labels.push(value),
                 "exited" => filter.exited.push(value.parse().map_err(|_| invalid())?),
                 "status" => match value {
                     "created" | "restarting" | "running" | "removing" | "paused" | "exited"
@@ -111,7 +108,6 @@ impl ContainerFilter {
     ) -> bool {
         let any =
             |list: &[Regex], text: &str| list.is_empty() || list.iter().any(|r| r.is_match(text));
-        let labels = image.and_then(|i| i.config.labels());
         let spec = container.spec.as_ref();
         let network = match spec.map(|s| s.network) {
             Some(Network::None) => "none",
@@ -120,14 +116,7 @@ impl ContainerFilter {
         let diff_ids = image.map(|i| &i.config.rootfs.diff_ids[..]).unwrap_or(&[]);
         any(&self.ids, &container.id)
             && any(&self.names, &format!("/{}", container.name))
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| match (labels.and_then(|l| l.get(k)), v) {
-                    (Some(have), Some(want)) => have.as_str() == Some(want),
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                })
+            && self.labels.matches(image)
             && (self.exited.is_empty()
                 || (!state.is_running()
                     && state.started_at.is_some()
@@ -167,26 +156,15 @@ mod tests {
     #[test]
     fn docker_errors_for_bad_filters() {
         assert_eq!(parse(&["name"]).unwrap_err(), FilterError::BadFormat);
-        assert_eq!(
-            parse(&["colour=red"]).unwrap_err().to_string(),
-            "Invalid filter 'colour'"
-        );
-        assert_eq!(
-            parse(&["status=sleeping"]).unwrap_err().to_string(),
-            "Invalid filter 'status=sleeping'"
-        );
-        assert_eq!(
-            parse(&["exited=x"]).unwrap_err().to_string(),
-            "Invalid filter 'exited=x'"
-        );
-        assert_eq!(
-            parse(&["before=nosuch"]).unwrap_err().to_string(),
-            "No such container: nosuch"
-        );
-        assert_eq!(
-            parse(&["ancestor=nosuch"]).unwrap_err().to_string(),
-            "No such image: nosuch"
-        );
+        for (filter, message) in [
+            ("colour=red", "Invalid filter 'colour'"),
+            ("status=sleeping", "Invalid filter 'status=sleeping'"),
+            ("exited=x", "Invalid filter 'exited=x'"),
+            ("before=nosuch", "No such container: nosuch"),
+            ("ancestor=nosuch", "No such image: nosuch"),
+        ] {
+            assert_eq!(parse(&[filter]).unwrap_err().to_string(), message);
+        }
         assert!(parse(&["status=exited"]).unwrap().has_status());
         assert!(!parse(&["exited=0"]).unwrap().has_status());
     }

@@ -7,12 +7,38 @@ use crate::reference::{familiar_match, Reference};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// `label=KEY` and `label=KEY=VALUE` filters, of images and (by their
+/// image's labels) of containers: every one must hold.
+#[derive(Debug, Default)]
+pub struct LabelFilter(Vec<(String, Option<String>)>);
+
+impl LabelFilter {
+    pub fn push(&mut self, value: &str) {
+        self.0.push(match value.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (value.to_string(), None),
+        });
+    }
+
+    /// Whether `image`'s labels pass; with no filter, any image (or none).
+    pub fn matches(&self, image: Option<&Image>) -> bool {
+        let labels = image.and_then(|i| i.config.labels());
+        self.0.iter().all(
+            |(key, want)| match (labels.and_then(|l| l.get(key)), want) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(v), Some(want)) => v.as_str() == Some(want.as_str()),
+            },
+        )
+    }
+}
+
 /// Parsed `--filter` values; several values of one key are alternatives,
 /// different keys must all hold.
 #[derive(Debug, Default)]
 pub struct ImageFilter {
     dangling: Option<bool>,
-    labels: Vec<(String, Option<String>)>,
+    labels: LabelFilter,
     before: Option<Option<DateTime<Utc>>>,
     since: Option<Option<DateTime<Utc>>>,
     references: Vec<String>,
@@ -42,10 +68,7 @@ impl ImageFilter {
                         _ => return Err(ImageError::InvalidFilter(format!("{key}=[{value}]"))),
                     })
                 }
-                "label" => filter.labels.push(match value.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (value.to_string(), None),
-                }),
+                "label" => filter.labels.push(value),
                 "before" | "since" => {
                     let found = catalog.find(value)?;
                     let created = catalog.image(&found).created();
@@ -80,14 +103,7 @@ impl ImageFilter {
                 return false;
             }
         }
-        self.labels.iter().all(|(key, want)| {
-            let value = image.config.labels().and_then(|l| l.get(key));
-            match (value, want) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(v), Some(want)) => v.as_str() == Some(want.as_str()),
-            }
-        })
+        self.labels.matches(Some(image))
     }
 
     fn keeps_ref(&self, r: &Reference) -> bool {

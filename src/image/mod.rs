@@ -15,7 +15,7 @@ mod usage;
 pub mod writer;
 
 pub use catalog::{entry_ref, Catalog, Image, ImageRef, Sizes};
-pub use filter::{list, ImageFilter, ListOptions, ListRow};
+pub use filter::{list, ImageFilter, LabelFilter, ListOptions, ListRow};
 pub use remove::{prune, remove_images, ImageUsers, PruneReport, RemoveEvent};
 pub use tag::{parse_target, tag};
 pub use usage::{disk_usage, DiskUsage, ImageUsage, PruneFilter};
