@@ -111,7 +111,7 @@ fn create_unpacks_layers_applying_whiteouts_and_metadata() {
         fs::metadata(root.join("usr/bin/tool-again")).unwrap().ino()
     );
     assert_eq!(tool.mtime(), 1_600_000_000);
-    if unsafe { libc::geteuid() } == 0 {
+    if common::is_root() {
         assert_eq!((tool.uid(), tool.gid()), (1000, 1000));
     }
     // Nothing changed yet.
@@ -922,8 +922,7 @@ fn with_driver(fx: &Fixture, driver: &str, args: &[&str]) -> String {
 
 /// Kernel overlayfs needs root; as a user only the copy driver is tested.
 fn can_mount_overlays() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    common::is_root()
 }
 
 /// A store with [`base_image`], where overlays can be mounted.

@@ -379,7 +379,7 @@ fn a_terminal_gets_live_progress_bars() {
     // script(1) runs rimg on a pseudo-terminal.
     let command = format!(
         "{} --root {} pull {name}",
-        env!("CARGO_BIN_EXE_rimg"),
+        common::rimg_bin().display(),
         root.path().display()
     );
     let mut script = std::process::Command::new(common::registry::require("script"));

@@ -592,7 +592,7 @@ fn save_to_a_terminal_and_load_from_one_are_refused() {
     let in_terminal = |args: &str| {
         let command = format!(
             "{} --root {} {args}",
-            env!("CARGO_BIN_EXE_rimg"),
+            common::rimg_bin().display(),
             fx.root().display()
         );
         let mut script = std::process::Command::new("script");

@@ -181,12 +181,17 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
             }
         }
         ContainerCommand::Commit(args) => {
+            let mut pause = args.pause;
+            if pause && container::cannot_pause(store, &args.container)? {
+                eprintln!("WARNING: committing the container running: without root it has no cgroup freezer to pause it with");
+                pause = false;
+            }
             let options = CommitOptions {
                 author: args.author,
                 message: args.message,
                 changes: args.change,
                 reference: args.reference,
-                pause: args.pause,
+                pause,
             };
             let container = args.container;
             return ctx.make_image(

@@ -34,6 +34,18 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
+/// Whether a commit of `arg` that asks to pause it cannot: it is running,
+/// and was started without root, so the runtime put it in no cgroup and
+/// has no freezer to pause it with. It is then committed running.
+pub fn cannot_pause(store: &Store, arg: &str) -> Result<bool> {
+    if crate::runtime::rootless_maps().is_none() {
+        return Ok(false);
+    }
+    let engine = super::run::Engine::new(store, None);
+    let container = engine.containers().find(arg)?;
+    Ok(engine.state(&container)?.is_running())
+}
+
 /// Commits the container `arg`; returns the new image's ID.
 pub fn commit(store: &Store, arg: &str, options: &CommitOptions) -> Result<Digest> {
     if !options.pause {

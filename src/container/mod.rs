@@ -31,7 +31,7 @@ pub mod unpack;
 mod usage;
 
 pub(crate) use commit::write_layer;
-pub use commit::{commit, CommitOptions};
+pub use commit::{cannot_pause, commit, CommitOptions};
 pub use usage::{disk_usage, prune_images, snapshot_usage, ContainerUsage, SnapshotUsage};
 
 use crate::digest::Digest;

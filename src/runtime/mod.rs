@@ -34,6 +34,8 @@ pub enum RuntimeError {
     User(String),
     #[error("running a container without root needs a user namespace, and this system allows none to unprivileged users ({0}): run rimg as root, or allow them")]
     NoUserNamespaces(String),
+    #[error("crun cannot run containers without root on this system: its cgroup v2 hierarchy ({}) has controllers enabled, which crun refuses on a hybrid cgroup host; use runc (--runtime runc), or run rimg as root", UNIFIED.to_string_lossy())]
+    CrunRootlessHybrid,
     #[error("preparing {path} in the container's filesystem")]
     Rootfs {
         path: String,
@@ -208,6 +210,11 @@ impl Runtime {
         let user = user::exec_user(rootfs, &spec.process.user, rootless.is_some())?;
         if rootless.is_some() {
             check_rootless()?;
+            if self.flavor == Flavor::Crun && hybrid_with_v2_controllers() {
+                // Root hides that hierarchy from crun (hide_unified_cgroup);
+                // a user may not, and crun's own error does not say why.
+                return Err(RuntimeError::CrunRootlessHybrid);
+            }
         }
         let config = spec::build(
             spec,
@@ -346,8 +353,8 @@ fn hybrid_with_v2_controllers() -> bool {
 
 /// Runs crun in a mount namespace of its own without the v2 hierarchy, so
 /// it sees a legacy cgroup host, which it supports; with its cgroup
-/// manager disabled it creates no cgroup either way. Only root may do so;
-/// an unprivileged crun runs in a user namespace and is not affected.
+/// manager disabled it creates no cgroup either way. Only root may do so
+/// (for a user, `write_bundle` refuses crun on such a host).
 fn hide_unified_cgroup(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: unshare, mount and umount2 are async-signal-safe syscalls on

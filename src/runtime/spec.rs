@@ -94,9 +94,30 @@ fn bind(destination: &str, source: &Path, read_only: bool) -> Result<Mount, Runt
 
 /// Who runs the runtime: root, or an unprivileged user mapped to root in a
 /// user namespace (with its subordinate range when it has one).
+/// Each map is `(container ID, host ID, count)`, as in the spec.
 pub struct IdMaps {
     pub uid: Vec<(u32, u32, u32)>,
     pub gid: Vec<(u32, u32, u32)>,
+}
+
+/// The ID the kernel shows for an unmapped one (`/proc/sys/kernel/overflowuid`).
+const OVERFLOW_ID: u32 = 65534;
+
+impl IdMaps {
+    /// The owner a file with host owner `(uid, gid)` has inside the
+    /// container: what a layer made from the container's files records.
+    pub fn inside(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (inside(&self.uid, uid), inside(&self.gid, gid))
+    }
+}
+
+fn inside(maps: &[(u32, u32, u32)], host: u32) -> u32 {
+    maps.iter()
+        .find_map(|&(container, start, count)| {
+            let offset = host.checked_sub(start)?;
+            (offset < count).then_some(container + offset)
+        })
+        .unwrap_or(OVERFLOW_ID)
 }
 
 /// The whole `config.json` for `container`, whose generated `/etc` files
@@ -204,6 +225,19 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_owners_read_as_the_container_sees_them() {
+        let maps = IdMaps {
+            uid: vec![(0, 1002, 1), (1, 165536, 65536)],
+            gid: vec![(0, 1003, 1), (1, 165536, 65536)],
+        };
+        assert_eq!(maps.inside(1002, 1003), (0, 0));
+        assert_eq!(maps.inside(165536 + 999, 165536 + 49), (1000, 50));
+        assert_eq!(maps.inside(165536 + 65535, 1002), (65536, OVERFLOW_ID));
+        assert_eq!(maps.inside(0, 165535), (OVERFLOW_ID, OVERFLOW_ID));
+        assert_eq!(maps.inside(165536 + 65536, 1003), (OVERFLOW_ID, 0));
+    }
 
     fn container(network: Network) -> ContainerSpec {
         ContainerSpec {

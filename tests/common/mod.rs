@@ -19,6 +19,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The rimg binary under test: cargo's, or the copy `RIMG_TEST_BINARY`
+/// names (scripts/as-test-user.sh runs a test binary as an unprivileged
+/// user from a directory that user can reach, with rimg beside it).
+pub fn rimg_bin() -> PathBuf {
+    std::env::var_os("RIMG_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rimg")))
+}
+
+/// Whether the tests run as root (scripts/test.sh also runs the container
+/// suites as an unprivileged user, whose containers are rootless).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// A temporary rimg root.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -114,7 +130,7 @@ impl Fixture {
         let mut command = Command::new("sh");
         command
             .args(["-c", "umask 022; exec \"$@\"", "sh"])
-            .arg(env!("CARGO_BIN_EXE_rimg"))
+            .arg(rimg_bin())
             .arg("--root")
             .arg(self.root())
             .args(args)
@@ -172,7 +188,7 @@ pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
 
 /// `rimg --root ROOT` as a Command.
 pub fn rimg_command(root: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rimg"));
+    let mut cmd = Command::new(rimg_bin());
     cmd.arg("--root").arg(root);
     isolate(&mut cmd, root);
     cmd
