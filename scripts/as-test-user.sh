@@ -21,9 +21,18 @@ chmod 755 "$dir"
 cp "$test_binary" "$dir/"
 cp "$(dirname "$test_binary")/../rimg" "$dir/rimg"
 
+# The tests run in rimg's user namespace (`rimg unshare`, for a store the
+# user owns in that directory), as root there, as a user's rimg works
+# after joining it: its containers' overlay mounts and files owned by
+# subordinate IDs are then theirs to see, change and remove. The namespace
+# ends with the store, removed on exit. With RIMG_STORAGE_DRIVER=copy
+# there is none, and the tests run as the user.
+mkdir "$dir/store"
+chown "$user:" "$dir/store"
 cd "$dir"
 status=0
 setpriv --reuid="$user" --regid="$user" --init-groups \
   env -u XDG_RUNTIME_DIR HOME="$home" USER="$user" LOGNAME="$user" TMPDIR=/tmp \
-  RIMG_TEST_BINARY="$dir/rimg" "$dir/$(basename "$test_binary")" "$@" || status=$?
+  RIMG_TEST_BINARY="$dir/rimg" "$dir/rimg" --root "$dir/store" unshare \
+  "$dir/$(basename "$test_binary")" "$@" || status=$?
 exit "$status"

@@ -21,16 +21,20 @@ status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
 # As root the suite runs containers on overlay snapshots; the copy driver
 # (every user's fallback) then gets its own pass of the container tests.
-# And as an unprivileged user (created when missing, with the subordinate
-# ID range useradd gives), whose containers are rootless.
+# And twice as an unprivileged user (created when missing, with the
+# subordinate ID range useradd gives), whose containers are rootless: in
+# rimg's user namespace on overlay snapshots, and with the copy driver.
 if [ "$(id -u)" = 0 ]; then
   RIMG_STORAGE_DRIVER=copy cargo test --locked --test containers --test run \
     --test run_docker --test build 2>&1 | tee -a "$log" || status=$?
   id rimg-rootless >/dev/null 2>&1 || useradd --create-home rimg-rootless
   triple=$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')
-  env "CARGO_TARGET_${triple}_RUNNER=$PWD/scripts/as-test-user.sh" \
-    cargo test --locked --test containers --test run --test build 2>&1 |
-    tee -a "$log" || status=$?
+  for driver in overlay copy; do
+    env "CARGO_TARGET_${triple}_RUNNER=$PWD/scripts/as-test-user.sh" \
+      RIMG_STORAGE_DRIVER=$driver \
+      cargo test --locked --test containers --test run --test build 2>&1 |
+      tee -a "$log" || status=$?
+  done
 fi
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

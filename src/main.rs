@@ -63,6 +63,8 @@ enum StoreCommand {
     System(system::SystemCommand),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Run a command in rimg's user and mount namespaces
+    Unshare(system::UnshareArgs),
     #[command(flatten)]
     Containers(containers::ContainerCommand),
     #[command(flatten)]
@@ -124,6 +126,7 @@ fn dispatch(ctx: &Context, command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Image(command) => images::run(ctx, command),
         StoreCommand::System(command) => system::run(ctx, command),
         StoreCommand::Info(args) => system::info(ctx, args),
+        StoreCommand::Unshare(args) => system::unshare(ctx, args),
         StoreCommand::Containers(command) => containers::run(ctx, command),
         StoreCommand::Build(command) => build::run(ctx, command),
         StoreCommand::Container(command) => containers::run(ctx, command),

@@ -659,20 +659,16 @@ fn add_extracts_local_archives_and_copy_keeps_them() {
         "inside"
     );
     assert_eq!(fx.ok(&["run", "--rm", "add:1", "ls", "/y"]), "a.tar.gz\n");
-    // Without root every file of a container is the caller's, root inside
-    // (compatibility.md): the owner is lost, the mode kept.
-    let owner = if common::is_root() { "1000:50" } else { "0:0" };
     assert_eq!(
         fx.ok(&["run", "--rm", "add:1", "stat", "-c", "%u:%g %a", "/owned"]),
-        format!("{owner} 640\n")
+        "1000:50 640\n"
     );
 }
 
-/// A step's layer records the owners the container saw: as root those
-/// are the files' own; without root the files are the caller's and its
-/// subordinate IDs' on disk, which the layer maps back (it recorded the
-/// host IDs, so an image built rootless ran elsewhere with files owned by
-/// the builder's uid).
+/// A step's layer records the owners the container saw, with or without
+/// root (rimg without root recorded the files' host owners, the caller's
+/// and its subordinate IDs, so an image built rootless ran elsewhere with
+/// files owned by uid 1002 or 166535).
 #[test]
 fn a_run_steps_layer_records_the_owners_inside_the_container() {
     let fx = fixture();
@@ -1373,17 +1369,15 @@ fn cached_steps_keep_their_layer_snapshots() {
     let unpacked = listing("copy");
     assert!(unpacked.starts_with(".\n..\nonly\n"), "{unpacked}");
     assert!(!unpacked.contains("gone"), "{unpacked}");
-    if common::is_root() {
-        assert_eq!(listing("overlay"), unpacked);
-    }
+    assert_eq!(listing("overlay"), unpacked);
 
     // Without the cache and the images (the first build's is dangling
     // now), only the base's is left (made by the overlay run above on the
-    // copy driver; without root nothing made one).
+    // copy driver).
     fx.ok(&["rmi", "s:1"]);
     fx.ok(&["builder", "prune", "-f"]);
     fx.ok(&["image", "prune", "-f"]);
-    assert_eq!(snapshots(&fx).len(), usize::from(common::is_root()));
+    assert_eq!(snapshots(&fx).len(), 1);
     assert_consistent(&fx.root(), "after builder prune");
 }
 

@@ -105,24 +105,13 @@ fn environment_workdir_and_users() {
         "id; echo $HOME",
     ]);
     // Supplementary groups are those /etc/group lists the user in, as runc
-    // resolves them for Docker. A runc run without root sets none, so the
-    // process keeps the caller's own group, root inside (compatibility.md).
-    let groups = if common::is_root() {
-        "50(staff)"
-    } else {
-        "0(root)"
-    };
+    // resolves them for Docker.
     assert_eq!(
         out,
-        format!("uid=1000(app) gid=1000(app) groups={groups}\n/home/app\n")
+        "uid=1000(app) gid=1000(app) groups=50(staff)\n/home/app\n"
     );
     let out = fx.ok(&["run", "--rm", "-u", "1234:50", "base", "id"]);
-    let groups = if common::is_root() {
-        ""
-    } else {
-        " groups=0(root)"
-    };
-    assert_eq!(out, format!("uid=1234 gid=50(staff){groups}\n"));
+    assert_eq!(out, "uid=1234 gid=50(staff)\n");
     let nobody = fx.run(&["run", "--rm", "-u", "nobody", "base", "id"]);
     assert_eq!(nobody.code, 125, "{nobody:?}");
     assert!(
@@ -284,7 +273,7 @@ fn detached_containers_exec_logs_stop_and_commit() {
     // Without root it has no cgroup freezer, and is committed running.
     let committed = fx.run(&["commit", "webserver", "nginx:v2"]);
     assert_eq!(committed.code, 0, "{committed:?}");
-    let warning = if common::is_root() {
+    let warning = if common::is_machine_root() {
         ""
     } else {
         "WARNING: committing the container running: without root it has no cgroup freezer to pause it with\n"
@@ -415,7 +404,7 @@ fn crun_runs_the_same_containers() {
     let hybrid_with_controllers =
         std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
             .is_ok_and(|c| !c.trim().is_empty());
-    if !common::is_root() && hybrid_with_controllers {
+    if !common::is_machine_root() && hybrid_with_controllers {
         let refused = fx.run(&["run", "--rm", "--runtime", "crun", "base", "true"]);
         assert_eq!(refused.code, 125, "{refused:?}");
         assert_eq!(
@@ -615,13 +604,10 @@ fn cp_copies_between_the_host_and_a_container_inside_its_rootfs() {
         fx.ok(&["diff", "extract"]),
         "C /etc\nA /etc/lib\nA /etc/lib/x\nA /srv\nA /srv/lib\nA /srv/lib/x\nA /srv/renamed\n"
     );
-    // Owned by root inside, without -a: root, or the rootless caller
-    // mapped to root.
+    // Owned by root inside, without -a.
     let rootfs = fx.ok(&["mount", "extract"]);
     let meta = std::fs::metadata(format!("{}/srv/lib/x", rootfs.trim())).unwrap();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root_inside = unsafe { libc::geteuid() };
-    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), root_inside);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
 
     let out = fx.dir.path().join("out");
     fx.ok(&["cp", "extract:/etc/os-release", out.to_str().unwrap()]);
@@ -671,67 +657,92 @@ fn cp_copies_between_the_host_and_a_container_inside_its_rootfs() {
     fx.ok(&["rm", "-f", "busy"]);
 }
 
-/// A user of this machine for rootless runs, created (with the
-/// subordinate ID range useradd gives) when missing: (uid, gid).
-fn unprivileged_user() -> (u32, u32) {
-    const NAME: &str = "rimg-rootless";
-    if Command::new("id")
-        .arg(NAME)
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        let made = Command::new("useradd")
-            .args(["--create-home", NAME])
-            .status();
-        assert!(
-            made.is_ok_and(|s| s.success())
-                || Command::new("id")
-                    .arg(NAME)
-                    .status()
-                    .is_ok_and(|s| s.success()),
-            "useradd {NAME}"
-        );
+/// A user of this machine for rootless runs, created when missing (with
+/// `useradd_args`), and a store in a fixture it owns.
+struct User {
+    uid: u32,
+    gid: u32,
+    fx: Fixture,
+}
+
+impl User {
+    fn new(name: &str, useradd_args: &[&str]) -> User {
+        let exists = |name: &str| {
+            Command::new("id")
+                .arg(name)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !exists(name) {
+            let made = Command::new("useradd")
+                .args(useradd_args)
+                .arg(name)
+                .status();
+            // Another test binary may have made it meanwhile.
+            assert!(
+                made.is_ok_and(|s| s.success()) || exists(name),
+                "useradd {name}"
+            );
+        }
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, name]).output().unwrap();
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        let fx = Fixture::new();
+        std::os::unix::fs::chown(fx.dir.path(), Some(uid), Some(gid)).unwrap();
+        User { uid, gid, fx }
     }
-    let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, NAME]).output().unwrap();
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    (id("-u"), id("-g"))
+
+    /// Runs rimg as the user on its store.
+    fn run(&self, args: &[&str]) -> common::Run {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = rimg_command(&self.fx.root());
+        // Its runtime state goes under its own temporary directory.
+        cmd.uid(self.uid)
+            .gid(self.gid)
+            .env_remove("XDG_RUNTIME_DIR")
+            .args(args);
+        let out = common::output_with_stdin(&mut cmd, b"");
+        common::Run {
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(
+            run.code, 0,
+            "rimg {args:?} as uid {} failed: {run:?}",
+            self.uid
+        );
+        run.stdout
+    }
+
+    /// Imports a tarball of `bytes` as `name`, with `sh` as its command.
+    fn import(&self, bytes: &[u8], name: &str) {
+        let tar = self.fx.dir.path().join(format!("{name}.tar"));
+        std::fs::write(&tar, bytes).unwrap();
+        self.ok(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), name]);
+    }
 }
 
 #[test]
-fn rootless_runs_map_the_caller_to_root() {
-    use std::os::unix::process::CommandExt;
-    let (uid, gid) = unprivileged_user();
-    let fx = Fixture::new();
-    std::os::unix::fs::chown(fx.dir.path(), Some(uid), Some(gid)).unwrap();
-    let tar = fx.dir.path().join("busybox.tar");
-    std::fs::write(&tar, busybox::rootfs_tar()).unwrap();
-    let as_user = |args: &[&str]| -> String {
-        let mut cmd = rimg_command(&fx.root());
-        // Its runtime state goes under its own temporary directory.
-        cmd.uid(uid)
-            .gid(gid)
-            .env_remove("XDG_RUNTIME_DIR")
-            .args(args);
-        String::from_utf8(common::checked(
-            cmd,
-            &format!("rimg {args:?} as an unprivileged user"),
-        ))
-        .unwrap()
-    };
-    as_user(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        tar.to_str().unwrap(),
-        "base",
-    ]);
+fn rootless_runs_map_the_caller_to_root_in_rimgs_namespaces() {
+    if !common::is_machine_root() {
+        // Already a user's run (scripts/test.sh's rootless pass).
+        return;
+    }
+    let user = User::new("rimg-rootless", &["--create-home"]);
+    let (fx, uid) = (&user.fx, user.uid);
+    let as_user = |args: &[&str]| user.ok(args);
+    user.import(&busybox::rootfs_tar(), "base");
     let out = as_user(&[
         "run",
         "--rm",
@@ -753,9 +764,108 @@ fn rootless_runs_map_the_caller_to_root() {
     );
     let links = as_user(LIST_LINKS_WITHOUT_NETWORK);
     assert_eq!(links.lines().count(), 1, "{links}");
+    // Each command joins the namespaces the first one made, where the
+    // detached container lives and its overlay is mounted: exec reaches
+    // it, and `unshare` shows its files, whose owners are kept.
+    assert_eq!(as_user(&["info", "--format", "{{.Driver}}"]), "overlay2\n");
     as_user(&["run", "-d", "--name", "mine", "base", "sleep", "1000"]);
     assert_eq!(as_user(&["exec", "mine", "id", "-u"]), "0\n");
+    as_user(&["exec", "mine", "sh", "-c", "mkdir /made && chown app /made"]);
+    as_user(&["exec", "-u", "app", "mine", "touch", "/made/by-app"]);
+    let rootfs = as_user(&["mount", "mine"]);
+    let listed = as_user(&["unshare", "ls", "-n", &format!("{}/made", rootfs.trim())]);
+    assert!(listed.contains(" 1000 1000 "), "{listed}");
     as_user(&["rm", "-f", "mine"]);
+
+    // The process holding them ends once its store is gone.
+    let store = fx.root().display().to_string();
+    let holders = || {
+        let out = Command::new("pgrep")
+            .args([
+                "-u",
+                &uid.to_string(),
+                "-f",
+                &format!("rimg --root {store} "),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_ne!(holders(), "", "no process holds rimg's namespaces");
+    std::fs::remove_dir_all(fx.root()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !holders().is_empty() {
+        assert!(Instant::now() < deadline, "still running: {}", holders());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A user without a subordinate ID range has only its own ID in rimg's
+/// namespace (mapped by rimg itself, no newuidmap): an image whose files
+/// are all root's runs; one with a file of another owner is refused with
+/// what to do, not a bare EINVAL from chown.
+#[test]
+fn a_user_without_subordinate_ids_has_its_own_id_alone() {
+    if !common::is_machine_root() {
+        return;
+    }
+    let user = User::new(
+        "rimg-nosubids",
+        &["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"],
+    );
+    let mut rootfs = tar::Builder::new(Vec::new());
+    let busybox_tar = busybox::rootfs_tar();
+    let mut busybox = tar::Archive::new(&busybox_tar[..]);
+    for entry in busybox.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        header.set_uid(0);
+        header.set_gid(0);
+        let path = entry.path().unwrap().into_owned();
+        if header.entry_type().is_symlink() || header.entry_type().is_hard_link() {
+            let target = entry.link_name().unwrap().unwrap().into_owned();
+            rootfs.append_link(&mut header, &path, &target).unwrap();
+        } else {
+            rootfs.append_data(&mut header, &path, &mut entry).unwrap();
+        }
+    }
+    let root_only = rootfs.into_inner().unwrap();
+    user.import(&root_only, "mine");
+    assert_eq!(
+        user.ok(&[
+            "run",
+            "--rm",
+            "mine",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map"
+        ])
+        .split_whitespace()
+        .collect::<Vec<_>>(),
+        ["0", "0", &user.uid.to_string(), "1"]
+    );
+
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    header.set_uid(1000);
+    header.set_gid(1000);
+    header.set_cksum();
+    layer
+        .append_data(&mut header, "owned", &b"x\n"[..])
+        .unwrap();
+    user.import(&layer.into_inner().unwrap(), "other");
+    let refused = user.run(&["create", "other"]);
+    assert_eq!(refused.code, 125, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "owned by 1000:1000, which rimg's user namespace does not map: give your user a \
+             subordinate ID range in /etc/subuid and /etc/subgid"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(user.ok(&["ps", "-aq"]), "");
 }
 
 /// A relative command runs from the working directory, as execve finds it

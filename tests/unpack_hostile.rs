@@ -225,12 +225,13 @@ fn device_nodes_are_only_made_by_root() {
     let layer = Layer::new().char_device("dev/null", 1, 3).finish();
     unpack_layer(&s.rootfs(), &layer[..], Options::default()).unwrap();
     assert!(!s.rootfs().join("dev/null").exists());
-    if Options::for_current_user().privileged {
+    if Options::for_current_user().device_nodes {
         unpack_layer(
             &s.rootfs(),
             &layer[..],
             Options {
                 privileged: true,
+                device_nodes: true,
                 overlay: false,
             },
         )

@@ -1322,8 +1322,7 @@ impl<'a> Builder<'a> {
         // a container in about half runc's time, and a RUN is never paused
         // (crun cannot pause without cgroups here). Without root, crun
         // refuses hybrid cgroup hosts, so the usual choice stands.
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = crate::runtime::userns::host_uid() == 0;
         let runtime = match self.options.runtime.as_deref() {
             None if root => Runtime::find(Some("crun"), &state_dir)
                 .or_else(|_| Runtime::find(None, &state_dir))?,

@@ -34,7 +34,16 @@ pub struct Context {
 
 impl Context {
     pub fn open(root: Option<PathBuf>) -> Result<Context> {
-        let root = root.unwrap_or_else(store::default_root);
+        let root = std::path::absolute(root.unwrap_or_else(store::default_root))
+            .context("finding the image store")?;
+        // Without root, rimg works in its user namespace (before any thread
+        // starts: only a single-threaded process may join one). Without it
+        // the images can still be handled, not containers.
+        if rimg::runtime::userns::wanted() {
+            if let Err(e) = rimg::runtime::userns::enter(&root) {
+                eprintln!("WARNING: {:#}", anyhow::Error::new(e));
+            }
+        }
         let store = Store::open(&root)
             .with_context(|| format!("opening the image store at {}", root.display()))?;
         Ok(Context {

@@ -44,6 +44,17 @@ pub struct InfoArgs {
 }
 
 #[derive(Args)]
+pub struct UnshareArgs {
+    /// The command to run (default: $SHELL)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args)]
 pub struct CompletionArgs {
     #[arg(value_enum)]
     shell: Shell,
@@ -83,6 +94,22 @@ pub fn version(args: VersionArgs) -> Result<ExitCode> {
 }
 
 /// `info [--format]`: the store's figures, storage driver and runtime.
+/// Runs a command where rimg works: without root, as root of rimg's user
+/// namespace and in its mount namespace, where containers' overlay mounts
+/// (`rimg mount`) can be seen and their files, owned by subordinate IDs,
+/// changed or removed (as `podman unshare`); as root, as it is.
+pub fn unshare(_ctx: &Context, args: UnshareArgs) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let mut command = args.command.into_iter();
+    let program = command
+        .next()
+        .or_else(|| std::env::var_os("SHELL"))
+        .unwrap_or_else(|| "/bin/sh".into());
+    // exec returns only when the program could not be run.
+    let error = std::process::Command::new(&program).args(command).exec();
+    Err(anyhow::Error::new(error).context(format!("running {}", program.to_string_lossy())))
+}
+
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<ExitCode> {
     let template = args.format.as_deref().unwrap_or(container::info::TEMPLATE);
     let info = container::info::info(&ctx.store)?;

@@ -38,7 +38,7 @@ pub struct CommitOptions {
 /// and was started without root, so the runtime put it in no cgroup and
 /// has no freezer to pause it with. It is then committed running.
 pub fn cannot_pause(store: &Store, arg: &str) -> Result<bool> {
-    if crate::runtime::rootless_maps().is_none() {
+    if crate::runtime::userns::host_uid() == 0 {
         return Ok(false);
     }
     let engine = super::run::Engine::new(store, None);

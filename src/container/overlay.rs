@@ -39,6 +39,7 @@ use crate::digest::Digest;
 use crate::durable;
 use crate::layer;
 use crate::oci::{self, Descriptor};
+use crate::runtime::userns;
 use crate::store::{Store, StoreLock};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::{CString, OsStr};
@@ -60,7 +61,8 @@ pub enum Driver {
 
 impl Driver {
     /// `RIMG_STORAGE_DRIVER=copy|overlay` chooses; otherwise overlay when
-    /// running as root on a kernel that has it.
+    /// running as root (or as root of rimg's user namespace, on Linux 5.11
+    /// and later) on a kernel that has it.
     pub fn current() -> Driver {
         match std::env::var("RIMG_STORAGE_DRIVER").as_deref() {
             Ok("copy") => return Driver::Copy,
@@ -71,7 +73,9 @@ impl Driver {
         let root = unsafe { libc::geteuid() } == 0;
         let has_overlay = fs::read_to_string("/proc/filesystems")
             .is_ok_and(|s| s.lines().any(|l| l.ends_with("\toverlay")));
-        if root && has_overlay {
+        let mountable =
+            !userns::in_user_namespace() || userns::kernel_mounts_overlay_unprivileged();
+        if root && has_overlay && mountable {
             Driver::Overlay
         } else {
             Driver::Copy
@@ -437,10 +441,12 @@ impl Snapshots {
         // Whatever the kernel's defaults: a copied-up file holds its data
         // (no metacopy) and a renamed lower directory is copied, not
         // redirected, so the upper directory alone says what changed.
+        // (`nofollow`, not `off`, which follows: `userxattr` allows no
+        // following, and no snapshot holds a redirect to follow.)
         let options = [
             ("upperdir", option_path(&upper)?),
             ("workdir", option_path(&work)?),
-            ("redirect_dir", "off".to_string()),
+            ("redirect_dir", "nofollow".to_string()),
             ("metacopy", "off".to_string()),
         ];
         let rootfs = dir.join("rootfs");
@@ -557,11 +563,21 @@ fn mount_overlay(
     options: &[(&str, String)],
     read_only: bool,
 ) -> io::Result<()> {
+    // In rimg's user namespace overlayfs keeps its attributes (whiteouts'
+    // opaque marks) as `user.overlay.*`, the only ones it may write there.
+    let user_xattrs = crate::runtime::userns::in_user_namespace();
     match NewMount::open()? {
         Some(mount) if mount.lower_by_lower(lowers)? => {
             mount.set("source", "overlay")?;
             for (name, value) in options {
                 mount.set(name, value)?;
+            }
+            if user_xattrs {
+                mount.config(
+                    libc::FSCONFIG_SET_FLAG,
+                    c"userxattr".as_ptr(),
+                    std::ptr::null(),
+                )?;
             }
             mount.attach(target, read_only)
         }
@@ -569,6 +585,9 @@ fn mount_overlay(
             let mut data = format!("lowerdir={}", lowers.join(":"));
             for (name, value) in options {
                 data.push_str(&format!(",{name}={value}"));
+            }
+            if user_xattrs {
+                data.push_str(",userxattr");
             }
             let flags = if read_only { libc::MS_RDONLY } else { 0 };
             legacy_mount(target, &data, flags)
@@ -785,7 +804,7 @@ fn is_whiteout(meta: &Meta) -> bool {
 pub fn walk_upper(upper: &Path) -> io::Result<Vec<Entry>> {
     let mut entries = snapshot::walk(upper)?;
     for entry in entries.iter_mut().filter(|e| e.meta.is_dir()) {
-        entry.opaque = xattr::get(entry.host_path(upper), unpack::OVERLAY_OPAQUE_XATTR)
+        entry.opaque = xattr::get(entry.host_path(upper), unpack::overlay_opaque_xattr())
             .ok()
             .flatten()
             .is_some_and(|v| v == b"y");

@@ -631,7 +631,7 @@ impl<'a> Engine<'a> {
             tty: options.tty,
         };
         check_command(&rootfs, &process)?;
-        let user = user::exec_user(&rootfs, &process.user, runtime::rootless_maps().is_some())?;
+        let user = user::resolve_in(&rootfs, &process.user)?;
         let json =
             serde_json::to_vec(&spec::process(&process, &user)?).expect("a process serializes");
         let runtime = self.runtime_of(&state)?;

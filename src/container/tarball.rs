@@ -6,7 +6,6 @@
 //! skipped, as Go's tar writer cannot store them.
 
 use super::snapshot::Meta;
-use crate::runtime::spec::IdMaps;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -25,9 +24,6 @@ pub struct TarWriter<W: Write> {
     links: HashMap<u64, Vec<u8>>,
     /// No entry's mtime is later than this (`SOURCE_DATE_EPOCH`).
     latest_mtime: u64,
-    /// Without root, files are the caller's or its subordinate IDs' on
-    /// disk: entries record the owner the container sees instead.
-    rootless: Option<IdMaps>,
 }
 
 /// What appending one path found.
@@ -50,7 +46,6 @@ impl<W: Write> TarWriter<W> {
             root: root.to_path_buf(),
             links: HashMap::new(),
             latest_mtime: u64::MAX,
-            rootless: crate::runtime::rootless_maps(),
         }
     }
 
@@ -66,12 +61,8 @@ impl<W: Write> TarWriter<W> {
         let host = self.root.join(OsStr::from_bytes(rel));
         let mut header = tar::Header::new_gnu();
         header.set_mode(meta.permissions());
-        let (uid, gid) = match &self.rootless {
-            Some(maps) => maps.inside(meta.uid, meta.gid),
-            None => (meta.uid, meta.gid),
-        };
-        header.set_uid(uid.into());
-        header.set_gid(gid.into());
+        header.set_uid(meta.uid.into());
+        header.set_gid(meta.gid.into());
         header.set_mtime((meta.mtime.max(0) as u64).min(self.latest_mtime));
         header.set_size(0);
         if !meta.is_dir() && meta.nlink > 1 {

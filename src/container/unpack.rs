@@ -19,6 +19,7 @@
 //! are only made when running as root.
 
 use super::resolve::{normalize, resolve_dir, ResolveError};
+use crate::runtime::userns::in_user_namespace;
 use crate::tar_guard::TarGuard;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
@@ -51,6 +52,8 @@ pub enum UnpackError {
     UnsupportedType { name: String, kind: char },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    #[error("{path}: owned by {uid}:{gid}, which rimg's user namespace does not map: give your user a subordinate ID range in /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER)")]
+    UnmappedOwner { path: String, uid: u32, gid: u32 },
     #[error("{context}")]
     Io {
         context: String,
@@ -64,11 +67,28 @@ fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -> UnpackErr
     move |source| UnpackError::Io { context, source }
 }
 
+/// A failed chown of `path` to `meta`'s owner: EINVAL is an owner the user
+/// namespace rimg runs in does not map (a user without a subordinate
+/// range has only its own ID there).
+fn chown_error(path: &Path, meta: &Meta) -> impl FnOnce(io::Error) -> UnpackError {
+    let (path, uid, gid) = (path.display().to_string(), meta.uid, meta.gid);
+    move |source| match source.raw_os_error() {
+        Some(libc::EINVAL) => UnpackError::UnmappedOwner { path, uid, gid },
+        _ => UnpackError::Io {
+            context: format!("changing the owner of {path}"),
+            source,
+        },
+    }
+}
+
 /// How much of an entry's metadata to apply, and what whiteouts do.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// Running as root: ownership is applied and device nodes are made.
+    /// Running as root (perhaps of rimg's user namespace): ownership is
+    /// applied.
     pub privileged: bool,
+    /// Running as the machine's root: device nodes are made.
+    pub device_nodes: bool,
     /// The layer is unpacked alone, into an empty directory that overlayfs
     /// stacks over the layers below: whiteouts are recorded as overlay's
     /// (`.wh.NAME` a character device 0/0 named `NAME`, `.wh..wh..opq` the
@@ -81,15 +101,25 @@ pub struct Options {
 impl Options {
     pub fn for_current_user() -> Options {
         // SAFETY: geteuid has no preconditions and cannot fail.
+        let privileged = unsafe { libc::geteuid() } == 0;
         Options {
-            privileged: unsafe { libc::geteuid() } == 0,
+            privileged,
+            device_nodes: privileged && !in_user_namespace(),
             overlay: false,
         }
     }
 }
 
-/// The attribute that makes an overlay directory opaque.
-pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The attribute that makes an overlay directory opaque: a `trusted.*`
+/// one needs the machine's root, so in rimg's user namespace overlayfs is
+/// mounted with `userxattr` and reads `user.overlay.opaque`.
+pub fn overlay_opaque_xattr() -> &'static str {
+    if in_user_namespace() {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    }
+}
 
 /// Whether `meta` is an overlay whiteout: a character device 0/0.
 pub fn is_overlay_whiteout(meta: &fs::Metadata) -> bool {
@@ -188,7 +218,7 @@ impl Layer<'_> {
                 self.finish_node(&path, &meta, !to_symlink)?;
             }
             T::Char | T::Block | T::Fifo => {
-                if kind != T::Fifo && !self.options.privileged {
+                if kind != T::Fifo && !self.options.device_nodes {
                     // Only root can make device nodes; Docker skips them
                     // the same way in a user namespace.
                     return Ok(());
@@ -283,7 +313,7 @@ impl Layer<'_> {
         }
         if self.options.privileged {
             std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid))
-                .map_err(io_context(format!("changing owner of {}", path.display())))?;
+                .map_err(chown_error(path, &meta))?;
         }
         set_xattrs(path, &meta.xattrs);
         self.dirs.push((path.clone(), meta.mode, meta.mtime));
@@ -310,7 +340,7 @@ impl Layer<'_> {
         io::copy(data, &mut file).map_err(io_context(context()))?;
         if self.options.privileged {
             std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid))
-                .map_err(io_context(context()))?;
+                .map_err(chown_error(path, &meta))?;
         }
         // After chown, which clears set-user-ID and set-group-ID bits.
         file.set_permissions(Permissions::from_mode(meta.mode))
@@ -327,7 +357,7 @@ impl Layer<'_> {
         let context = || format!("setting metadata of {}", path.display());
         if self.options.privileged {
             std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid))
-                .map_err(io_context(context()))?;
+                .map_err(chown_error(path, meta))?;
         }
         if chmod {
             fs::set_permissions(path, Permissions::from_mode(meta.mode))
@@ -516,7 +546,7 @@ pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
 }
 
 fn set_opaque(dir: &Path) -> Result<(), UnpackError> {
-    xattr::set(dir, OVERLAY_OPAQUE_XATTR, b"y")
+    xattr::set(dir, overlay_opaque_xattr(), b"y")
         .map_err(io_context(format!("marking {} opaque", dir.display())))
 }
 

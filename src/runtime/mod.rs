@@ -7,6 +7,7 @@
 pub mod mounts;
 pub mod spec;
 pub mod user;
+pub mod userns;
 
 use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
@@ -36,6 +37,8 @@ pub enum RuntimeError {
     NoUserNamespaces(String),
     #[error("crun cannot run containers without root on this system: its cgroup v2 hierarchy ({}) has controllers enabled, which crun refuses on a hybrid cgroup host; use runc (--runtime runc), or run rimg as root", UNIFIED.to_string_lossy())]
     CrunRootlessHybrid,
+    #[error("running a container without root needs rimg's user namespace, which it could not enter (see the warning above)")]
+    NoNamespace,
     #[error("preparing {path} in the container's filesystem")]
     Rootfs {
         path: String,
@@ -196,8 +199,8 @@ impl Runtime {
 
     /// Writes what a start of `spec` in `rootfs` needs under `dir`: the
     /// generated `/etc` files in `etc/` and the runtime spec in
-    /// `bundle/config.json`, as root or, rootless, in a user namespace.
-    /// Returns the bundle directory.
+    /// `bundle/config.json`, as root, or as root of rimg's user namespace
+    /// (see [`userns`]). Returns the bundle directory.
     pub fn write_bundle(
         &self,
         spec: &ContainerSpec,
@@ -206,24 +209,20 @@ impl Runtime {
     ) -> Result<PathBuf, RuntimeError> {
         let etc = dir.join("etc");
         write_etc_files(&etc, spec)?;
-        let rootless = rootless_maps();
-        let user = user::exec_user(rootfs, &spec.process.user, rootless.is_some())?;
-        if rootless.is_some() {
+        let user = user::resolve_in(rootfs, &spec.process.user)?;
+        if userns::host_uid() != 0 && !userns::in_user_namespace() {
+            // A user's containers run in rimg's user namespace, which this
+            // rimg could not enter: say why, if the system forbids it.
             check_rootless()?;
-            if self.flavor == Flavor::Crun && hybrid_with_v2_controllers() {
-                // Root hides that hierarchy from crun (hide_unified_cgroup);
-                // a user may not, and crun's own error does not say why.
-                return Err(RuntimeError::CrunRootlessHybrid);
-            }
+            return Err(RuntimeError::NoNamespace);
         }
-        let config = spec::build(
-            spec,
-            rootfs,
-            &etc,
-            &user,
-            rootless.as_ref(),
-            self.mounts_cgroups(),
-        )?;
+        if userns::host_uid() != 0 && self.flavor == Flavor::Crun && hybrid_with_v2_controllers() {
+            // Root hides that hierarchy from crun (hide_unified_cgroup); a
+            // user may not, not even in a user namespace (the mount is
+            // locked there), and crun's own error does not say why.
+            return Err(RuntimeError::CrunRootlessHybrid);
+        }
+        let config = spec::build(spec, rootfs, &etc, &user, self.mounts_cgroups())?;
         let bundle = dir.join("bundle");
         fs::create_dir_all(&bundle)
             .map_err(io_context(format!("creating {}", bundle.display())))?;
@@ -564,76 +563,12 @@ pub fn check_rootless() -> Result<(), RuntimeError> {
     }
 }
 
-/// For an unprivileged caller, the user namespace's ID maps: the caller
-/// as root and, when `/etc/subuid` and `/etc/subgid` grant it a range (the
-/// runtime then maps it with newuidmap/newgidmap), that range from 1 on,
-/// so a package manager inside can switch users. `None` for root.
-pub fn rootless_maps() -> Option<spec::IdMaps> {
-    // SAFETY: geteuid/getegid have no preconditions and cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if uid == 0 {
-        return None;
-    }
-    let name = user_name(uid).unwrap_or_default();
-    let range = |file: &str, id: u32| {
-        let text = fs::read_to_string(file).unwrap_or_default();
-        text.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let owner = fields.next()?;
-            if owner != name && owner.parse() != Ok(id) {
-                return None;
-            }
-            Some((
-                1,
-                fields.next()?.parse().ok()?,
-                fields.next()?.parse().ok()?,
-            ))
-        })
-    };
-    let uid_maps = std::iter::once((0, uid, 1))
-        .chain(range("/etc/subuid", uid))
-        .collect();
-    let gid_maps = std::iter::once((0, gid, 1))
-        .chain(range("/etc/subgid", gid))
-        .collect();
-    Some(spec::IdMaps {
-        uid: uid_maps,
-        gid: gid_maps,
-    })
-}
-
-/// The login name of `uid` (subordinate ranges are listed by name).
-fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 16 << 10];
-    // SAFETY: getpwuid_r fills `entry` with pointers into `buf`, which
-    // outlives their use here; a zeroed passwd is a valid value.
-    unsafe {
-        let mut entry: libc::passwd = std::mem::zeroed();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        let ret = libc::getpwuid_r(
-            uid,
-            &mut entry,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        );
-        if ret != 0 || found.is_null() || entry.pw_name.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr(entry.pw_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
-}
-
 /// Where rimg keeps a store's runtime state: a short path on tmpfs, since
 /// the runtime's state (and its sockets) must not outlive a reboot.
 pub fn state_dir(store_root: &Path) -> PathBuf {
     let key = crate::digest::Digest::of(store_root.as_os_str().as_encoded_bytes());
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    // In rimg's user namespace, still the caller's own directory.
+    let uid = userns::host_uid();
     let base = if uid == 0 {
         PathBuf::from("/run/rimg")
     } else {

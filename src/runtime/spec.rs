@@ -9,9 +9,8 @@ use super::user::ExecUser;
 use super::{Bind, ContainerSpec, Network, ProcessConfig, RuntimeError};
 use oci_spec::runtime::{
     get_default_maskedpaths, get_default_mounts, get_default_readonly_paths, Capability,
-    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, Mount, MountBuilder, Process, ProcessBuilder, RootBuilder, Spec,
-    UserBuilder,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, Mount,
+    MountBuilder, Process, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -92,34 +91,6 @@ fn bind(destination: &str, source: &Path, read_only: bool) -> Result<Mount, Runt
         .map_err(spec_error)
 }
 
-/// Who runs the runtime: root, or an unprivileged user mapped to root in a
-/// user namespace (with its subordinate range when it has one).
-/// Each map is `(container ID, host ID, count)`, as in the spec.
-pub struct IdMaps {
-    pub uid: Vec<(u32, u32, u32)>,
-    pub gid: Vec<(u32, u32, u32)>,
-}
-
-/// The ID the kernel shows for an unmapped one (`/proc/sys/kernel/overflowuid`).
-const OVERFLOW_ID: u32 = 65534;
-
-impl IdMaps {
-    /// The owner a file with host owner `(uid, gid)` has inside the
-    /// container: what a layer made from the container's files records.
-    pub fn inside(&self, uid: u32, gid: u32) -> (u32, u32) {
-        (inside(&self.uid, uid), inside(&self.gid, gid))
-    }
-}
-
-fn inside(maps: &[(u32, u32, u32)], host: u32) -> u32 {
-    maps.iter()
-        .find_map(|&(container, start, count)| {
-            let offset = host.checked_sub(start)?;
-            (offset < count).then_some(container + offset)
-        })
-        .unwrap_or(OVERFLOW_ID)
-}
-
 /// The whole `config.json` for `container`, whose generated `/etc` files
 /// are in `etc_dir`.
 /// `cgroup_mount`: whether `/sys/fs/cgroup` is mounted (read-only, as
@@ -130,14 +101,16 @@ pub fn build(
     rootfs: &Path,
     etc_dir: &Path,
     user: &ExecUser,
-    rootless: Option<&IdMaps>,
     cgroup_mount: bool,
 ) -> Result<Spec, RuntimeError> {
     let mut mounts: Vec<Mount> = get_default_mounts();
-    if !cgroup_mount || rootless.is_some() {
+    // As root of rimg's user namespace (an unprivileged user's rimg): no
+    // cgroup to mount, no sysfs of the host's network namespace.
+    let unprivileged = super::userns::in_user_namespace();
+    if !cgroup_mount || unprivileged {
         mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
     }
-    if rootless.is_some() {
+    if unprivileged {
         // Without its own network namespace an unprivileged user may not
         // mount sysfs, and devpts takes no gid it does not own: what rootless
         // podman and runc's `spec --rootless` do instead.
@@ -177,35 +150,15 @@ pub fn build(
     if container.network == Network::None {
         namespaces.push(LinuxNamespaceType::Network);
     }
-    if rootless.is_some() {
-        namespaces.push(LinuxNamespaceType::User);
-    }
     let namespaces = namespaces
         .into_iter()
         .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(spec_error)?;
-    let mut linux = LinuxBuilder::default()
+    let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .masked_paths(get_default_maskedpaths())
         .readonly_paths(get_default_readonly_paths());
-    if let Some(maps) = rootless {
-        let map = |maps: &[(u32, u32, u32)]| {
-            maps.iter()
-                .map(|&(container_id, host_id, size)| {
-                    LinuxIdMappingBuilder::default()
-                        .container_id(container_id)
-                        .host_id(host_id)
-                        .size(size)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(spec_error)
-        };
-        linux = linux
-            .uid_mappings(map(&maps.uid)?)
-            .gid_mappings(map(&maps.gid)?);
-    }
 
     let mut spec = Spec::default();
     spec.set_process(Some(process(&container.process, user)?));
@@ -225,19 +178,6 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_owners_read_as_the_container_sees_them() {
-        let maps = IdMaps {
-            uid: vec![(0, 1002, 1), (1, 165536, 65536)],
-            gid: vec![(0, 1003, 1), (1, 165536, 65536)],
-        };
-        assert_eq!(maps.inside(1002, 1003), (0, 0));
-        assert_eq!(maps.inside(165536 + 999, 165536 + 49), (1000, 50));
-        assert_eq!(maps.inside(165536 + 65535, 1002), (65536, OVERFLOW_ID));
-        assert_eq!(maps.inside(0, 165535), (OVERFLOW_ID, OVERFLOW_ID));
-        assert_eq!(maps.inside(165536 + 65536, 1003), (OVERFLOW_ID, 0));
-    }
 
     fn container(network: Network) -> ContainerSpec {
         ContainerSpec {
@@ -262,7 +202,7 @@ mod tests {
     /// The spec's JSON for `container(network)` run as `user`.
     fn spec_json(network: Network, user: ExecUser) -> serde_json::Value {
         let etc = Path::new("/c/etc");
-        let spec = build(&container(network), Path::new("/r"), etc, &user, None, true).unwrap();
+        let spec = build(&container(network), Path::new("/r"), etc, &user, true).unwrap();
         serde_json::to_value(&spec).unwrap()
     }
 

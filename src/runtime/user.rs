@@ -118,17 +118,6 @@ pub fn resolve_in(rootfs: &Path, spec: &str) -> Result<ExecUser, RuntimeError> {
     resolve(spec, &read("etc/passwd"), &read("etc/group"))
 }
 
-/// The user a process runs as. Without root, its supplementary groups
-/// from `/etc/group` are dropped, as runc itself drops them: a user
-/// namespace may not set groups it was not asked for explicitly.
-pub fn exec_user(rootfs: &Path, spec: &str, rootless: bool) -> Result<ExecUser, RuntimeError> {
-    let mut user = resolve_in(rootfs, spec)?;
-    if rootless {
-        user.additional_gids.clear();
-    }
-    Ok(user)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

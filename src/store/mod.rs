@@ -610,8 +610,7 @@ pub fn make_private(dir: &Path) -> Result<()> {
 }
 
 pub fn default_root() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if crate::runtime::userns::host_uid() == 0 {
         return PathBuf::from("/var/lib/rimg");
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")

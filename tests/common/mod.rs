@@ -28,11 +28,18 @@ pub fn rimg_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rimg")))
 }
 
-/// Whether the tests run as root (scripts/test.sh also runs the container
-/// suites as an unprivileged user, whose containers are rootless).
+/// Whether the tests run as root: the machine's, or of rimg's user
+/// namespace, where scripts/test.sh runs the container suites as an
+/// unprivileged user (`rimg unshare`), as that user's rimg works.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the tests run as the machine's root; what a user cannot do
+/// even in a user namespace (cgroups) differs.
+pub fn is_machine_root() -> bool {
+    rimg::runtime::userns::host_uid() == 0
 }
 
 /// A temporary rimg root.
