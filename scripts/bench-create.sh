@@ -10,8 +10,11 @@
 #   disk of 10        containers of the image, besides the image itself
 #   system df         with those 10 containers (-v: with overlay, the first
 #                     call measures the snapshot, later ones read its record)
-# Docker runs as a private daemon (scripts/private-dockerd.sh). Prints a
-# Markdown table of medians. Overlay needs root.
+# rimg runs as root with each driver, and as an unprivileged user
+# (BENCH_USER, default rimg-rootless, created when missing) in rimg's user
+# namespace on overlay. Docker runs as a private daemon
+# (scripts/private-dockerd.sh). Prints a Markdown table of medians. Needs
+# root.
 #
 # Usage: scripts/bench-create.sh   (RUNS=5 TARBALL=… RIMG=path-to-rimg)
 set -euo pipefail
@@ -25,10 +28,14 @@ if [ -z "${RIMG:-}" ]; then
 fi
 [ -f "$TARBALL" ] || { echo "no $TARBALL (run tests/run_docker.rs once to build it)" >&2; exit 1; }
 
+user=${BENCH_USER:-rimg-rootless}
+id "$user" >/dev/null 2>&1 || useradd --create-home "$user"
 work=$(mktemp -d /tmp/rimg-bench.XXXXXX)
+chmod 755 "$work"
 source scripts/private-dockerd.sh
 cleanup() {
-  for root in "$work"/rimg-*; do
+  # The user's store goes with the directory (and its namespace with it).
+  for root in "$work"/rimg-overlay "$work"/rimg-copy; do
     [ -d "$root" ] && RIMG_ROOT="$root" "$RIMG" container prune -f >/dev/null 2>&1 || true
   done
   stop_private_dockerd
@@ -54,9 +61,21 @@ docker import "$TARBALL" bench:1 >/dev/null
 echo change >"$work/change.txt"
 
 declare -A first create commit disk df dfv
-for driver in overlay copy; do
+# The copy driver last: its 10 full copies, deleted, slow down the next
+# file creations on ext4 for a minute (recently deleted inodes are skipped
+# one by one).
+for driver in overlay user copy; do
   root="$work/rimg-$driver"
-  rimg() { RIMG_STORAGE_DRIVER=$driver "$RIMG" --root "$root" "$@"; }
+  if [ "$driver" = user ]; then
+    mkdir "$root" "$work/home"
+    chown "$user:" "$root" "$work/home"
+    rimg() {
+      setpriv --reuid="$user" --regid="$user" --init-groups env -u XDG_RUNTIME_DIR \
+        HOME="$work/home" "$RIMG" --root "$root" "$@"
+    }
+  else
+    rimg() { RIMG_STORAGE_DRIVER=$driver "$RIMG" --root "$root" "$@"; }
+  fi
   rimg import "$TARBALL" bench:1 >/dev/null
   : >"$work/$driver-create"; : >"$work/$driver-commit"
   sync
@@ -65,7 +84,9 @@ for driver in overlay copy; do
   rimg rm first >/dev/null
   for i in $(seq 1 "$RUNS"); do
     timed "$work/$driver-create" rimg create --name "c$i" bench:1
-    cp "$work/change.txt" "$(rimg mount "c$i")/bench-change"
+    # (A user's mount is seen in rimg's namespace only; for root unshare
+    # just runs cp.)
+    rimg unshare cp "$work/change.txt" "$(rimg mount "c$i")/bench-change"
     timed "$work/$driver-commit" rimg commit "c$i"
   done
   for i in $(seq $((RUNS + 1)) 10); do rimg create --name "c$i" bench:1 >/dev/null; done
@@ -108,11 +129,11 @@ dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
 echo
 echo "Image: $(basename "$TARBALL"), $(( $(stat -c %s "$TARBALL") / 1000000 )) MB, one layer; medians of $RUNS runs."
 echo
-echo "| step | rimg overlay | rimg copy | docker (overlay2) | overlay / docker |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | – | |"
-echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") |"
-echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") |"
-echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${docker_disk} MB (all of overlay2) | |"
-echo "| system df, 10 containers | ${df[overlay]} ms | ${df[copy]} ms | ${ddf} ms | $(ratio "${df[overlay]}" "$ddf") |"
-echo "| system df -v, 10 containers | ${dfv[overlay]} | ${dfv[copy]} | ${ddfv} ms | |"
+echo "| step | rimg overlay | rimg copy | rimg overlay as a user | docker (overlay2) | overlay / docker | user / docker |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | ${first[user]} ms | – | | |"
+echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${create[user]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") | $(ratio "${create[user]}" "$dc") |"
+echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${commit[user]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") | $(ratio "${commit[user]}" "$dm") |"
+echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${disk[user]} MB | ${docker_disk} MB (all of overlay2) | | |"
+echo "| system df, 10 containers | ${df[overlay]} ms | ${df[copy]} ms | ${df[user]} ms | ${ddf} ms | $(ratio "${df[overlay]}" "$ddf") | $(ratio "${df[user]}" "$ddf") |"
+echo "| system df -v, 10 containers | ${dfv[overlay]} | ${dfv[copy]} | ${dfv[user]} | ${ddfv} ms | | |"

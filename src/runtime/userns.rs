@@ -213,6 +213,9 @@ fn hold(store: &std::ffi::CStr, unshared: OwnedFd, mapped: OwnedFd) -> ! {
             std::ptr::null(),
         );
         libc::setsid();
+        // Its command line is the rimg command's that forked it; `ps -o
+        // comm` and `top` show this.
+        libc::prctl(libc::PR_SET_NAME, c"rimg-userns".as_ptr());
         libc::chdir(c"/".as_ptr());
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         for fd in 0..3 {
