@@ -172,6 +172,9 @@ pub fn run(ctx: &Context, command: ContainerCommand) -> Result<ExitCode> {
                 let path = std::fs::canonicalize(&rootfs).unwrap_or(rootfs);
                 println!("{}", path.display());
             }
+            if rimg::runtime::userns::joined() {
+                eprintln!("WARNING: without root, a container's files are mounted in rimg's mount namespace only: use the path under `rimg unshare`");
+            }
         }
         ContainerCommand::Rm(args) => return rm(ctx, args),
         ContainerCommand::Diff(args) => {

@@ -19,7 +19,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Whether this process joined rimg's namespaces (its caller is outside).
+static JOINED: AtomicBool = AtomicBool::new(false);
 
 /// How often the holder checks that its store still exists.
 const STORE_CHECK: Duration = Duration::from_secs(2);
@@ -139,7 +143,14 @@ fn join(pid: i32) -> Result<(), RuntimeError> {
     if let Some(cwd) = cwd {
         let _ = std::env::set_current_dir(cwd);
     }
+    JOINED.store(true, Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether this rimg joined its namespaces on the way in: the command
+/// that ran it is outside them, and sees none of their mounts.
+pub fn joined() -> bool {
+    JOINED.load(Ordering::Relaxed)
 }
 
 /// Starts the holder: a child in new user and mount namespaces, mapped by
