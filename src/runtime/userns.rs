@@ -17,6 +17,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +82,18 @@ pub fn kernel_mounts_overlay_unprivileged() -> bool {
 pub fn enter(store_root: &Path) -> Result<(), RuntimeError> {
     let dir = state_dir(store_root);
     fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+    // Without XDG_RUNTIME_DIR the state directory is under /tmp, where
+    // another user could have made it first and named a process of theirs.
+    let owner = fs::metadata(&dir)
+        .map_err(io_context(format!("reading {}", dir.display())))?
+        .uid();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if owner != unsafe { libc::geteuid() } {
+        return Err(RuntimeError::User(format!(
+            "{} belongs to another user (uid {owner}): set XDG_RUNTIME_DIR to a directory of yours",
+            dir.display()
+        )));
+    }
     let lock_path = dir.join("userns.lock");
     let lock = File::create(&lock_path)
         .map_err(io_context(format!("creating {}", lock_path.display())))?;
@@ -361,5 +374,25 @@ fn user_name(uid: u32) -> Option<String> {
                 .to_string_lossy()
                 .into_owned(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_known_by_its_pid_and_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("userns.pid");
+        let me = std::process::id() as i32;
+        let started = start_time(me).unwrap();
+        fs::write(&pid_file, format!("{me} {started}\n")).unwrap();
+        assert_eq!(running_holder(&pid_file), Some(me));
+        // The PID reused by another process: not the holder.
+        fs::write(&pid_file, format!("{me} {}\n", started + 1)).unwrap();
+        assert_eq!(running_holder(&pid_file), None);
+        fs::write(&pid_file, "garbage").unwrap();
+        assert_eq!(running_holder(&pid_file), None);
     }
 }
