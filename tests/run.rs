@@ -792,6 +792,14 @@ fn rootless_runs_map_the_caller_to_root_in_rimgs_namespaces() {
         &format!("{}/made", mounted.stdout.trim()),
     ]);
     assert!(listed.contains(" 1000 1000 "), "{listed}");
+    // unshare ends as its command does, or as a shell would.
+    assert_eq!(user.run(&["unshare", "sh", "-c", "exit 3"]).code, 3);
+    let missing = user.run(&["unshare", "/nonexistent"]);
+    assert_eq!(missing.code, 127, "{missing:?}");
+    assert_eq!(
+        missing.stderr,
+        "Error: running /nonexistent: No such file or directory (os error 2)\n"
+    );
     as_user(&["rm", "-f", "mine"]);
 
     // The process holding them ends once its store is gone.

@@ -105,9 +105,17 @@ pub fn unshare(_ctx: &Context, args: UnshareArgs) -> Result<ExitCode> {
         .next()
         .or_else(|| std::env::var_os("SHELL"))
         .unwrap_or_else(|| "/bin/sh".into());
-    // exec returns only when the program could not be run.
+    // exec returns only when the program could not be run: a shell's
+    // statuses for that.
     let error = std::process::Command::new(&program).args(command).exec();
-    Err(anyhow::Error::new(error).context(format!("running {}", program.to_string_lossy())))
+    let code = match error.kind() {
+        io::ErrorKind::NotFound => 127,
+        io::ErrorKind::PermissionDenied => 126,
+        _ => 125,
+    };
+    let what = format!("running {}", program.to_string_lossy());
+    super::print_error(&anyhow::Error::new(error).context(what));
+    Ok(ExitCode::from(code))
 }
 
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<ExitCode> {
