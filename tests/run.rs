@@ -665,6 +665,14 @@ struct User {
     fx: Fixture,
 }
 
+impl Drop for User {
+    /// Removes the runtime state the user's rimg kept for the store (its
+    /// fixture removes what the test's own rimg would keep).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(rimg::runtime::state_dir_of(&self.fx.root(), self.uid));
+    }
+}
+
 impl User {
     fn new(name: &str, useradd_args: &[&str]) -> User {
         let exists = |name: &str| {

@@ -566,9 +566,13 @@ pub fn check_rootless() -> Result<(), RuntimeError> {
 /// Where rimg keeps a store's runtime state: a short path on tmpfs, since
 /// the runtime's state (and its sockets) must not outlive a reboot.
 pub fn state_dir(store_root: &Path) -> PathBuf {
-    let key = crate::digest::Digest::of(store_root.as_os_str().as_encoded_bytes());
     // In rimg's user namespace, still the caller's own directory.
-    let uid = userns::host_uid();
+    state_dir_of(store_root, userns::host_uid())
+}
+
+/// [`state_dir`] for user `uid` (in this process's environment).
+pub fn state_dir_of(store_root: &Path, uid: u32) -> PathBuf {
+    let key = crate::digest::Digest::of(store_root.as_os_str().as_encoded_bytes());
     let base = if uid == 0 {
         PathBuf::from("/run/rimg")
     } else {
