@@ -16,7 +16,10 @@ home=$(getent passwd "$user" | cut -d: -f6)
 
 # /tmp, which every user may write: the caller's TMPDIR may be private.
 dir=$(mktemp -d /tmp/rimg-test-user.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+# rimg's runtime state for the store below (runtime::state_dir: the first
+# 12 hex digits of the store path's sha256), gone with it.
+state=/tmp/rimg-$(id -u "$user")/$(printf %s "$dir/store" | sha256sum | cut -c1-12)
+trap 'rm -rf "$dir" "$state"' EXIT
 chmod 755 "$dir"
 cp "$test_binary" "$dir/"
 cp "$(dirname "$test_binary")/../rimg" "$dir/rimg"
