@@ -452,6 +452,10 @@ fn a_second_commit_holds_only_the_changes_since_the_first() {
 
 #[test]
 fn commit_does_not_read_unchanged_files() {
+    if fuse_overlayfs() {
+        // Reads through fuse-overlayfs move no atime: nothing to tell by.
+        return;
+    }
     let fx = Fixture::new();
     let big = vec![7u8; 1 << 20];
     let layer = Layer::new()
@@ -487,12 +491,18 @@ fn commit_refuses_bad_instructions_and_reserved_names() {
     fx.ok(&["create", "--name", "web", &image]);
     let run = fx.run(&["commit", "-c", "RUN make", "web"]);
     assert_eq!(run.stderr, "Error: run is not a valid change command\n");
-    fs::write(mount(&fx, "web").join("etc/.wh.sneaky"), b"").unwrap();
-    let run = fx.run(&["commit", "web"]);
-    assert!(
-        run.stderr.contains("names starting with .wh. are reserved"),
-        "{run:?}"
-    );
+    let sneaky = fs::write(mount(&fx, "web").join("etc/.wh.sneaky"), b"");
+    if fuse_overlayfs() {
+        // fuse-overlayfs refuses the name itself.
+        assert_eq!(sneaky.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    } else {
+        sneaky.unwrap();
+        let run = fx.run(&["commit", "web"]);
+        assert!(
+            run.stderr.contains("names starting with .wh. are reserved"),
+            "{run:?}"
+        );
+    }
     let run = fx.run(&["commit", "web", "bad@@name"]);
     assert_eq!(run.code, 1);
 }
@@ -918,6 +928,12 @@ fn with_driver(fx: &Fixture, driver: &str, args: &[&str]) -> String {
     let mut cmd = common::rimg_command(&fx.root());
     cmd.env("RIMG_STORAGE_DRIVER", driver).args(args);
     String::from_utf8(common::checked(cmd, &format!("rimg {args:?}"))).unwrap()
+}
+
+/// Whether the tests run on fuse-overlayfs (scripts/test.sh's pass with
+/// `RIMG_STORAGE_DRIVER=fuse-overlayfs`).
+fn fuse_overlayfs() -> bool {
+    rimg::container::overlay::Driver::current() == rimg::container::overlay::Driver::FuseOverlay
 }
 
 /// Kernel overlayfs needs root: the machine's, or of rimg's user namespace

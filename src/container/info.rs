@@ -45,7 +45,7 @@ pub fn info(store: &Store) -> Result<Value> {
         "Backing Filesystem",
         backing_filesystem(store.root())
     ])];
-    if driver == Driver::Overlay {
+    if driver.uses_snapshots() {
         let snapshots = Snapshots::new(store).list()?.len();
         status.push(json!(["Supports d_type", "true"]));
         status.push(json!(["Layer Snapshots", snapshots.to_string()]));

@@ -53,30 +53,42 @@ use std::path::{Path, PathBuf};
 /// How containers' filesystems are made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
-    /// Kernel overlayfs over layer snapshots (root only).
+    /// Kernel overlayfs over layer snapshots.
     Overlay,
+    /// The `fuse-overlayfs` program over the same snapshots: for a user on
+    /// a kernel that mounts no overlayfs in a user namespace (before 5.11).
+    FuseOverlay,
     /// Every layer unpacked into the container's own directory.
     Copy,
 }
 
+/// The program that mounts [`Driver::FuseOverlay`]'s overlays.
+const FUSE_OVERLAYFS: &str = "fuse-overlayfs";
+
 impl Driver {
-    /// `RIMG_STORAGE_DRIVER=copy|overlay` chooses; otherwise overlay when
-    /// running as root (or as root of rimg's user namespace, on Linux 5.11
-    /// and later) on a kernel that has it.
+    /// `RIMG_STORAGE_DRIVER=copy|overlay|fuse-overlayfs` chooses. Otherwise
+    /// kernel overlayfs as root, or as root of rimg's user namespace on
+    /// Linux 5.11 and later; there on older kernels, fuse-overlayfs where
+    /// it is installed and FUSE may be used; else the copy driver.
     pub fn current() -> Driver {
         match std::env::var("RIMG_STORAGE_DRIVER").as_deref() {
             Ok("copy") => return Driver::Copy,
             Ok("overlay") => return Driver::Overlay,
+            Ok(FUSE_OVERLAYFS) => return Driver::FuseOverlay,
             _ => {}
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let has_overlay = fs::read_to_string("/proc/filesystems")
             .is_ok_and(|s| s.lines().any(|l| l.ends_with("\toverlay")));
-        let mountable =
+        let kernel_mounts =
             !userns::in_user_namespace() || userns::kernel_mounts_overlay_unprivileged();
-        if root && has_overlay && mountable {
+        if !root {
+            Driver::Copy
+        } else if has_overlay && kernel_mounts {
             Driver::Overlay
+        } else if userns::in_user_namespace() && fuse_available() {
+            Driver::FuseOverlay
         } else {
             Driver::Copy
         }
@@ -86,9 +98,28 @@ impl Driver {
     pub fn name(self) -> &'static str {
         match self {
             Driver::Overlay => "overlay2",
+            Driver::FuseOverlay => FUSE_OVERLAYFS,
             Driver::Copy => "vfs",
         }
     }
+
+    /// Whether containers are overlays of layer snapshots.
+    pub fn uses_snapshots(self) -> bool {
+        self != Driver::Copy
+    }
+}
+
+/// Whether fuse-overlayfs is installed and `/dev/fuse` may be opened.
+fn fuse_available() -> bool {
+    let installed = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join(FUSE_OVERLAYFS).is_file())
+    });
+    installed
+        && fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+            .is_ok()
 }
 
 /// A rootfs at `dir/rootfs`: the layers unpacked into it, or with
@@ -112,7 +143,7 @@ impl Rootfs<'_> {
         // Without each layer's diff ID there are no chain IDs to name
         // snapshots by.
         let diff_ids = diff_ids.filter(|d| d.len() == layers.len());
-        let Some(diff_ids) = diff_ids.filter(|_| Driver::current() == Driver::Overlay) else {
+        let Some(diff_ids) = diff_ids.filter(|_| Driver::current().uses_snapshots()) else {
             super::unpack_blobs(layers, blobs, &dir.join("rootfs"))?;
             return Ok(None);
         };
@@ -293,6 +324,12 @@ impl Snapshots {
         umount2(&rootfs, 0).map_err(io_context(format!("unmounting {}", rootfs.display())))?;
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         if !self.fs(chain).is_dir() {
+            if Driver::current() == Driver::FuseOverlay {
+                kernel_markers(&upper).map_err(io_context(format!(
+                    "rewriting the markers in {}",
+                    upper.display()
+                )))?;
+            }
             let tmp = self.tmp_dir()?;
             fs::rename(&upper, tmp.path().join("fs"))
                 .map_err(io_context(format!("moving {}", upper.display())))?;
@@ -485,6 +522,46 @@ impl Snapshots {
     }
 }
 
+/// Rewrites fuse-overlayfs's markers in the upper directory `dir` as the
+/// kernel's (see [`fuse_markers`]) before it becomes a snapshot, which
+/// kernel overlayfs may mount later (after a kernel upgrade): opaque
+/// directories by attribute alone, whiteouts as 0/0 devices where they
+/// may be made, and no `user.fuseoverlayfs.*` attributes.
+fn kernel_markers(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        let kind = entry.file_type()?;
+        if name == b".wh..wh..opq" {
+            xattr::set(dir, unpack::overlay_opaque_xattr(), b"y")?;
+            fs::remove_file(&path)?;
+            continue;
+        }
+        if name == b".wh..opq" {
+            fs::remove_file(&path)?;
+            continue;
+        }
+        if let (Some(hidden), true) = (name.strip_prefix(b".wh."), kind.is_file()) {
+            let whiteout = dir.join(OsStr::from_bytes(hidden));
+            if unpack::make_whiteout(&whiteout).is_ok() {
+                fs::remove_file(&path)?;
+            }
+            continue;
+        }
+        if let Ok(names) = xattr::list(&path) {
+            for own in names.filter(|n| n.as_bytes().starts_with(b"user.fuseoverlayfs.")) {
+                xattr::remove(&path, own)?;
+            }
+        }
+        if kind.is_dir() {
+            kernel_markers(&path)?;
+        }
+    }
+    Ok(())
+}
+
 /// What a size record says, with the blocks the record itself takes.
 /// A record is only ever written whole (renamed into place), but an
 /// unreadable one is measured again rather than trusted.
@@ -563,6 +640,9 @@ fn mount_overlay(
     options: &[(&str, String)],
     read_only: bool,
 ) -> io::Result<()> {
+    if Driver::current() == Driver::FuseOverlay {
+        return fuse_mount(target, lowers, options);
+    }
     // In rimg's user namespace overlayfs keeps its attributes (whiteouts'
     // opaque marks) as `user.overlay.*`, the only ones it may write there.
     let user_xattrs = crate::runtime::userns::in_user_namespace();
@@ -593,6 +673,34 @@ fn mount_overlay(
             legacy_mount(target, &data, flags)
         }
     }
+}
+
+/// Mounts an overlay at `target` with the fuse-overlayfs program, which
+/// stays behind to serve it until it is unmounted. Only the directories
+/// among `options`: it takes none of the kernel's tuning (it never makes
+/// metacopies or redirects). Without an upper directory it is read-only.
+fn fuse_mount(target: &Path, lowers: &[String], options: &[(&str, String)]) -> io::Result<()> {
+    let mut data = format!("lowerdir={}", lowers.join(":"));
+    for (name, value) in options {
+        if matches!(*name, "upperdir" | "workdir") {
+            data.push_str(&format!(",{name}={value}"));
+        }
+    }
+    // Once mounted it detaches from its output (FUSE's daemonize), so
+    // reading that to its end waits for the mount, not for the program.
+    let out = std::process::Command::new(FUSE_OVERLAYFS)
+        .arg("-o")
+        .arg(&data)
+        .arg(target)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{FUSE_OVERLAYFS}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 /// An overlay being configured through the kernel's file system context
@@ -726,9 +834,21 @@ fn legacy_mount(target: &Path, options: &str, flags: libc::c_ulong) -> io::Resul
 
 /// The mounts as `/proc/self/mountinfo` lists them (overlays with their
 /// lower directories); empty, as if nothing were mounted, if it cannot be
-/// read.
+/// read. With fuse-overlayfs, whose mounts list no directories, the
+/// command lines of its processes, which do.
 pub fn mount_table() -> String {
-    fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()
+    let mut table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if Driver::current() == Driver::FuseOverlay {
+        for process in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let comm = fs::read(process.path().join("comm")).unwrap_or_default();
+            if comm.strip_suffix(b"\n") == Some(FUSE_OVERLAYFS.as_bytes()) {
+                let line = fs::read(process.path().join("cmdline")).unwrap_or_default();
+                table.push_str(&String::from_utf8_lossy(&line).replace('\0', " "));
+                table.push('\n');
+            }
+        }
+    }
+    table
 }
 
 /// Detaches the mount at `target`.
@@ -803,13 +923,72 @@ fn is_whiteout(meta: &Meta) -> bool {
 /// Walks an upper directory, marking its opaque directories.
 pub fn walk_upper(upper: &Path) -> io::Result<Vec<Entry>> {
     let mut entries = snapshot::walk(upper)?;
+    let fuse = Driver::current() == Driver::FuseOverlay;
     for entry in entries.iter_mut().filter(|e| e.meta.is_dir()) {
-        entry.opaque = xattr::get(entry.host_path(upper), unpack::overlay_opaque_xattr())
-            .ok()
-            .flatten()
-            .is_some_and(|v| v == b"y");
+        let names: &[&str] = if fuse {
+            &FUSE_OPAQUE_XATTRS
+        } else {
+            &[unpack::overlay_opaque_xattr()]
+        };
+        entry.opaque = names.iter().any(|name| {
+            xattr::get(entry.host_path(upper), name)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == b"y")
+        });
+    }
+    if fuse {
+        entries = fuse_markers(entries);
     }
     Ok(entries)
+}
+
+/// The attributes fuse-overlayfs marks an opaque directory with: the
+/// kernel's as root, its own or the kernel's user one in a user namespace.
+const FUSE_OPAQUE_XATTRS: [&str; 3] = [
+    "trusted.overlay.opaque",
+    "user.overlay.opaque",
+    "user.fuseoverlayfs.opaque",
+];
+
+/// fuse-overlayfs's upper directory read as the kernel's: in an opaque
+/// directory it also leaves a `.wh..wh..opq` file (which alone marks it
+/// where it may set no attribute) and a `.wh..opq` node, both dropped;
+/// where it may not make a 0/0 device, a whiteout is a `.wh.NAME` file,
+/// taken as the kernel's whiteout of NAME.
+fn fuse_markers(entries: Vec<Entry>) -> Vec<Entry> {
+    const PREFIX: &[u8] = b".wh.";
+    let split = |path: &[u8]| match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => (path[..slash].to_vec(), path[slash + 1..].to_vec()),
+        None => (Vec::new(), path.to_vec()),
+    };
+    let opaque_dirs: HashSet<Vec<u8>> = entries
+        .iter()
+        .filter(|e| split(&e.path).1 == b".wh..wh..opq")
+        .map(|e| split(&e.path).0)
+        .collect();
+    let mut kept = Vec::with_capacity(entries.len());
+    for mut entry in entries {
+        let (parent, name) = split(&entry.path);
+        if name == b".wh..wh..opq" || name == b".wh..opq" {
+            continue;
+        }
+        if entry.meta.is_dir() && opaque_dirs.contains(&entry.path) {
+            entry.opaque = true;
+        }
+        if let Some(hidden) = name.strip_prefix(PREFIX) {
+            entry.path = if parent.is_empty() {
+                hidden.to_vec()
+            } else {
+                [&parent[..], b"/", hidden].concat()
+            };
+            entry.meta.mode = libc::S_IFCHR;
+            entry.meta.rdev = 0;
+        }
+        kept.push(entry);
+    }
+    kept.sort_by(|a, b| walk_order(&a.path, &b.path));
+    kept
 }
 
 /// What an upper directory makes of a path.
@@ -922,4 +1101,52 @@ pub fn changes(old: &[Entry], new: &[Entry], lower: &Path) -> io::Result<Vec<Cha
         }
     }
     Ok(changes::changes(&old_view, &new_view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, mode: u32) -> Entry {
+        Entry {
+            path: path.as_bytes().to_vec(),
+            meta: Meta {
+                mode,
+                ..Meta::default()
+            },
+            mount: false,
+            opaque: false,
+        }
+    }
+
+    #[test]
+    fn fuse_overlayfs_markers_read_as_the_kernels() {
+        let entries = vec![
+            entry("etc", libc::S_IFDIR | 0o755),
+            entry("etc/.wh..opq", libc::S_IFCHR),
+            entry("etc/.wh..wh..opq", libc::S_IFREG),
+            entry("etc/new", libc::S_IFREG | 0o644),
+            entry("usr", libc::S_IFDIR | 0o755),
+            entry("usr/.wh.gone", libc::S_IFREG),
+        ];
+        let read: Vec<(String, bool, bool)> = fuse_markers(entries)
+            .iter()
+            .map(|e| {
+                (
+                    String::from_utf8(e.path.clone()).unwrap(),
+                    e.opaque,
+                    is_whiteout(&e.meta),
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("etc".to_string(), true, false),
+                ("etc/new".to_string(), false, false),
+                ("usr".to_string(), false, false),
+                ("usr/gone".to_string(), false, true),
+            ]
+        );
+    }
 }

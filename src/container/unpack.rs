@@ -418,8 +418,7 @@ impl Layer<'_> {
         }
         remove_existing(&path, false)?;
         if self.options.overlay {
-            mknod(&path, libc::S_IFCHR, 0, 0)
-                .map_err(io_context(format!("creating the whiteout {name}")))?;
+            make_whiteout(&path).map_err(io_context(format!("creating the whiteout {name}")))?;
         }
         Ok(())
     }
@@ -540,9 +539,13 @@ fn set_xattrs(path: &Path, xattrs: &[(Vec<u8>, Vec<u8>)]) {
     }
 }
 
-/// `trusted.overlay.*` and `user.overlay.*`: overlayfs's own attributes.
+/// `trusted.overlay.*` and `user.overlay.*`: overlayfs's own attributes
+/// (and `user.fuseoverlayfs.*`, fuse-overlayfs's: the origin of a file it
+/// copied up).
 pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+    name.starts_with(b"trusted.overlay.")
+        || name.starts_with(b"user.overlay.")
+        || name.starts_with(b"user.fuseoverlayfs.")
 }
 
 fn set_opaque(dir: &Path) -> Result<(), UnpackError> {
@@ -553,6 +556,11 @@ fn set_opaque(dir: &Path) -> Result<(), UnpackError> {
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Overlay's whiteout at `path`: a character device 0/0.
+pub(crate) fn make_whiteout(path: &Path) -> io::Result<()> {
+    mknod(path, libc::S_IFCHR, 0, 0)
 }
 
 fn mknod(path: &Path, mode: u32, major: u32, minor: u32) -> io::Result<()> {
