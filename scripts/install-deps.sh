@@ -4,8 +4,8 @@
 # are inflated by its igzip); with --test, the real components the tests
 # drive (a CNCF distribution registry, skopeo, podman, umoci, a Docker
 # engine, the OCI runtimes runc and crun, a static busybox for test
-# images, debootstrap for a Debian one, uidmap for rootless runs, zstd,
-# openssl).
+# images, debootstrap for a Debian one, uidmap for rootless runs,
+# fuse-overlayfs, zstd, openssl).
 set -euo pipefail
 
 # Debian package -> a file or command that shows it is installed
@@ -26,6 +26,8 @@ if [ "${1:-}" = --test ]; then
     # newuidmap/newgidmap, which map a user's subordinate IDs in rimg's
     # user namespace (the rootless test passes).
     [uidmap]=newuidmap
+    # The fuse-overlayfs driver's pass.
+    [fuse-overlayfs]=fuse-overlayfs
     [zstd]=zstd
     [openssl]=openssl
   )
