@@ -10,7 +10,8 @@
 #   disk of 10        containers of the image, besides the image itself
 #   system df         with those 10 containers (-v: with overlay, the first
 #                     call measures the snapshot, later ones read its record)
-# rimg runs as root with each driver, and as an unprivileged user
+# rimg runs as root with each driver (fuse-overlayfs forced, as only root
+# may use FUSE here), and as an unprivileged user
 # (BENCH_USER, default rimg-rootless, created when missing) in rimg's user
 # namespace on overlay. Docker runs as a private daemon
 # (scripts/private-dockerd.sh). Prints a Markdown table of medians. Needs
@@ -35,7 +36,7 @@ chmod 755 "$work"
 source scripts/private-dockerd.sh
 cleanup() {
   # The user's store goes with the directory (and its namespace with it).
-  for root in "$work"/rimg-overlay "$work"/rimg-copy; do
+  for root in "$work"/rimg-overlay "$work"/rimg-fuse-overlayfs "$work"/rimg-copy; do
     [ -d "$root" ] && RIMG_ROOT="$root" "$RIMG" container prune -f >/dev/null 2>&1 || true
   done
   stop_private_dockerd
@@ -64,7 +65,7 @@ declare -A first create commit disk df dfv
 # The copy driver last: its 10 full copies, deleted, slow down the next
 # file creations on ext4 for a minute (recently deleted inodes are skipped
 # one by one).
-for driver in overlay user copy; do
+for driver in overlay user fuse-overlayfs copy; do
   root="$work/rimg-$driver"
   if [ "$driver" = user ]; then
     mkdir "$root" "$work/home"
@@ -129,11 +130,12 @@ dc=$(median <"$work/docker-create"); dm=$(median <"$work/docker-commit")
 echo
 echo "Image: $(basename "$TARBALL"), $(( $(stat -c %s "$TARBALL") / 1000000 )) MB, one layer; medians of $RUNS runs."
 echo
-echo "| step | rimg overlay | rimg copy | rimg overlay as a user | docker (overlay2) | overlay / docker | user / docker |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | ${first[user]} ms | – | | |"
-echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${create[user]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") | $(ratio "${create[user]}" "$dc") |"
-echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${commit[user]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") | $(ratio "${commit[user]}" "$dm") |"
-echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${disk[user]} MB | ${docker_disk} MB (all of overlay2) | | |"
-echo "| system df, 10 containers | ${df[overlay]} ms | ${df[copy]} ms | ${df[user]} ms | ${ddf} ms | $(ratio "${df[overlay]}" "$ddf") | $(ratio "${df[user]}" "$ddf") |"
-echo "| system df -v, 10 containers | ${dfv[overlay]} | ${dfv[copy]} | ${dfv[user]} | ${ddfv} ms | | |"
+f=fuse-overlayfs
+echo "| step | rimg overlay | rimg copy | rimg overlay as a user | rimg fuse-overlayfs | docker (overlay2) | overlay / docker | user / docker |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| first create (unpacks) | ${first[overlay]} ms | ${first[copy]} ms | ${first[user]} ms | ${first[$f]} ms | – | | |"
+echo "| create | ${create[overlay]} ms | ${create[copy]} ms | ${create[user]} ms | ${create[$f]} ms | ${dc} ms | $(ratio "${create[overlay]}" "$dc") | $(ratio "${create[user]}" "$dc") |"
+echo "| commit a one-file change | ${commit[overlay]} ms | ${commit[copy]} ms | ${commit[user]} ms | ${commit[$f]} ms | ${dm} ms | $(ratio "${commit[overlay]}" "$dm") | $(ratio "${commit[user]}" "$dm") |"
+echo "| disk: image's snapshots + 10 containers | ${disk[overlay]} MB | ${disk[copy]} MB | ${disk[user]} MB | ${disk[$f]} MB | ${docker_disk} MB (all of overlay2) | | |"
+echo "| system df, 10 containers | ${df[overlay]} ms | ${df[copy]} ms | ${df[user]} ms | ${df[$f]} ms | ${ddf} ms | $(ratio "${df[overlay]}" "$ddf") | $(ratio "${df[user]}" "$ddf") |"
+echo "| system df -v, 10 containers | ${dfv[overlay]} | ${dfv[copy]} | ${dfv[user]} | ${dfv[$f]} | ${ddfv} ms | | |"
