@@ -87,7 +87,7 @@ for driver in overlay user fuse-overlayfs copy; do
     timed "$work/$driver-create" rimg create --name "c$i" bench:1
     # (A user's mount is seen in rimg's namespace only; for root unshare
     # just runs cp.)
-    rimg unshare cp "$work/change.txt" "$(rimg mount "c$i")/bench-change"
+    rimg unshare cp "$work/change.txt" "$(rimg mount "c$i" 2>/dev/null)/bench-change"
     timed "$work/$driver-commit" rimg commit "c$i"
   done
   for i in $(seq $((RUNS + 1)) 10); do rimg create --name "c$i" bench:1 >/dev/null; done
