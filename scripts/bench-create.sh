@@ -40,6 +40,8 @@ cleanup() {
     [ -d "$root" ] && RIMG_ROOT="$root" "$RIMG" container prune -f >/dev/null 2>&1 || true
   done
   stop_private_dockerd
+  # With it the user's runtime state (rimg's runtime::state_dir).
+  rm -rf "/tmp/rimg-$(id -u "$user")/$(printf %s "$work/rimg-user" | sha256sum | cut -c1-12)"
   rm -rf "$work"
 }
 trap cleanup EXIT
