@@ -703,13 +703,18 @@ impl User {
         let (uid, gid) = (id("-u"), id("-g"));
         let fx = Fixture::new();
         std::os::unix::fs::chown(fx.dir.path(), Some(uid), Some(gid)).unwrap();
+        // A copy the user can run: the build's may be under a private
+        // directory (a clone in a home or a mktemp -d).
+        std::fs::copy(common::rimg_bin(), fx.dir.path().join("rimg")).unwrap();
         User { uid, gid, fx }
     }
 
     /// Runs rimg as the user on its store.
     fn run(&self, args: &[&str]) -> common::Run {
         use std::os::unix::process::CommandExt;
-        let mut cmd = rimg_command(&self.fx.root());
+        let mut cmd = Command::new(self.fx.dir.path().join("rimg"));
+        cmd.arg("--root").arg(self.fx.root());
+        common::isolate(&mut cmd, &self.fx.root());
         // Its runtime state goes under its own temporary directory.
         cmd.uid(self.uid)
             .gid(self.gid)
