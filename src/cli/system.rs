@@ -93,7 +93,6 @@ pub fn version(args: VersionArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `info [--format]`: the store's figures, storage driver and runtime.
 /// Runs a command where rimg works: without root, as root of rimg's user
 /// namespace and in its mount namespace, where containers' overlay mounts
 /// (`rimg mount`) can be seen and their files, owned by subordinate IDs,
@@ -118,6 +117,7 @@ pub fn unshare(_ctx: &Context, args: UnshareArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
+/// `info [--format]`: the store's figures, storage driver and runtime.
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<ExitCode> {
     let template = args.format.as_deref().unwrap_or(container::info::TEMPLATE);
     let info = container::info::info(&ctx.store)?;
