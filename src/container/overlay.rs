@@ -534,16 +534,16 @@ fn kernel_markers(dir: &Path) -> io::Result<()> {
         let name = entry.file_name();
         let name = name.as_bytes();
         let kind = entry.file_type()?;
-        if name == b".wh..wh..opq" {
+        if name == unpack::OPAQUE_MARKER {
             xattr::set(dir, unpack::overlay_opaque_xattr(), b"y")?;
             fs::remove_file(&path)?;
             continue;
         }
-        if name == b".wh..opq" {
+        if name == FUSE_OPAQUE_NODE {
             fs::remove_file(&path)?;
             continue;
         }
-        if let (Some(hidden), true) = (name.strip_prefix(b".wh."), kind.is_file()) {
+        if let (Some(hidden), true) = (name.strip_prefix(unpack::WHITEOUT_PREFIX), kind.is_file()) {
             let whiteout = dir.join(OsStr::from_bytes(hidden));
             if unpack::make_whiteout(&whiteout).is_ok() {
                 fs::remove_file(&path)?;
@@ -924,12 +924,9 @@ fn is_whiteout(meta: &Meta) -> bool {
 pub fn walk_upper(upper: &Path) -> io::Result<Vec<Entry>> {
     let mut entries = snapshot::walk(upper)?;
     let fuse = Driver::current() == Driver::FuseOverlay;
+    let kernel = [unpack::overlay_opaque_xattr()];
+    let names: &[&str] = if fuse { &FUSE_OPAQUE_XATTRS } else { &kernel };
     for entry in entries.iter_mut().filter(|e| e.meta.is_dir()) {
-        let names: &[&str] = if fuse {
-            &FUSE_OPAQUE_XATTRS
-        } else {
-            &[unpack::overlay_opaque_xattr()]
-        };
         entry.opaque = names.iter().any(|name| {
             xattr::get(entry.host_path(upper), name)
                 .ok()
@@ -942,6 +939,10 @@ pub fn walk_upper(upper: &Path) -> io::Result<Vec<Entry>> {
     }
     Ok(entries)
 }
+
+/// The node fuse-overlayfs also leaves in an opaque directory (a 0/0
+/// device, as a whiteout of `.opq` would be).
+const FUSE_OPAQUE_NODE: &[u8] = b".wh..opq";
 
 /// The attributes fuse-overlayfs marks an opaque directory with: the
 /// kernel's as root, its own or the kernel's user one in a user namespace.
@@ -957,26 +958,25 @@ const FUSE_OPAQUE_XATTRS: [&str; 3] = [
 /// where it may not make a 0/0 device, a whiteout is a `.wh.NAME` file,
 /// taken as the kernel's whiteout of NAME.
 fn fuse_markers(entries: Vec<Entry>) -> Vec<Entry> {
-    const PREFIX: &[u8] = b".wh.";
     let split = |path: &[u8]| match path.iter().rposition(|&b| b == b'/') {
         Some(slash) => (path[..slash].to_vec(), path[slash + 1..].to_vec()),
         None => (Vec::new(), path.to_vec()),
     };
     let opaque_dirs: HashSet<Vec<u8>> = entries
         .iter()
-        .filter(|e| split(&e.path).1 == b".wh..wh..opq")
+        .filter(|e| split(&e.path).1 == unpack::OPAQUE_MARKER)
         .map(|e| split(&e.path).0)
         .collect();
     let mut kept = Vec::with_capacity(entries.len());
     for mut entry in entries {
         let (parent, name) = split(&entry.path);
-        if name == b".wh..wh..opq" || name == b".wh..opq" {
+        if name == unpack::OPAQUE_MARKER || name == FUSE_OPAQUE_NODE {
             continue;
         }
         if entry.meta.is_dir() && opaque_dirs.contains(&entry.path) {
             entry.opaque = true;
         }
-        if let Some(hidden) = name.strip_prefix(PREFIX) {
+        if let Some(hidden) = name.strip_prefix(unpack::WHITEOUT_PREFIX) {
             entry.path = if parent.is_empty() {
                 hidden.to_vec()
             } else {

@@ -11,6 +11,7 @@
 
 use super::{io_context, Result};
 use crate::durable::{self, Mode};
+use crate::runtime::process_start;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::Path;
@@ -46,19 +47,6 @@ impl Watcher {
     pub fn is_alive(&self) -> bool {
         process_start(self.pid) == Some(self.start)
     }
-}
-
-/// Field 22 of `/proc/PID/stat`, after the parenthesised command name
-/// (which may itself hold spaces and parentheses); `None` for a process
-/// that is gone or a zombie (dead, only not yet reaped by its parent).
-fn process_start(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
-    // State is field 3, so start time (22) is the 19th after it.
-    if matches!(fields.next()?, "Z" | "X") {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -524,6 +524,21 @@ fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
     }
 }
 
+/// A process's start time (clock ticks after boot): field 22 of
+/// `/proc/PID/stat`, after the parenthesised command name (which may
+/// itself hold spaces and parentheses); `None` for a process that is gone
+/// or a zombie (dead, only not yet reaped by its parent). With the PID it
+/// names one process, whatever reuses the PID later.
+pub(crate) fn process_start(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    // State is field 3, so start time (22) is the 19th after it.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
 /// A process's exit status as a shell reports it: its code, or 128 plus
 /// the signal that killed it.
 pub fn exit_code(status: std::process::ExitStatus) -> i32 {

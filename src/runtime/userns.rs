@@ -12,7 +12,7 @@
 //! the holder's mount namespace. The holder ends when the store is
 //! removed, or when killed; a store's mounts go with it.
 
-use super::{io_context, state_dir, RuntimeError};
+use super::{io_context, process_start, state_dir, RuntimeError};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,6 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Whether this process joined rimg's namespaces (its caller is outside).
@@ -30,11 +31,17 @@ static JOINED: AtomicBool = AtomicBool::new(false);
 const STORE_CHECK: Duration = Duration::from_secs(2);
 
 /// Whether this process runs in a user namespace other than the
-/// machine's: its UID map is not the identity over every ID.
-/// (Not cached: rimg enters its namespace after asking.)
+/// machine's: it started in one (its UID map is not the identity over
+/// every ID), or joined rimg's since, the only change it makes. Read once:
+/// unpacking and walks ask for each directory.
 pub fn in_user_namespace() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+    static STARTED_IN: OnceLock<bool> = OnceLock::new();
+    joined()
+        || *STARTED_IN.get_or_init(|| {
+            fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+                map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+            })
+        })
 }
 
 /// The caller's user ID on the machine: in rimg's user namespace, root
@@ -95,20 +102,17 @@ pub fn enter(store_root: &Path) -> Result<(), RuntimeError> {
         )));
     }
     let lock_path = dir.join("userns.lock");
+    // Held until this process has joined (dropped at the end).
     let lock = File::create(&lock_path)
         .map_err(io_context(format!("creating {}", lock_path.display())))?;
-    // SAFETY: flock on an open descriptor; released when `lock` is dropped.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(io_context(format!("locking {}", lock_path.display()))(
-            io::Error::last_os_error(),
-        ));
-    }
+    lock.lock()
+        .map_err(io_context(format!("locking {}", lock_path.display())))?;
     let pid_file = dir.join("userns.pid");
     let pid = match running_holder(&pid_file) {
         Some(pid) => pid,
         None => {
             let pid = start_holder(store_root)?;
-            let record = format!("{pid} {}\n", start_time(pid).unwrap_or_default());
+            let record = format!("{pid} {}\n", process_start(pid).unwrap_or_default());
             crate::durable::replace(&pid_file, crate::durable::Mode::Private, record.as_bytes())
                 .map_err(io_context(format!("writing {}", pid_file.display())))?;
             pid
@@ -124,15 +128,7 @@ fn running_holder(pid_file: &Path) -> Option<i32> {
     let mut fields = record.split_whitespace();
     let pid: i32 = fields.next()?.parse().ok()?;
     let started: u64 = fields.next()?.parse().ok()?;
-    (start_time(pid) == Some(started)).then_some(pid)
-}
-
-/// A process's start time (clock ticks after boot), from `/proc/PID/stat`.
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces: count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    (process_start(pid) == Some(started)).then_some(pid)
 }
 
 fn join(pid: i32) -> Result<(), RuntimeError> {
@@ -382,11 +378,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_holder_is_known_by_its_pid_and_start_time() {
+    fn a_holder_is_known_by_its_pid_and_process_start() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("userns.pid");
         let me = std::process::id() as i32;
-        let started = start_time(me).unwrap();
+        let started = process_start(me).unwrap();
         fs::write(&pid_file, format!("{me} {started}\n")).unwrap();
         assert_eq!(running_holder(&pid_file), Some(me));
         // The PID reused by another process: not the holder.
