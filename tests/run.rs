@@ -712,9 +712,7 @@ impl User {
     /// Runs rimg as the user on its store.
     fn run(&self, args: &[&str]) -> common::Run {
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(self.fx.dir.path().join("rimg"));
-        cmd.arg("--root").arg(self.fx.root());
-        common::isolate(&mut cmd, &self.fx.root());
+        let mut cmd = common::rimg_command_of(&self.fx.dir.path().join("rimg"), &self.fx.root());
         // Its runtime state goes under its own temporary directory.
         cmd.uid(self.uid)
             .gid(self.gid)

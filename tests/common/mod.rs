@@ -195,7 +195,12 @@ pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
 
 /// `rimg --root ROOT` as a Command.
 pub fn rimg_command(root: &Path) -> Command {
-    let mut cmd = Command::new(rimg_bin());
+    rimg_command_of(&rimg_bin(), root)
+}
+
+/// [`rimg_command`] for the rimg binary at `bin` (a copy made elsewhere).
+pub fn rimg_command_of(bin: &Path, root: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.arg("--root").arg(root);
     isolate(&mut cmd, root);
     cmd
