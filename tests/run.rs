@@ -836,6 +836,41 @@ fn rootless_runs_map_the_caller_to_root_in_rimgs_namespaces() {
     }
 }
 
+/// A runtime state directory another user made first (under /tmp, without
+/// XDG_RUNTIME_DIR) is not trusted to name the namespace's holder: images
+/// still work, containers are refused, and the warning says what to do.
+#[test]
+fn a_state_directory_another_user_made_is_refused() {
+    if !common::is_machine_root() {
+        return;
+    }
+    let user = User::new("rimg-rootless", &["--create-home"]);
+    let state = rimg::runtime::state_dir_of(&user.fx.root(), user.uid);
+    let parent = state.parent().unwrap();
+    if !parent.exists() {
+        std::fs::create_dir(parent).unwrap();
+        std::os::unix::fs::chown(parent, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    std::fs::create_dir(&state).unwrap();
+    let warning = format!(
+        "WARNING: {} belongs to another user (uid 0): set XDG_RUNTIME_DIR to a directory of \
+         yours\n",
+        state.display()
+    );
+    let images = user.run(&["images", "-q"]);
+    assert_eq!((images.code, images.stderr.as_str()), (0, warning.as_str()));
+    user.import(&busybox::rootfs_tar(), "base");
+    let refused = user.run(&["run", "--rm", "base", "true"]);
+    assert_eq!(refused.code, 125, "{refused:?}");
+    assert!(
+        refused.stderr.ends_with(
+            "Error: running a container without root needs rimg's user namespace, which it \
+             could not enter (see the warning above)\n"
+        ),
+        "{refused:?}"
+    );
+}
+
 /// A user without a subordinate ID range has only its own ID in rimg's
 /// namespace (mapped by rimg itself, no newuidmap): an image whose files
 /// are all root's runs; one with a file of another owner is refused with
